@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The thin unsafe layer between stria and the kernel's block layer.
+//!
+//! The kernel's `kernel::block::mq` cannot set tag-set flags, queue limits or
+//! the write-cache/FUA features, cannot read a request's position, length or
+//! operation, cannot end a request with an error, and has no bio or block
+//! device types.  A stacking driver needs all of that, so this module wraps
+//! the raw `kernel::bindings` (and the one-line C helpers in
+//! `stria_helpers.c`) in small safe types.  Every `unsafe` block of the driver
+//! lives below this module; everything above it is safe Rust.
+
+pub(crate) mod bdev;
+pub(crate) mod bio;
+pub(crate) mod disk;
+mod ffi;
+pub(crate) mod misc;
+pub(crate) mod request;
+
+/// A block-layer completion status (`blk_status_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Status(u8);
+
+impl Status {
+    /// Success.
+    pub(crate) const OK: Status = Status(0);
+
+    /// The status the block layer uses for `err` (for example `EIO`).
+    pub(crate) fn from_error(err: kernel::error::Error) -> Status {
+        // SAFETY: `errno_to_blk_status` is a pure table lookup.
+        Status(unsafe { kernel::bindings::errno_to_blk_status(err.to_errno()) })
+    }
+
+    /// The status for an operation the driver does not support.
+    pub(crate) fn not_supported() -> Status {
+        Status::from_error(kernel::error::Error::from_errno(
+            -(kernel::bindings::EOPNOTSUPP as i32),
+        ))
+    }
+
+    /// Whether this status reports a failure.
+    pub(crate) fn is_err(self) -> bool {
+        self.0 != 0
+    }
+
+    fn raw(self) -> u8 {
+        self.0
+    }
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Member block devices, opened exclusively.
+//!
+//! C header: [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
+
+use super::ffi;
+use kernel::bindings;
+use kernel::error::from_err_ptr;
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+/// A block device opened for reading and writing with an exclusive claim.
+///
+/// Each `Bdev` claims its device with a holder of its own, so the same device
+/// cannot be opened twice, by this array or by any other holder.
+///
+/// # Invariants
+///
+/// - `file` is a block-device file returned by `bdev_file_open_by_path` and
+///   not yet released; it is released exactly once, in `drop`.
+/// - `bdev` is `file_bdev(file)` and lives as long as `file`.
+pub(crate) struct Bdev {
+    file: *mut bindings::file,
+    bdev: *mut bindings::block_device,
+    _holder: KBox<u8>,
+}
+
+// SAFETY: The block device is reference counted by the open file and may be
+// used and released from any thread.
+unsafe impl Send for Bdev {}
+// SAFETY: Only shared reads and bio submission go through `&Bdev`; the block
+// layer serialises what it needs to.
+unsafe impl Sync for Bdev {}
+
+impl Bdev {
+    /// Opens `path` read-write with an exclusive claim.
+    ///
+    /// Fails with `ENOENT` if there is no such file, `ENOTBLK` if it is not a
+    /// block device and `EBUSY` if the device is already claimed.
+    pub(crate) fn open_exclusive(path: &CStr) -> Result<Self> {
+        // The holder only has to be a unique address for as long as the claim
+        // lasts; a one-byte allocation owned by the `Bdev` is exactly that.
+        let holder = KBox::new(0u8, GFP_KERNEL)?;
+        let holder_ptr: *const u8 = &*holder;
+        // SAFETY: `path` is NUL terminated; the holder pointer stays valid
+        // until `drop`, which releases the claim first; no holder operations.
+        let file = from_err_ptr(unsafe {
+            bindings::bdev_file_open_by_path(
+                path.as_char_ptr(),
+                ffi::stria_blk_open_read_write_excl(),
+                holder_ptr.cast_mut().cast(),
+                core::ptr::null(),
+            )
+        })?;
+        // SAFETY: `file` is a valid block-device file.
+        let bdev = unsafe { bindings::file_bdev(file) };
+        // INVARIANT: `file` was just opened and `bdev` belongs to it.
+        Ok(Self {
+            file,
+            bdev,
+            _holder: holder,
+        })
+    }
+
+    /// Size of the device in 512-byte sectors.
+    pub(crate) fn nr_sectors(&self) -> u64 {
+        // SAFETY: By the type invariant `bdev` is valid.
+        unsafe { ffi::stria_bdev_nr_sectors(self.bdev) }
+    }
+
+    /// Logical block size of the device in bytes.
+    pub(crate) fn logical_block_size(&self) -> u32 {
+        // SAFETY: By the type invariant `bdev` is valid.
+        unsafe { ffi::stria_bdev_logical_block_size(self.bdev) }
+    }
+
+    /// Device number as (major, minor).
+    pub(crate) fn dev(&self) -> (u32, u32) {
+        // SAFETY: By the type invariant `bdev` is valid.
+        let dev = unsafe { ffi::stria_bdev_dev(self.bdev) };
+        (dev >> 20, dev & 0xfffff)
+    }
+
+    pub(super) fn raw(&self) -> *mut bindings::block_device {
+        self.bdev
+    }
+}
+
+impl Drop for Bdev {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `file` is open and released only here.
+        unsafe { bindings::bdev_fput(self.file) };
+    }
+}

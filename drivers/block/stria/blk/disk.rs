@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A blk-mq disk: tag set, queue limits and features, and the gendisk.
+//!
+//! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
+
+use super::ffi;
+use super::request::Pdu;
+use super::request::Request;
+use super::Status;
+use core::fmt;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use kernel::bindings;
+use kernel::error::from_err_ptr;
+use kernel::error::to_result;
+use kernel::ffi::c_int;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::types::Opaque;
+
+// `struct module` holds lockdep types that are empty without lockdep; only
+// its address is used.
+#[allow(improper_ctypes)]
+extern "C" {
+    /// The module this code is linked into, for `owner` fields.
+    static __this_module: bindings::module;
+}
+
+/// What a stacking driver implements for its disks.
+pub(crate) trait Operations: Send + Sync + Sized + 'static {
+    /// Takes a host request; it must be ended exactly once, now or later.
+    ///
+    /// Runs in process context and may sleep (the tag set is blocking).
+    fn queue_rq(&self, rq: Request<Self>);
+
+    /// Called when a fanned-out request ends, just before it completes.
+    ///
+    /// Runs in interrupt context.
+    fn completed(&self, _status: Status) {}
+
+    /// The disk is being opened; an error refuses the open.
+    fn open(&self) -> Result {
+        Ok(())
+    }
+
+    /// A successful open is being closed.
+    fn release(&self) {}
+}
+
+/// Returns the driver data of a queue built by [`Disk::new`] for `T`.
+///
+/// # Safety
+///
+/// `q` is the live queue of a [`Disk<T>`].
+pub(super) unsafe fn queue_data<'a, T: Operations>(q: *mut bindings::request_queue) -> &'a T {
+    // SAFETY: Per the safety contract `queuedata` came from `Arc::into_raw`
+    // and the disk keeps that reference until its queue is gone.
+    unsafe { &*(*q).queuedata.cast::<T>() }
+}
+
+struct Vtable<T: Operations>(PhantomData<T>);
+
+impl<T: Operations> Vtable<T> {
+    const MQ_OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
+        queue_rq: Some(Self::queue_rq),
+        // SAFETY: All-zero is a valid `blk_mq_ops`: every other hook unset.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    const FOPS: bindings::block_device_operations = bindings::block_device_operations {
+        open: Some(Self::open),
+        release: Some(Self::release),
+        // An open disk pins the module.
+        owner: &raw const __this_module as *mut bindings::module,
+        // SAFETY: All-zero is a valid `block_device_operations`.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// # Safety
+    ///
+    /// Called by blk-mq with a started request of a `T` queue.
+    unsafe extern "C" fn queue_rq(
+        hctx: *mut bindings::blk_mq_hw_ctx,
+        bd: *const bindings::blk_mq_queue_data,
+    ) -> bindings::blk_status_t {
+        // SAFETY: blk-mq passes valid pointers; the queue is a `T` queue.
+        let (data, rq) = unsafe { (queue_data::<T>((*hctx).queue), (*bd).rq) };
+        // SAFETY: The started request is handed to us and nobody else.
+        if let Some(rq) = unsafe { Request::<T>::from_raw(rq) } {
+            data.queue_rq(rq);
+        }
+        Status::OK.raw()
+    }
+
+    /// # Safety
+    ///
+    /// Called by the block layer for a `T` disk.
+    unsafe extern "C" fn open(disk: *mut bindings::gendisk, _mode: bindings::blk_mode_t) -> c_int {
+        // SAFETY: The disk and its queue are live while it is being opened.
+        let data = unsafe { &*ffi::stria_disk_queuedata(disk).cast::<T>() };
+        match data.open() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the block layer for a `T` disk it opened successfully.
+    unsafe extern "C" fn release(disk: *mut bindings::gendisk) {
+        // SAFETY: As in `open`.
+        let data = unsafe { &*ffi::stria_disk_queuedata(disk).cast::<T>() };
+        data.release();
+    }
+}
+
+/// A blk-mq tag set whose `queue_rq` may sleep.
+///
+/// # Invariants
+///
+/// `inner` was set up by `blk_mq_alloc_tag_set` and is freed once, on drop.
+#[pin_data(PinnedDrop)]
+struct TagSet<T: Operations> {
+    #[pin]
+    inner: Opaque<bindings::blk_mq_tag_set>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Operations> TagSet<T> {
+    fn new(queue_depth: u32) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(move |slot: *mut bindings::blk_mq_tag_set| {
+                // SAFETY: `slot` is valid for writes; the set is filled before
+                // `blk_mq_alloc_tag_set` reads it.
+                unsafe {
+                    slot.write_bytes(0, 1);
+                    (*slot).ops = &Vtable::<T>::MQ_OPS;
+                    (*slot).nr_hw_queues = 1;
+                    (*slot).nr_maps = 1;
+                    (*slot).queue_depth = queue_depth;
+                    (*slot).numa_node = bindings::NUMA_NO_NODE;
+                    (*slot).cmd_size = core::mem::size_of::<Pdu>() as u32;
+                    // Member bios are allocated with GFP_NOIO, which may sleep.
+                    (*slot).flags = bindings::BLK_MQ_F_BLOCKING;
+                    to_result(bindings::blk_mq_alloc_tag_set(slot))
+                }
+            }),
+            _t: PhantomData,
+        })
+    }
+}
+
+#[pinned_drop]
+impl<T: Operations> PinnedDrop for TagSet<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant the set is allocated; its only disk
+        // was released first (see `Disk::drop`).
+        unsafe { bindings::blk_mq_free_tag_set(self.inner.get()) };
+    }
+}
+
+/// Shape of a new disk.
+pub(crate) struct DiskParams {
+    /// Capacity in 512-byte sectors.
+    pub(crate) capacity_sectors: u64,
+    /// Logical block size in bytes.
+    pub(crate) logical_block_size: u32,
+    /// Largest request in 512-byte sectors.
+    pub(crate) max_hw_sectors: u32,
+    /// Preferred minimum I/O size in bytes.
+    pub(crate) io_min: u32,
+    /// Optimal I/O size in bytes.
+    pub(crate) io_opt: u32,
+}
+
+/// A disk added to the system, backed by a `T`.
+///
+/// # Invariants
+///
+/// - `gendisk` was allocated on `tag_set` and added with `device_add_disk`.
+/// - Its `queuedata` holds the reference of `Arc::into_raw(data)`, released
+///   only after the disk is deleted.
+pub(crate) struct Disk<T: Operations> {
+    gendisk: *mut bindings::gendisk,
+    data: *const T,
+    tag_set: Pin<KBox<TagSet<T>>>,
+}
+
+// SAFETY: The gendisk may be deleted from any process context.
+unsafe impl<T: Operations> Send for Disk<T> {}
+// SAFETY: `&Disk` only reads immutable state.
+unsafe impl<T: Operations> Sync for Disk<T> {}
+
+impl<T: Operations> Disk<T> {
+    /// Creates a disk named `name` with write-back cache and FUA, served by
+    /// `data`, and adds it to the system.
+    pub(crate) fn new(name: fmt::Arguments<'_>, params: &DiskParams, data: Arc<T>) -> Result<Self> {
+        let tag_set = KBox::pin_init(TagSet::<T>::new(128), GFP_KERNEL)?;
+
+        // SAFETY: All-zero `queue_limits` means "defaults" to the block layer.
+        let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
+        lim.logical_block_size = params.logical_block_size;
+        lim.physical_block_size = params.logical_block_size;
+        lim.max_hw_sectors = params.max_hw_sectors;
+        lim.io_min = params.io_min;
+        lim.io_opt = params.io_opt;
+        // Flushes and FUA must reach the driver, or nothing would be durable.
+        // SAFETY: Reading a constant.
+        lim.features = unsafe { ffi::stria_blk_feat_write_cache_fua() };
+
+        let raw_data = Arc::into_raw(data);
+        // SAFETY: The tag set is allocated; `lim` is filled; the queue data
+        // reference is owned by the disk from here on.
+        let gendisk = from_err_ptr(unsafe {
+            ffi::stria_blk_mq_alloc_disk(tag_set.inner.get(), &mut lim, raw_data.cast_mut().cast::<c_void>())
+        });
+        let gendisk = match gendisk {
+            Ok(g) => g,
+            Err(e) => {
+                // SAFETY: The disk was not created, so the reference is ours.
+                drop(unsafe { Arc::from_raw(raw_data) });
+                return Err(e);
+            }
+        };
+
+        let cleanup = kernel::types::ScopeGuard::new(move || {
+            // SAFETY: The disk was never added; dropping it releases the
+            // queue, after which the queue data reference is ours again.
+            unsafe {
+                bindings::put_disk(gendisk);
+                drop(Arc::from_raw(raw_data));
+            }
+        });
+
+        let mut name_buf = [0u8; bindings::DISK_NAME_LEN as usize];
+        let mut w = kernel::str::NullTerminatedFormatter::new(&mut name_buf).ok_or(EINVAL)?;
+        fmt::write(&mut w, name).map_err(|_| EINVAL)?;
+
+        // SAFETY: We own the new, not yet added disk.
+        unsafe {
+            for (d, s) in (*gendisk).disk_name.iter_mut().zip(name_buf) {
+                *d = s as kernel::ffi::c_char;
+            }
+            (*gendisk).fops = &Vtable::<T>::FOPS;
+            bindings::set_capacity(gendisk, params.capacity_sectors);
+            to_result(bindings::device_add_disk(
+                core::ptr::null_mut(),
+                gendisk,
+                core::ptr::null_mut(),
+            ))?;
+        }
+        cleanup.dismiss();
+
+        // INVARIANT: The disk is added and its queue data is `raw_data`.
+        Ok(Self {
+            gendisk,
+            data: raw_data,
+            tag_set,
+        })
+    }
+
+    /// The disk's name, as in `/dev`.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: The name was written NUL terminated at creation.
+        unsafe { CStr::from_char_ptr((*self.gendisk).disk_name.as_ptr()) }
+    }
+}
+
+impl<T: Operations> Drop for Disk<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the disk is added: deleting it
+        // drains every request, so afterwards nothing uses the queue data.
+        unsafe {
+            bindings::del_gendisk(self.gendisk);
+            bindings::put_disk(self.gendisk);
+            drop(Arc::from_raw(self.data));
+        }
+        // `tag_set` is freed after this, once the disk no longer needs it.
+        let _ = &self.tag_set;
+    }
+}

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Prototypes of the one-line C wrappers in `stria_helpers.c`.
+
+use kernel::bindings;
+use kernel::ffi::c_uint;
+use kernel::ffi::c_void;
+
+// Kernel structures that embed lockdep types are empty to bindgen when
+// lockdep is off; they only ever cross this boundary behind pointers.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(super) fn stria_blk_mq_alloc_disk(
+        set: *mut bindings::blk_mq_tag_set,
+        lim: *mut bindings::queue_limits,
+        queuedata: *mut c_void,
+    ) -> *mut bindings::gendisk;
+    pub(super) fn stria_bio_iter_iovec(
+        bio: *mut bindings::bio,
+        iter: bindings::bvec_iter,
+    ) -> bindings::bio_vec;
+    pub(super) fn stria_bio_advance_iter_single(
+        bio: *const bindings::bio,
+        iter: *mut bindings::bvec_iter,
+        bytes: c_uint,
+    );
+    pub(super) fn stria_bdev_nr_sectors(bdev: *mut bindings::block_device) -> bindings::sector_t;
+    pub(super) fn stria_bdev_logical_block_size(bdev: *mut bindings::block_device) -> c_uint;
+    pub(super) fn stria_bdev_dev(bdev: *mut bindings::block_device) -> bindings::dev_t;
+    pub(super) fn stria_disk_queuedata(disk: *mut bindings::gendisk) -> *mut c_void;
+    pub(super) fn stria_blk_open_read_write_excl() -> bindings::blk_mode_t;
+    pub(super) fn stria_blk_feat_write_cache_fua() -> bindings::blk_features_t;
+    pub(super) fn stria_gfp_noio() -> bindings::gfp_t;
+    pub(super) fn stria_req_fua() -> bindings::blk_opf_t;
+    pub(super) fn stria_req_preflush() -> bindings::blk_opf_t;
+    pub(super) fn stria_req_op_mask() -> bindings::blk_opf_t;
+}

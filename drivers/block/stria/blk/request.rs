@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host requests: their position, length, operation and data segments, and
+//! their completion once every member bio they fanned out to has ended.
+//!
+//! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
+
+use super::bio::Bio;
+use super::disk::Operations;
+use super::ffi;
+use super::Status;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Full;
+use kernel::sync::atomic::Relaxed;
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Read data.
+    Read,
+    /// Write data.
+    Write,
+    /// Make everything written before durable.
+    Flush,
+    /// Any other operation, by its `REQ_OP_*` number.
+    Other(u32),
+}
+
+/// Per-request driver data, kept in the tag set's command area.
+///
+/// `pending` counts the member bios still in flight plus one reference held
+/// by whoever is still submitting; `status` keeps the first error seen.
+#[repr(C)]
+pub(super) struct Pdu {
+    pending: Atomic<u32>,
+    status: Atomic<u32>,
+}
+
+/// A host request owned by the driver, which must end it exactly once.
+///
+/// # Invariants
+///
+/// - `rq` points to a started request of a queue whose driver is `T`, and
+///   this value is the only handle through which it may be ended.
+/// - The request's command area holds a [`Pdu`].
+pub(crate) struct Request<T: Operations> {
+    rq: NonNull<bindings::request>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: A started request may be processed and ended from any context.
+unsafe impl<T: Operations> Send for Request<T> {}
+
+impl<T: Operations> Request<T> {
+    /// Takes ownership of a request handed to `queue_rq`.
+    ///
+    /// # Safety
+    ///
+    /// `rq` must be a started request of a tag set built by
+    /// [`super::disk::TagSet`] for `T`, not owned by anybody else.
+    pub(super) unsafe fn from_raw(rq: *mut bindings::request) -> Option<Self> {
+        let rq = NonNull::new(rq)?;
+        // SAFETY: The tag set reserved a `Pdu` sized command area for every
+        // request; nothing else uses it while the request is ours.
+        unsafe {
+            let pdu = bindings::blk_mq_rq_to_pdu(rq.as_ptr()).cast::<Pdu>();
+            pdu.write(Pdu {
+                pending: Atomic::new(1),
+                status: Atomic::new(0),
+            });
+        }
+        // INVARIANT: Per the safety contract, the request is ours and its
+        // command area now holds an initialised `Pdu`.
+        Some(Self {
+            rq,
+            _t: PhantomData,
+        })
+    }
+
+    fn raw(&self) -> *mut bindings::request {
+        self.rq.as_ptr()
+    }
+
+    fn cmd_flags(&self) -> u32 {
+        // SAFETY: By the type invariant the request is valid.
+        unsafe { (*self.raw()).cmd_flags }
+    }
+
+    /// The operation the request asks for.
+    pub(crate) fn op(&self) -> Op {
+        // SAFETY: Reading a constant.
+        let op = self.cmd_flags() & unsafe { ffi::stria_req_op_mask() };
+        match op {
+            bindings::req_op_REQ_OP_READ => Op::Read,
+            bindings::req_op_REQ_OP_WRITE => Op::Write,
+            bindings::req_op_REQ_OP_FLUSH => Op::Flush,
+            other => Op::Other(other),
+        }
+    }
+
+    /// Whether the data must be durable when the request completes.
+    pub(crate) fn is_fua(&self) -> bool {
+        // SAFETY: Reading a constant.
+        self.cmd_flags() & unsafe { ffi::stria_req_fua() } != 0
+    }
+
+    /// Ends the request with `status`.
+    pub(crate) fn end(self, status: Status) {
+        let rq = self.raw();
+        core::mem::forget(self);
+        // SAFETY: By the type invariant we own the request and end it once.
+        unsafe { bindings::blk_mq_end_request(rq, status.raw()) };
+    }
+
+    /// Turns the request into a fan-out that ends it when the last member
+    /// bio completes and the fan-out itself is dropped.
+    pub(crate) fn fan_out(self) -> Fanout<T> {
+        let rq = self.rq;
+        core::mem::forget(self);
+        // INVARIANT: The request's `Pdu` starts with `pending == 1`, which is
+        // the reference this fan-out owns.
+        Fanout {
+            rq,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Operations> Drop for Request<T> {
+    fn drop(&mut self) {
+        // A request must never be leaked: that would hang its submitter.
+        kernel::pr_err!("request dropped without being ended\n");
+        // SAFETY: By the type invariant we own the request and end it once.
+        unsafe {
+            bindings::blk_mq_end_request(self.raw(), Status::from_error(kernel::error::code::EIO).raw())
+        };
+    }
+}
+
+fn zeroed_iter() -> bindings::bvec_iter {
+    bindings::bvec_iter {
+        bi_sector: 0,
+        bi_size: 0,
+        bi_idx: 0,
+        bi_bvec_done: 0,
+    }
+}
+
+/// Iterates the data of `rq`.
+///
+/// # Safety
+///
+/// `rq` is a live request that is not ended while the iterator exists.
+unsafe fn segments_of<'a>(rq: *mut bindings::request) -> Segments<'a> {
+    // SAFETY: Per the safety contract the request and its bio chain are live
+    // and unchanged while we walk them.
+    let bio = unsafe { (*rq).bio };
+    Segments {
+        bio,
+        // SAFETY: `bio` is either null or a valid bio of the request.
+        iter: unsafe { bio.as_ref() }.map_or(zeroed_iter(), |b| b.bi_iter),
+        _rq: PhantomData,
+    }
+}
+
+/// A single-page piece of a request's data.
+#[derive(Clone, Copy)]
+pub(crate) struct Segment<'a> {
+    bv: bindings::bio_vec,
+    _rq: PhantomData<&'a ()>,
+}
+
+impl<'a> Segment<'a> {
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> u32 {
+        self.bv.bv_len
+    }
+
+    /// The part of this segment from `offset` on, `len` bytes long.
+    pub(crate) fn slice(&self, offset: u32, len: u32) -> Option<Segment<'a>> {
+        let end = offset.checked_add(len)?;
+        if end > self.bv.bv_len {
+            return None;
+        }
+        let mut bv = self.bv;
+        bv.bv_offset = bv.bv_offset.checked_add(offset)?;
+        bv.bv_len = len;
+        Some(Segment {
+            bv,
+            _rq: PhantomData,
+        })
+    }
+
+    pub(super) fn raw(&self) -> &bindings::bio_vec {
+        &self.bv
+    }
+}
+
+/// Iterator over the data segments of a request (`rq_for_each_segment`).
+pub(crate) struct Segments<'a> {
+    bio: *mut bindings::bio,
+    iter: bindings::bvec_iter,
+    _rq: PhantomData<&'a ()>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = Segment<'a>;
+
+    fn next(&mut self) -> Option<Segment<'a>> {
+        loop {
+            if self.bio.is_null() {
+                return None;
+            }
+            if self.iter.bi_size == 0 {
+                // SAFETY: `bio` is a valid bio of the request; its successor
+                // is another one or null.
+                self.bio = unsafe { (*self.bio).bi_next };
+                // SAFETY: As above.
+                self.iter = unsafe { self.bio.as_ref() }.map_or(zeroed_iter(), |b| b.bi_iter);
+                continue;
+            }
+            // SAFETY: `bio` is valid and `iter` lies within it.
+            let bv = unsafe { ffi::stria_bio_iter_iovec(self.bio, self.iter) };
+            // SAFETY: `bv.bv_len` is the length of the current segment, which
+            // is what `bio_advance_iter_single` accepts.
+            unsafe { ffi::stria_bio_advance_iter_single(self.bio, &mut self.iter, bv.bv_len) };
+            return Some(Segment {
+                bv,
+                _rq: PhantomData,
+            });
+        }
+    }
+}
+
+/// A request whose work is spread over member bios.
+///
+/// The request ends when the fan-out has been dropped and every bio submitted
+/// through it has completed, with the first error any of them saw.
+///
+/// # Invariants
+///
+/// `rq` is a request of a `T` queue whose [`Pdu`] counts one reference owned
+/// by this value.
+pub(crate) struct Fanout<T: Operations> {
+    rq: NonNull<bindings::request>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: See `Request`.
+unsafe impl<T: Operations> Send for Fanout<T> {}
+
+impl<T: Operations> Fanout<T> {
+    fn pdu(&self) -> &Pdu {
+        // SAFETY: By the type invariant the request is live (we hold a
+        // reference) and its command area holds a `Pdu`.
+        unsafe { &*bindings::blk_mq_rq_to_pdu(self.rq.as_ptr()).cast::<Pdu>() }
+    }
+
+    /// First sector (512 bytes) of the request.
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: By the type invariant the request is live.
+        unsafe { (*self.rq.as_ptr()).__sector }
+    }
+
+    /// The request's data, one page-sized piece at a time, in order.
+    pub(crate) fn segments(&self) -> Segments<'_> {
+        // SAFETY: By the type invariant the request is live; it is not ended
+        // while this fan-out, which the segments borrow, exists.
+        unsafe { segments_of(self.rq.as_ptr()) }
+    }
+
+    /// Records a failure; the request will end with the first one recorded.
+    pub(crate) fn fail(&self, status: Status) {
+        record(self.pdu(), status.raw());
+    }
+
+    /// Submits `bio`; the request stays alive until it completes.
+    ///
+    /// The bio's pages belong to this request and its device and bio set to
+    /// the queue's driver data, all of which outlive the request.
+    pub(crate) fn submit(&self, bio: Bio) {
+        self.pdu().pending.add(1, Relaxed);
+        let raw = bio.into_raw();
+        // SAFETY: `raw` is a fully built bio that we own; the end_io handler
+        // receives the reference to the request taken above.
+        unsafe {
+            (*raw).bi_end_io = Some(end_io::<T>);
+            (*raw).bi_private = self.rq.as_ptr().cast();
+            bindings::submit_bio(raw);
+        }
+    }
+}
+
+impl<T: Operations> Drop for Fanout<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one reference to the request.
+        unsafe { put::<T>(self.rq.as_ptr()) };
+    }
+}
+
+fn record(pdu: &Pdu, status: u8) {
+    if status != 0 {
+        let _ = pdu.status.cmpxchg(0, u32::from(status), Full);
+    }
+}
+
+/// Drops one reference to a fanned-out request, ending it on the last.
+///
+/// # Safety
+///
+/// `rq` is a request of a `T` queue with a [`Pdu`], and the caller owns one
+/// of the references counted in it.
+unsafe fn put<T: Operations>(rq: *mut bindings::request) {
+    // SAFETY: Per the safety contract the request and its `Pdu` are live.
+    let pdu = unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() };
+    if pdu.pending.fetch_sub(1, Full) != 1 {
+        return;
+    }
+    // `blk_status_t` values are below 256, and only those are ever stored.
+    let status = pdu.status.load(Relaxed) as u8;
+    // SAFETY: The request belongs to a `T` queue, whose queue data is a `T`.
+    let data = unsafe { super::disk::queue_data::<T>((*rq).q) };
+    data.completed(Status(status));
+    // SAFETY: That was the last reference; nobody touches the request again.
+    unsafe { bindings::blk_mq_end_request(rq, status) };
+}
+
+/// Completion of a member bio submitted through a [`Fanout`].
+///
+/// # Safety
+///
+/// Called by the block layer for a bio submitted by [`Fanout::submit`].
+unsafe extern "C" fn end_io<T: Operations>(bio: *mut bindings::bio) {
+    // SAFETY: The bio is ours and done; `bi_private` is its request.
+    let (rq, status) = unsafe { ((*bio).bi_private.cast::<bindings::request>(), (*bio).bi_status) };
+    // SAFETY: Nothing uses the bio after its completion.
+    unsafe { bindings::bio_put(bio) };
+    // SAFETY: The request is live: this bio holds one of its references.
+    record(unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() }, status);
+    // SAFETY: This bio's reference is handed over to `put`.
+    unsafe { put::<T>(rq) };
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control device's ioctls: ASSEMBLE, STOP and STATUS.
+
+use crate::array::Array;
+use crate::array::BLOCK_BYTES;
+use crate::array::MAX_REQUEST_SECTORS;
+use crate::blk::disk::Disk;
+use crate::blk::disk::DiskParams;
+use crate::blk::misc::capable_sys_admin;
+use crate::blk::misc::Control;
+use crate::uapi;
+use core::pin::Pin;
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Arc;
+use kernel::sync::Mutex;
+use kernel::uaccess::UserSlice;
+
+/// An assembled array and the volume it serves.
+struct Slot {
+    // Held for its drop, which comes first: deleting the disk drains its
+    // I/O before the array's members are closed.
+    _disk: Disk<Array>,
+    array: Arc<Array>,
+}
+
+/// All arrays, by number.
+pub(crate) struct Controller {
+    table: Pin<KBox<Mutex<KVec<Option<Slot>>>>>,
+}
+
+fn abi_error(what: &str, e: uapi::AbiError) -> Error {
+    match e {
+        uapi::AbiError::Size => pr_err!("{}: structure size does not match this kernel\n", what),
+        uapi::AbiError::Reserved => pr_err!("{}: flags or reserved fields are not zero\n", what),
+    }
+    EINVAL
+}
+
+fn user_slice(addr: u64, len: usize) -> Result<UserSlice> {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    Ok(UserSlice::new(UserPtr::from_addr(addr), len))
+}
+
+/// The member paths from user space: `nr` NUL-terminated slots.
+fn member_paths<'a>(buf: &'a [u8]) -> Result<KVec<&'a CStr>> {
+    let mut paths = KVec::with_capacity(buf.len() / uapi::PATH_MAX, GFP_KERNEL)?;
+    for (i, slot) in buf.chunks_exact(uapi::PATH_MAX).enumerate() {
+        let path = slot
+            .iter()
+            .position(|&b| b == 0)
+            .and_then(|nul| slot.get(..=nul))
+            .and_then(|s| CStr::from_bytes_with_nul(s).ok())
+            .ok_or_else(|| {
+                pr_err!("member {}: path is not NUL terminated\n", i);
+                EINVAL
+            })?;
+        if path.is_empty() {
+            pr_err!("member {}: empty path\n", i);
+            return Err(EINVAL);
+        }
+        paths.push(path, GFP_KERNEL)?;
+    }
+    Ok(paths)
+}
+
+impl Controller {
+    /// An empty controller.
+    pub(crate) fn new() -> Result<Self> {
+        let mut slots = KVec::with_capacity(uapi::MAX_ARRAYS as usize, GFP_KERNEL)?;
+        for _ in 0..uapi::MAX_ARRAYS {
+            slots.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            table: KBox::pin_init(kernel::new_mutex!(slots), GFP_KERNEL)?,
+        })
+    }
+
+    fn assemble(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), uapi::Assemble::SIZE).reader_writer();
+        let mut raw = [0u8; uapi::Assemble::SIZE];
+        reader.read_slice(&mut raw)?;
+        let req = uapi::Assemble::decode(&raw).map_err(|e| abi_error("assemble", e))?;
+        if !(uapi::MIN_MEMBERS..=uapi::MAX_MEMBERS).contains(&req.nr_members) {
+            pr_err!(
+                "assemble: {} members given, {} to {} allowed\n",
+                req.nr_members,
+                uapi::MIN_MEMBERS,
+                uapi::MAX_MEMBERS
+            );
+            return Err(EINVAL);
+        }
+        let len = req.nr_members as usize * uapi::PATH_MAX;
+        let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        user_slice(req.paths, len)?.reader().read_slice(&mut buf)?;
+        let paths = member_paths(&buf)?;
+
+        let mut table = self.table.lock();
+        let index = table.iter().position(Option::is_none).ok_or_else(|| {
+            pr_err!("assemble: all {} array numbers are in use\n", uapi::MAX_ARRAYS);
+            ENOSPC
+        })?;
+        let array = Arc::pin_init(Array::new(&paths)?, GFP_KERNEL)?;
+        let params = DiskParams {
+            capacity_sectors: array.capacity_sectors(),
+            logical_block_size: BLOCK_BYTES,
+            max_hw_sectors: MAX_REQUEST_SECTORS,
+            io_min: array.io_min(),
+            io_opt: array.io_opt(),
+        };
+        let disk = Disk::new(fmt!("stria{}", index), &params, array.clone())?;
+        let out = uapi::Assemble {
+            index: index as u32,
+            ..req
+        };
+        // On failure here the new disk is dropped and so deleted again.
+        writer.write_slice(&out.encode())?;
+        pr_info!(
+            "{}: assembled from {} members, {} MiB\n",
+            disk.name().to_str().unwrap_or("?"),
+            paths.len(),
+            array.capacity_sectors() >> 11
+        );
+        if let Some(slot) = table.get_mut(index) {
+            *slot = Some(Slot { _disk: disk, array });
+        }
+        Ok(0)
+    }
+
+    fn stop(&self, arg: usize) -> Result<isize> {
+        let mut raw = [0u8; uapi::Stop::SIZE];
+        UserSlice::new(UserPtr::from_addr(arg), uapi::Stop::SIZE)
+            .reader()
+            .read_slice(&mut raw)?;
+        let req = uapi::Stop::decode(&raw).map_err(|e| abi_error("stop", e))?;
+        let mut table = self.table.lock();
+        let slot = table.get_mut(req.index as usize).ok_or(ENOENT)?;
+        let array = &slot.as_ref().ok_or(ENOENT)?.array;
+        array.begin_stop().inspect_err(|_| {
+            pr_err!("stria{}: cannot stop: the volume is open\n", req.index);
+        })?;
+        // Deleting the disk waits for in-flight I/O; then members close.
+        drop(slot.take());
+        pr_info!("stria{}: stopped\n", req.index);
+        Ok(0)
+    }
+
+    fn status(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), uapi::Status::SIZE).reader_writer();
+        let mut raw = [0u8; uapi::Status::SIZE];
+        reader.read_slice(&mut raw)?;
+        let index = uapi::Status::decode_request(&raw).map_err(|e| abi_error("status", e))?;
+        let st = {
+            let table = self.table.lock();
+            let slot = table.get(index as usize).ok_or(ENOENT)?;
+            slot.as_ref().ok_or(ENOENT)?.array.status(index)
+        };
+        st.encode(&mut raw);
+        writer.write_slice(&raw)?;
+        Ok(0)
+    }
+}
+
+impl Control for Controller {
+    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        if !capable_sys_admin() {
+            return Err(EPERM);
+        }
+        match cmd {
+            uapi::IOC_ASSEMBLE => self.assemble(arg),
+            uapi::IOC_STOP => self.stop(arg),
+            uapi::IOC_STATUS => self.status(arg),
+            _ => Err(ENOTTY),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! stria: log-structured RAID volumes over pooled block devices.
+//!
+//! This first version serves each array as one volume laid out as static
+//! RAID-0 over its members.  Arrays are assembled and stopped through the
+//! ioctls of `/dev/stria-control` (see `include/uapi/linux/stria.h`).
+
+mod array;
+mod blk;
+mod control;
+mod raid0;
+// Shared with the user-space helper, which uses the other half of it.
+#[allow(dead_code)]
+mod uapi;
+
+use blk::misc::MiscDevice;
+use control::Controller;
+use kernel::prelude::*;
+
+module! {
+    type: StriaModule,
+    name: "stria",
+    authors: ["The stria developers"],
+    description: "Log-structured RAID volumes over pooled block devices",
+    license: "GPL",
+}
+
+#[pin_data]
+struct StriaModule {
+    #[pin]
+    control: MiscDevice<Controller>,
+}
+
+impl kernel::InPlaceModule for StriaModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let controller = Controller::new();
+        try_pin_init!(Self {
+            control <- MiscDevice::register(c"stria-control", controller?),
+        })
+    }
+}

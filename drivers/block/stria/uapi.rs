@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control ioctl ABI of `include/uapi/linux/stria.h`, in Rust.
+//!
+//! Shared by the kernel module and the `stria` helper: both encode and decode
+//! the structures field by field in native byte order, so neither needs to
+//! reinterpret raw memory.  The helper's tests check every size, offset and
+//! request number against the C header.
+
+/// Name of the control device under `/dev`.
+pub(crate) const CONTROL_NAME: &str = "stria-control";
+/// Fewest members an array may have.
+pub(crate) const MIN_MEMBERS: u32 = 2;
+/// Most members an array may have.
+pub(crate) const MAX_MEMBERS: u32 = 32;
+/// Most arrays that can exist at once.
+pub(crate) const MAX_ARRAYS: u32 = 64;
+/// Size of one member path slot, NUL included.
+pub(crate) const PATH_MAX: usize = 256;
+/// The static RAID-0 layout.
+pub(crate) const LAYOUT_RAID0: u32 = 0;
+/// ioctl type byte.
+pub(crate) const IOCTL_MAGIC: u32 = 0xE6;
+
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (IOCTL_MAGIC << 8) | nr
+}
+
+/// `STRIA_IOC_ASSEMBLE`.
+pub(crate) const IOC_ASSEMBLE: u32 = ioc(IOC_READ | IOC_WRITE, 0, Assemble::SIZE);
+/// `STRIA_IOC_STOP`.
+pub(crate) const IOC_STOP: u32 = ioc(IOC_WRITE, 1, Stop::SIZE);
+/// `STRIA_IOC_STATUS`.
+pub(crate) const IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 2, Status::SIZE);
+
+/// Why a structure from user space was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AbiError {
+    /// The `size` field does not match this ABI revision.
+    Size,
+    /// Flags or reserved fields are not zero.
+    Reserved,
+}
+
+fn get_u32(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(off..off + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_ne_bytes(a)
+}
+
+fn get_u64(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(off..off + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_ne_bytes(a)
+}
+
+fn put_u32(b: &mut [u8], off: usize, v: u32) {
+    if let Some(s) = b.get_mut(off..off + 4) {
+        s.copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+fn put_u64(b: &mut [u8], off: usize, v: u64) {
+    if let Some(s) = b.get_mut(off..off + 8) {
+        s.copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+fn all_zero(b: &[u8], range: core::ops::Range<usize>) -> bool {
+    b.get(range).is_some_and(|s| s.iter().all(|&x| x == 0))
+}
+
+/// `struct stria_assemble`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Assemble {
+    /// Number of member path slots at `paths`.
+    pub(crate) nr_members: u32,
+    /// Out: the array's number.
+    pub(crate) index: u32,
+    /// User address of the path slots.
+    pub(crate) paths: u64,
+}
+
+impl Assemble {
+    /// `sizeof(struct stria_assemble)`.
+    pub(crate) const SIZE: usize = 56;
+    /// Offset of `index`, the only field written back.
+    pub(crate) const INDEX_OFFSET: usize = 12;
+
+    /// Decodes and checks the structure passed by user space.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        if get_u32(b, 4) != 0 || !all_zero(b, 24..56) {
+            return Err(AbiError::Reserved);
+        }
+        Ok(Self {
+            nr_members: get_u32(b, 8),
+            index: get_u32(b, 12),
+            paths: get_u64(b, 16),
+        })
+    }
+
+    /// Encodes the structure as user space passes it.
+    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        put_u32(&mut b, 0, Self::SIZE as u32);
+        put_u32(&mut b, 8, self.nr_members);
+        put_u32(&mut b, 12, self.index);
+        put_u64(&mut b, 16, self.paths);
+        b
+    }
+}
+
+/// `struct stria_stop`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stop {
+    /// The array's number.
+    pub(crate) index: u32,
+}
+
+impl Stop {
+    /// `sizeof(struct stria_stop)`.
+    pub(crate) const SIZE: usize = 16;
+
+    /// Decodes and checks the structure passed by user space.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        if get_u32(b, 4) != 0 || get_u32(b, 12) != 0 {
+            return Err(AbiError::Reserved);
+        }
+        Ok(Self {
+            index: get_u32(b, 8),
+        })
+    }
+
+    /// Encodes the structure as user space passes it.
+    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        put_u32(&mut b, 0, Self::SIZE as u32);
+        put_u32(&mut b, 8, self.index);
+        b
+    }
+}
+
+/// `struct stria_member_info`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemberInfo {
+    /// Device major number.
+    pub(crate) major: u32,
+    /// Device minor number.
+    pub(crate) minor: u32,
+    /// Size in 512-byte sectors.
+    pub(crate) sectors: u64,
+}
+
+impl MemberInfo {
+    /// `sizeof(struct stria_member_info)`.
+    pub(crate) const SIZE: usize = 32;
+}
+
+/// `struct stria_status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Status {
+    /// In: the array's number.
+    pub(crate) index: u32,
+    /// Number of valid entries in `members`.
+    pub(crate) nr_members: u32,
+    /// One of the `LAYOUT_*` values.
+    pub(crate) layout: u32,
+    /// Chunk size in 512-byte sectors.
+    pub(crate) chunk_sectors: u32,
+    /// How many times the volume is open.
+    pub(crate) open_count: u32,
+    /// Volume size in 512-byte sectors.
+    pub(crate) capacity_sectors: u64,
+    /// Read requests served.
+    pub(crate) reads: u64,
+    /// Write requests served.
+    pub(crate) writes: u64,
+    /// Flush requests served.
+    pub(crate) flushes: u64,
+    /// Requests failed with an I/O error.
+    pub(crate) errors: u64,
+    /// The members, `nr_members` of them valid.
+    pub(crate) members: [MemberInfo; MAX_MEMBERS as usize],
+}
+
+impl Status {
+    /// `sizeof(struct stria_status)`.
+    pub(crate) const SIZE: usize = 104 + MAX_MEMBERS as usize * MemberInfo::SIZE;
+    const MEMBERS_OFFSET: usize = 104;
+
+    /// Decodes the request part (`size`, `flags`, `index`) from user space.
+    pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        if get_u32(b, 4) != 0 {
+            return Err(AbiError::Reserved);
+        }
+        Ok(get_u32(b, 8))
+    }
+
+    /// Encodes the whole structure.
+    pub(crate) fn encode(&self, b: &mut [u8; Self::SIZE]) {
+        b.fill(0);
+        put_u32(b, 0, Self::SIZE as u32);
+        put_u32(b, 8, self.index);
+        put_u32(b, 12, self.nr_members);
+        put_u32(b, 16, self.layout);
+        put_u32(b, 20, self.chunk_sectors);
+        put_u32(b, 24, self.open_count);
+        put_u64(b, 32, self.capacity_sectors);
+        put_u64(b, 40, self.reads);
+        put_u64(b, 48, self.writes);
+        put_u64(b, 56, self.flushes);
+        put_u64(b, 64, self.errors);
+        let mut off = Self::MEMBERS_OFFSET;
+        for m in &self.members {
+            put_u32(b, off, m.major);
+            put_u32(b, off + 4, m.minor);
+            put_u64(b, off + 8, m.sectors);
+            off += MemberInfo::SIZE;
+        }
+    }
+
+    /// Decodes the whole structure, as the helper reads the kernel's answer.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        let mut s = Self {
+            index: get_u32(b, 8),
+            nr_members: get_u32(b, 12),
+            layout: get_u32(b, 16),
+            chunk_sectors: get_u32(b, 20),
+            open_count: get_u32(b, 24),
+            capacity_sectors: get_u64(b, 32),
+            reads: get_u64(b, 40),
+            writes: get_u64(b, 48),
+            flushes: get_u64(b, 56),
+            errors: get_u64(b, 64),
+            ..Self::default()
+        };
+        let mut off = Self::MEMBERS_OFFSET;
+        for m in s.members.iter_mut() {
+            *m = MemberInfo {
+                major: get_u32(b, off),
+                minor: get_u32(b, off + 4),
+                sectors: get_u64(b, off + 8),
+            };
+            off += MemberInfo::SIZE;
+        }
+        Ok(s)
+    }
+}

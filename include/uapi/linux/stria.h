@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * stria: log-structured RAID volumes -- control ioctl ABI.
+ *
+ * All requests go to the misc device /dev/stria-control and need
+ * CAP_SYS_ADMIN.  Every structure starts with its own size so that a caller
+ * built against another revision is told EINVAL instead of being
+ * misunderstood; reserved fields must be zero on input.
+ */
+#ifndef _UAPI_LINUX_STRIA_H
+#define _UAPI_LINUX_STRIA_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define STRIA_CONTROL_NAME	"stria-control"
+#define STRIA_MIN_MEMBERS	2
+#define STRIA_MAX_MEMBERS	32
+#define STRIA_MAX_ARRAYS	64
+#define STRIA_PATH_MAX		256
+
+/* Layouts reported by STRIA_IOC_STATUS. */
+#define STRIA_LAYOUT_RAID0	0
+
+/**
+ * struct stria_assemble - build an array from member block devices
+ * @size:	sizeof(struct stria_assemble)
+ * @flags:	must be 0
+ * @nr_members:	number of members, STRIA_MIN_MEMBERS..STRIA_MAX_MEMBERS
+ * @index:	out: the array's number N, its volume is /dev/striaN
+ * @paths:	user pointer to @nr_members slots of STRIA_PATH_MAX bytes,
+ *		each a NUL-terminated path of a block device
+ * @reserved:	must be 0
+ */
+struct stria_assemble {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_members;
+	__u32 index;
+	__u64 paths;
+	__u64 reserved[4];
+};
+
+/**
+ * struct stria_stop - stop an array and release its members
+ * @size:	sizeof(struct stria_stop)
+ * @flags:	must be 0
+ * @index:	the array's number
+ * @reserved:	must be 0
+ */
+struct stria_stop {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 reserved;
+};
+
+/**
+ * struct stria_member_info - one member as reported by STRIA_IOC_STATUS
+ * @major:	device major number
+ * @minor:	device minor number
+ * @sectors:	size of the member in 512-byte sectors
+ * @reserved:	zero
+ */
+struct stria_member_info {
+	__u32 major;
+	__u32 minor;
+	__u64 sectors;
+	__u64 reserved[2];
+};
+
+/**
+ * struct stria_status - state of one array
+ * @size:		sizeof(struct stria_status)
+ * @flags:		must be 0
+ * @index:		in: the array's number; ENOENT if there is none
+ * @nr_members:		out: number of members
+ * @layout:		out: STRIA_LAYOUT_*
+ * @chunk_sectors:	out: chunk size of the layout in 512-byte sectors
+ * @open_count:		out: how many times the volume is open
+ * @reserved0:		zero
+ * @capacity_sectors:	out: size of the volume in 512-byte sectors
+ * @reads:		out: read requests served
+ * @writes:		out: write requests served
+ * @flushes:		out: flush requests served
+ * @errors:		out: requests failed with an I/O error
+ * @reserved:		zero
+ * @members:		out: the first @nr_members entries describe the members
+ */
+struct stria_status {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 nr_members;
+	__u32 layout;
+	__u32 chunk_sectors;
+	__u32 open_count;
+	__u32 reserved0;
+	__u64 capacity_sectors;
+	__u64 reads;
+	__u64 writes;
+	__u64 flushes;
+	__u64 errors;
+	__u64 reserved[4];
+	struct stria_member_info members[STRIA_MAX_MEMBERS];
+};
+
+#define STRIA_IOCTL_MAGIC	0xE6
+
+#define STRIA_IOC_ASSEMBLE	_IOWR(STRIA_IOCTL_MAGIC, 0x00, struct stria_assemble)
+#define STRIA_IOC_STOP		_IOW(STRIA_IOCTL_MAGIC, 0x01, struct stria_stop)
+#define STRIA_IOC_STATUS	_IOWR(STRIA_IOCTL_MAGIC, 0x02, struct stria_status)
+
+#endif /* _UAPI_LINUX_STRIA_H */

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control device and its ioctls.
+
+use crate::error::Failure;
+use crate::uapi;
+use nix::errno::Errno;
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
+
+nix::ioctl_readwrite_bad!(ioc_assemble, uapi::IOC_ASSEMBLE, [u8; uapi::Assemble::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_stop, uapi::IOC_STOP, [u8; uapi::Stop::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_status, uapi::IOC_STATUS, [u8; uapi::Status::SIZE]);
+
+/// Path of the control device.
+pub fn control_path() -> String {
+    format!("/dev/{}", uapi::CONTROL_NAME)
+}
+
+/// An open control device.
+pub struct Control {
+    file: File,
+}
+
+/// The array number named by `/dev/striaN`, `striaN` or `N`.
+pub fn parse_volume(v: &str) -> Result<u32, Failure> {
+    let name = v.strip_prefix("/dev/").unwrap_or(v);
+    let digits = name.strip_prefix("stria").unwrap_or(name);
+    digits
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n < uapi::MAX_ARRAYS)
+        .ok_or_else(|| Failure::msg(format!("{v}: not a stria volume (expected /dev/striaN)")))
+}
+
+/// The `/dev` name of a block device number, or `major:minor`.
+pub fn device_name(major: u32, minor: u32) -> String {
+    let link = format!("/sys/dev/block/{major}:{minor}");
+    std::fs::read_link(&link)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
+        .unwrap_or_else(|| format!("{major}:{minor}"))
+}
+
+fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
+
+impl Control {
+    /// Opens the control device.
+    pub fn open() -> Result<Self, Failure> {
+        let path = control_path();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                let errno = errno_of(&e);
+                let hint = if errno == Errno::ENOENT { " (is the stria module loaded?)" } else { "" };
+                Failure::errno(format!("{path}{hint}"), errno)
+            })?;
+        Ok(Self { file })
+    }
+
+    /// Assembles `members`, which must be block devices; returns the number.
+    pub fn assemble(&self, members: &[String]) -> Result<u32, Failure> {
+        if members.len() > uapi::MAX_MEMBERS as usize || members.len() < uapi::MIN_MEMBERS as usize {
+            return Err(Failure::msg(format!(
+                "assemble: {} members given, {} to {} allowed",
+                members.len(),
+                uapi::MIN_MEMBERS,
+                uapi::MAX_MEMBERS
+            )));
+        }
+        let mut slots = vec![0u8; members.len() * uapi::PATH_MAX];
+        for (m, slot) in members.iter().zip(slots.chunks_exact_mut(uapi::PATH_MAX)) {
+            let meta = std::fs::metadata(m).map_err(|e| Failure::errno(m.clone(), errno_of(&e)))?;
+            if !meta.file_type().is_block_device() {
+                return Err(Failure::errno(m.clone(), Errno::ENOTBLK));
+            }
+            let bytes = m.as_bytes();
+            if bytes.len() >= uapi::PATH_MAX || bytes.contains(&0) {
+                return Err(Failure::msg(format!("{m}: path too long")));
+            }
+            slot[..bytes.len()].copy_from_slice(bytes);
+        }
+        let mut req = uapi::Assemble {
+            nr_members: members.len() as u32,
+            index: 0,
+            paths: slots.as_ptr() as u64,
+        }
+        .encode();
+        // SAFETY: `req` is a `struct stria_assemble` and `slots` outlives the
+        // call.
+        unsafe { ioc_assemble(self.file.as_raw_fd(), &mut req) }
+            .map_err(|e| Failure::errno(format!("assemble {}", members.join(" ")), e))?;
+        let out = uapi::Assemble::decode(&req).map_err(|_| Failure::msg("assemble: bad answer from the kernel"))?;
+        Ok(out.index)
+    }
+
+    /// Stops array `index`.
+    pub fn stop(&self, index: u32) -> Result<(), Failure> {
+        let mut req = uapi::Stop { index }.encode();
+        // SAFETY: `req` is a `struct stria_stop`.
+        unsafe { ioc_stop(self.file.as_raw_fd(), &mut req) }
+            .map_err(|e| Failure::errno(format!("stop /dev/stria{index}"), e))?;
+        Ok(())
+    }
+
+    /// The status of array `index`.
+    pub fn status(&self, index: u32) -> Result<uapi::Status, Failure> {
+        self.try_status(index)?
+            .ok_or_else(|| Failure::errno(format!("/dev/stria{index}"), Errno::ENOENT))
+    }
+
+    fn try_status(&self, index: u32) -> Result<Option<uapi::Status>, Failure> {
+        let mut buf = [0u8; uapi::Status::SIZE];
+        uapi::Status {
+            index,
+            ..Default::default()
+        }
+        .encode(&mut buf);
+        // Only the request part goes in; the rest must be zero.
+        buf[12..].fill(0);
+        // SAFETY: `buf` is a `struct stria_status`.
+        match unsafe { ioc_status(self.file.as_raw_fd(), &mut buf) } {
+            Ok(_) => {}
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(Failure::errno(format!("status /dev/stria{index}"), e)),
+        }
+        uapi::Status::decode(&buf)
+            .map(Some)
+            .map_err(|_| Failure::msg("status: bad answer from the kernel"))
+    }
+
+    /// The status of every array.
+    pub fn all(&self) -> Result<Vec<uapi::Status>, Failure> {
+        let mut out = Vec::new();
+        for i in 0..uapi::MAX_ARRAYS {
+            if let Some(s) = self.try_status(i)? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `stria`: assemble, stop and inspect stria arrays.
+
+mod control;
+mod error;
+#[path = "../../../drivers/block/stria/uapi.rs"]
+#[allow(dead_code)]
+mod uapi;
+
+use clap::Parser;
+use clap::Subcommand;
+use error::Failure;
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// Administer stria log-structured RAID arrays.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assemble an array from member block devices; prints its volume.
+    Assemble {
+        /// Member block devices, in order.
+        #[arg(required = true)]
+        members: Vec<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop an array: its volume goes away and its members are released.
+    Stop {
+        /// The volume (/dev/striaN, striaN or N).
+        volume: String,
+    },
+    /// Show arrays, all of them or one.
+    Status {
+        /// The volume (/dev/striaN, striaN or N); all arrays if omitted.
+        volume: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// One array as `status` reports it.
+#[derive(Serialize)]
+struct ArrayReport {
+    volume: String,
+    layout: &'static str,
+    chunk_kib: u32,
+    size_bytes: u64,
+    open_count: u32,
+    members: Vec<MemberReport>,
+    reads: u64,
+    writes: u64,
+    flushes: u64,
+    errors: u64,
+}
+
+#[derive(Serialize)]
+struct MemberReport {
+    device: String,
+    size_bytes: u64,
+}
+
+fn report(st: &uapi::Status) -> ArrayReport {
+    let n = (st.nr_members as usize).min(st.members.len());
+    ArrayReport {
+        volume: format!("/dev/stria{}", st.index),
+        layout: match st.layout {
+            uapi::LAYOUT_RAID0 => "raid0",
+            _ => "unknown",
+        },
+        chunk_kib: st.chunk_sectors / 2,
+        size_bytes: st.capacity_sectors * 512,
+        open_count: st.open_count,
+        members: st.members[..n]
+            .iter()
+            .map(|m| MemberReport {
+                device: control::device_name(m.major, m.minor),
+                size_bytes: m.sectors * 512,
+            })
+            .collect(),
+        reads: st.reads,
+        writes: st.writes,
+        flushes: st.flushes,
+        errors: st.errors,
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn print_report(r: &ArrayReport) {
+    println!(
+        "{}: {} {} KiB chunks, {} ({} bytes), open {}",
+        r.volume,
+        r.layout,
+        r.chunk_kib,
+        human(r.size_bytes),
+        r.size_bytes,
+        r.open_count
+    );
+    for (i, m) in r.members.iter().enumerate() {
+        println!("  member {i}: {} {}", m.device, human(m.size_bytes));
+    }
+    println!(
+        "  io: {} reads, {} writes, {} flushes, {} errors",
+        r.reads, r.writes, r.flushes, r.errors
+    );
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Assemble { members, json } => {
+            let ctl = control::Control::open()?;
+            let index = ctl.assemble(&members)?;
+            let volume = format!("/dev/stria{index}");
+            if json {
+                println!("{}", serde_json::json!({ "volume": volume, "index": index }));
+            } else {
+                println!("{volume}");
+            }
+        }
+        Command::Stop { volume } => {
+            let index = control::parse_volume(&volume)?;
+            control::Control::open()?.stop(index)?;
+        }
+        Command::Status { volume, json } => {
+            let ctl = control::Control::open()?;
+            let arrays = match volume {
+                Some(v) => vec![ctl.status(control::parse_volume(&v)?)?],
+                None => ctl.all()?,
+            };
+            let reports: Vec<_> = arrays.iter().map(report).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports).map_err(Failure::other)?);
+            } else if reports.is_empty() {
+                println!("no arrays");
+            } else {
+                reports.iter().for_each(print_report);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("stria: {f}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Feeds malformed requests to `/dev/stria-control` and checks that each
+//! gets the right errno, then that a well-formed request still works.
+//!
+//! Usage: `stria-ioctl-test MEMBER1 MEMBER2 MEMBER3` (three unused block
+//! devices).  Prints one line per case and exits non-zero on any mismatch.
+
+#[path = "../../../../../drivers/block/stria/uapi.rs"]
+#[allow(dead_code)]
+mod uapi;
+
+use nix::errno::Errno;
+use nix::unistd::Uid;
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::fd::RawFd;
+
+/// Issues `cmd` with a pointer to `buf` and returns the errno (or success).
+fn ioctl(fd: RawFd, cmd: u32, buf: *mut u8) -> Result<(), Errno> {
+    // SAFETY: Every buffer passed is at least as large as the size `cmd`
+    // encodes, or deliberately invalid (the kernel must cope).
+    let r = unsafe { nix::libc::ioctl(fd, cmd as nix::libc::c_ulong, buf) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+fn paths(list: &[&str]) -> Vec<u8> {
+    let mut v = vec![0u8; list.len() * uapi::PATH_MAX];
+    for (p, slot) in list.iter().zip(v.chunks_exact_mut(uapi::PATH_MAX)) {
+        slot[..p.len()].copy_from_slice(p.as_bytes());
+    }
+    v
+}
+
+fn assemble_raw(fd: RawFd, nr: u32, paths: u64) -> (Result<(), Errno>, u32) {
+    let mut req = uapi::Assemble {
+        nr_members: nr,
+        index: 0,
+        paths,
+    }
+    .encode();
+    let r = ioctl(fd, uapi::IOC_ASSEMBLE, req.as_mut_ptr());
+    let index = uapi::Assemble::decode(&req).map(|a| a.index).unwrap_or(u32::MAX);
+    (r, index)
+}
+
+fn assemble(fd: RawFd, list: &[&str]) -> (Result<(), Errno>, u32) {
+    let p = paths(list);
+    assemble_raw(fd, list.len() as u32, p.as_ptr() as u64)
+}
+
+fn stop(fd: RawFd, index: u32) -> Result<(), Errno> {
+    let mut req = uapi::Stop { index }.encode();
+    ioctl(fd, uapi::IOC_STOP, req.as_mut_ptr())
+}
+
+fn status(fd: RawFd, index: u32) -> Result<(), Errno> {
+    let mut buf = [0u8; uapi::Status::SIZE];
+    buf[..4].copy_from_slice(&(uapi::Status::SIZE as u32).to_ne_bytes());
+    buf[8..12].copy_from_slice(&index.to_ne_bytes());
+    ioctl(fd, uapi::IOC_STATUS, buf.as_mut_ptr())
+}
+
+struct Checker {
+    failures: u32,
+}
+
+impl Checker {
+    fn expect(&mut self, what: &str, got: Result<(), Errno>, want: Result<(), Errno>) {
+        if got == want {
+            println!("ok: {what}: {}", show(got));
+        } else {
+            println!("FAIL: {what}: got {}, want {}", show(got), show(want));
+            self.failures += 1;
+        }
+    }
+}
+
+fn show(r: Result<(), Errno>) -> String {
+    match r {
+        Ok(()) => "success".into(),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+fn open_control() -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(format!("/dev/{}", uapi::CONTROL_NAME))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() != 3 {
+        eprintln!("usage: stria-ioctl-test MEMBER1 MEMBER2 MEMBER3");
+        std::process::exit(2);
+    }
+    let (a, b, c) = (args[0].as_str(), args[1].as_str(), args[2].as_str());
+    let file = open_control().expect("open /dev/stria-control");
+    let fd = file.as_raw_fd();
+    let mut t = Checker { failures: 0 };
+
+    t.expect("no members", assemble(fd, &[]).0, Err(Errno::EINVAL));
+    t.expect("one member", assemble(fd, &[a]).0, Err(Errno::EINVAL));
+    let many: Vec<&str> = std::iter::repeat(a).take(33).collect();
+    t.expect("33 members", assemble(fd, &many).0, Err(Errno::EINVAL));
+    t.expect("same member twice", assemble(fd, &[a, a]).0, Err(Errno::EBUSY));
+    t.expect("nonexistent path", assemble(fd, &[a, "/dev/no-such-disk"]).0, Err(Errno::ENOENT));
+    std::fs::write("/tmp/plain-file", b"x").expect("create /tmp/plain-file");
+    t.expect("regular file", assemble(fd, &[a, "/tmp/plain-file"]).0, Err(Errno::ENOTBLK));
+    t.expect("character device", assemble(fd, &[a, "/dev/null"]).0, Err(Errno::ENOTBLK));
+    t.expect("empty path", assemble(fd, &[a, ""]).0, Err(Errno::EINVAL));
+    let mut unterminated = paths(&[a, b]);
+    unterminated[uapi::PATH_MAX..].fill(b'x');
+    t.expect(
+        "unterminated path",
+        assemble_raw(fd, 2, unterminated.as_ptr() as u64).0,
+        Err(Errno::EINVAL),
+    );
+    t.expect("paths at a bad address", assemble_raw(fd, 2, 16).0, Err(Errno::EFAULT));
+    t.expect(
+        "request at a bad address",
+        ioctl(fd, uapi::IOC_ASSEMBLE, 16 as *mut u8),
+        Err(Errno::EFAULT),
+    );
+
+    let good = paths(&[a, b]);
+    let mut req = uapi::Assemble {
+        nr_members: 2,
+        index: 0,
+        paths: good.as_ptr() as u64,
+    }
+    .encode();
+    let mut bad = req;
+    bad[..4].copy_from_slice(&48u32.to_ne_bytes());
+    t.expect("size field too small", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    let mut bad = req;
+    bad[..4].copy_from_slice(&0xffff_ffffu32.to_ne_bytes());
+    t.expect("size field garbage", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    let mut bad = req;
+    bad[4] = 1;
+    t.expect("unknown flag", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    let mut bad = req;
+    bad[40] = 1;
+    t.expect("reserved field set", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    // The same request number with another structure size is another ioctl.
+    let wrong_size = (uapi::IOC_ASSEMBLE & !(0x3fff << 16)) | (48 << 16);
+    t.expect("request encoding a wrong size", ioctl(fd, wrong_size, req.as_mut_ptr()), Err(Errno::ENOTTY));
+    let unknown = (uapi::IOC_STOP & !0xff) | 0x7f;
+    t.expect("unknown request", ioctl(fd, unknown, req.as_mut_ptr()), Err(Errno::ENOTTY));
+
+    t.expect("stop a missing array", stop(fd, 5), Err(Errno::ENOENT));
+    t.expect("stop array 1000000", stop(fd, 1_000_000), Err(Errno::ENOENT));
+    t.expect("status of a missing array", status(fd, 7), Err(Errno::ENOENT));
+    t.expect("status of array u32::MAX", status(fd, u32::MAX), Err(Errno::ENOENT));
+
+    // A well-formed request still works after all that, and its members
+    // cannot be claimed again while it runs.
+    let r = ioctl(fd, uapi::IOC_ASSEMBLE, req.as_mut_ptr());
+    t.expect("valid assemble", r, Ok(()));
+    let index = uapi::Assemble::decode(&req).map(|x| x.index).unwrap_or(u32::MAX);
+    t.expect("status of the new array", status(fd, index), Ok(()));
+    t.expect("member in use by another array", assemble(fd, &[c, b]).0, Err(Errno::EBUSY));
+    t.expect("stop the new array", stop(fd, index), Ok(()));
+    t.expect("stop it twice", stop(fd, index), Err(Errno::ENOENT));
+    let (r, index) = assemble(fd, &[c, b]);
+    t.expect("members are free again", r, Ok(()));
+    t.expect("stop again", stop(fd, index), Ok(()));
+
+    // Without CAP_SYS_ADMIN: an unprivileged user cannot open the device,
+    // and a descriptor opened by root is useless once privileges are gone.
+    // SAFETY: The program is single threaded, so the child may run anything.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let nobody = Uid::from_raw(65534);
+            nix::unistd::setgid(nix::unistd::Gid::from_raw(65534)).expect("setgid");
+            nix::unistd::setuid(nobody).expect("setuid");
+            let mut t = Checker { failures: 0 };
+            let open = open_control().map(|_| ()).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+            t.expect("open as nobody", open, Err(Errno::EACCES));
+            t.expect("assemble as nobody", assemble(fd, &[a, b]).0, Err(Errno::EPERM));
+            t.expect("status as nobody", status(fd, 0), Err(Errno::EPERM));
+            t.expect("stop as nobody", stop(fd, 0), Err(Errno::EPERM));
+            std::process::exit(if t.failures == 0 { 0 } else { 1 });
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            let ok = matches!(
+                nix::sys::wait::waitpid(child, None),
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0))
+            );
+            t.expect("unprivileged checks", if ok { Ok(()) } else { Err(Errno::EIO) }, Ok(()));
+        }
+        Err(e) => t.expect("fork", Err(e), Ok(())),
+    }
+
+    println!("{} mismatches", t.failures);
+    std::process::exit(if t.failures == 0 { 0 } else { 1 });
+}
