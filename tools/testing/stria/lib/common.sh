@@ -38,5 +38,7 @@ assemble() {
 
 # A numeric field of `stria status --json VOL`.
 status_field() {
-	stria status --json "$1" | sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" | head -n1
+	local json
+	json=$(stria status --json "$1")
+	sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p;T;q" <<<"$json"
 }

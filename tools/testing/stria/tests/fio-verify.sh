@@ -37,9 +37,9 @@ step "the check itself catches damage"
 dd if=/dev/urandom of="${MEMBERS[0]}" bs=4k count=1 seek=$((32 * 256)) oflag=direct status=none
 vol=$(assemble)
 if fio --name=seq1m --rw=write --bs=1M --iodepth=4 "${common[@]}" --filename="$vol" \
-	--offset=128M --verify_only=1 --output=/tmp/seq3.out; then
+	--offset=128M --verify_only=1 >/tmp/seq3.out 2>&1; then
 	die "verification missed a damaged block"
 fi
-grep -m1 'verify:' /tmp/seq3.out
+grep -m1 'verify:' /tmp/seq3.out || die "fio failed without a verify error"
 stria stop "$vol"
 echo ok

@@ -40,7 +40,8 @@ echo "ok: rmmod refused"
 
 step "status and stop"
 stria status
-stria status --json "$vol" | grep -q '"layout": "raid0"' || die "status --json"
+json=$(stria status --json "$vol")
+case "$json" in *'"layout": "raid0"'*) ;; *) die "status --json: $json" ;; esac
 stria stop "$vol"
 [ -b "$vol" ] && die "$vol still exists after stop"
 expect_errno ENOENT stria stop "$vol"
