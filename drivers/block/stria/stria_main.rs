@@ -9,7 +9,25 @@
 mod array;
 mod blk;
 mod control;
+mod format_kunit;
 mod raid0;
+
+/// The on-disk format core, shared byte for byte with the helper; its host
+/// crate root is `core/src/lib.rs`, which lists the same modules.
+#[path = "core/src"]
+#[allow(dead_code, unreachable_pub)]
+mod format {
+    pub(crate) mod crc;
+    pub(crate) mod error;
+    pub(crate) mod geometry;
+    pub(crate) mod gf;
+    pub(crate) mod header;
+    pub(crate) mod le;
+    pub(crate) mod parity;
+    pub(crate) mod superblock;
+    pub(crate) mod uuid;
+    pub(crate) mod vectors;
+}
 // Shared with the user-space helper, which uses the other half of it.
 #[allow(dead_code)]
 mod uapi;

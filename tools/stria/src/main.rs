@@ -4,6 +4,9 @@
 
 mod control;
 mod error;
+mod format;
+mod member;
+mod probe;
 #[path = "../../../drivers/block/stria/uapi.rs"]
 #[allow(dead_code)]
 mod uapi;
@@ -24,6 +27,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write stria superblocks to new members (both copies on each).
+    Create {
+        /// Member block devices (or image files), in order.
+        #[arg(required = true)]
+        members: Vec<String>,
+        /// RAID type of new stripes: 0, 1, 5 or 6 (default: 5, or 1 for
+        /// two members).
+        #[arg(long)]
+        raid: Option<u8>,
+        /// Strip size, in KiB (a multiple of 4).
+        #[arg(long, default_value_t = 256)]
+        strip: u32,
+        /// Strips per stripe, parity included (default: all members).
+        #[arg(long)]
+        width: Option<u8>,
+        /// Name of the array.
+        #[arg(long, default_value = "stria")]
+        name: String,
+        /// Overwrite devices that hold a filesystem, md or stria signature.
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a member's superblock.
+    Examine {
+        /// The member (block device or image file).
+        device: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find and decode the stripe headers on a member or image.
+    Dump {
+        /// The member (block device or image file).
+        device: String,
+        /// Stop after this many headers.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Assemble an array from member block devices; prints its volume.
     Assemble {
         /// Member block devices, in order.
@@ -128,8 +175,52 @@ fn print_report(r: &ArrayReport) {
     );
 }
 
+fn print_json(v: &impl Serialize) -> Result<(), Failure> {
+    println!("{}", serde_json::to_string_pretty(v).map_err(Failure::other)?);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Create {
+            members,
+            raid,
+            strip,
+            width,
+            name,
+            force,
+            json,
+        } => {
+            let r = format::create(&format::CreateArgs {
+                devices: members,
+                raid,
+                strip_kib: strip,
+                width,
+                name,
+                force,
+            })?;
+            if json {
+                print_json(&r)?;
+            } else {
+                format::print_create(&r);
+            }
+        }
+        Command::Examine { device, json } => {
+            let r = format::examine(&device)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                format::print_examine(&r);
+            }
+        }
+        Command::Dump { device, limit, json } => {
+            let r = format::dump(&device, limit)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                format::print_dump(&r);
+            }
+        }
         Command::Assemble { members, json } => {
             let ctl = control::Control::open()?;
             let index = ctl.assemble(&members)?;
@@ -152,7 +243,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             let reports: Vec<_> = arrays.iter().map(report).collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports).map_err(Failure::other)?);
+                print_json(&reports)?;
             } else if reports.is_empty() {
                 println!("no arrays");
             } else {

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A member device (or an image file) opened for the format commands.
+
+use crate::error::Failure;
+use crate::probe::ReadAt;
+use nix::errno::Errno;
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::io::Seek;
+use std::io::SeekFrom;
+use std::os::unix::fs::FileExt;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::OpenOptionsExt;
+
+/// An open member.
+pub struct Member {
+    /// The path it was opened by.
+    pub path: String,
+    file: File,
+    size: u64,
+}
+
+fn io_failure(ctx: &str, e: &std::io::Error) -> Failure {
+    Failure::errno(ctx.to_string(), Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+}
+
+impl Member {
+    /// Opens `path`, a block device or an image file; for writing, a block
+    /// device is opened exclusively so a mounted or claimed one is refused.
+    pub fn open(path: &str, write: bool) -> Result<Self, Failure> {
+        let meta = std::fs::metadata(path).map_err(|e| io_failure(path, &e))?;
+        let is_blk = meta.file_type().is_block_device();
+        if !is_blk && !meta.is_file() {
+            return Err(Failure::errno(path, Errno::ENOTBLK));
+        }
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(write);
+        if write && is_blk {
+            opts.custom_flags(nix::libc::O_EXCL);
+        }
+        let mut file = opts.open(path).map_err(|e| io_failure(path, &e))?;
+        let size = file.seek(SeekFrom::End(0)).map_err(|e| io_failure(path, &e))?;
+        Ok(Self {
+            path: path.to_string(),
+            file,
+            size,
+        })
+    }
+
+    /// Size in 4 KiB blocks.
+    pub fn blocks(&self) -> u64 {
+        self.size / 4096
+    }
+
+    /// Writes `buf` at block `block`.
+    pub fn write_block(&self, block: u64, buf: &[u8]) -> Result<(), Failure> {
+        self.file
+            .write_all_at(buf, block * 4096)
+            .map_err(|e| io_failure(&self.path, &e))
+    }
+
+    /// Reads `len` bytes at block `block`.
+    pub fn read_block(&self, block: u64, len: usize) -> Result<Vec<u8>, Failure> {
+        self.read_at(block * 4096, len).map_err(|e| io_failure(&self.path, &e))
+    }
+
+    /// Makes what was written durable.
+    pub fn sync(&self) -> Result<(), Failure> {
+        self.file.sync_all().map_err(|e| io_failure(&self.path, &e))
+    }
+}
+
+impl ReadAt for Member {
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let avail = self.size.saturating_sub(offset).min(len as u64) as usize;
+        let mut buf = vec![0u8; avail];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
