@@ -14,13 +14,19 @@ ROOT := $(CURDIR)
 PROVISION := $(ROOT)/tools/testing/stria/provision
 STRIA_DIR := $(ROOT)/drivers/block/stria
 
-.PHONY: all module helper check demo clean
+.PHONY: all module clippy helper check demo clean
 
 all: module helper
 
 module:
 	@kdir="$${KDIR:-$$($(PROVISION))}" && \
 	$(MAKE) -C "$$kdir" M=$(STRIA_DIR) CONFIG_BLK_DEV_STRIA=m modules
+
+# The module again, through clippy with the kernel's lint set.
+clippy:
+	@kdir="$${KDIR:-$$($(PROVISION))}" && \
+	touch $(STRIA_DIR)/stria_main.rs && \
+	$(MAKE) -C "$$kdir" M=$(STRIA_DIR) CONFIG_BLK_DEV_STRIA=m CLIPPY=1 modules
 
 helper:
 	cargo build --release --quiet --manifest-path tools/stria/Cargo.toml

@@ -73,7 +73,7 @@ impl<T: Operations> Vtable<T> {
         open: Some(Self::open),
         release: Some(Self::release),
         // An open disk pins the module.
-        owner: &raw const __this_module as *mut bindings::module,
+        owner: (&raw const __this_module).cast_mut(),
         // SAFETY: All-zero is a valid `block_device_operations`.
         ..unsafe { core::mem::zeroed() }
     };

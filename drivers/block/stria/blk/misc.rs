@@ -36,7 +36,7 @@ struct Vtable<T: Control>(PhantomData<T>);
 
 impl<T: Control> Vtable<T> {
     const FOPS: bindings::file_operations = bindings::file_operations {
-        owner: &raw const __this_module as *mut bindings::module,
+        owner: (&raw const __this_module).cast_mut(),
         unlocked_ioctl: Some(Self::ioctl),
         llseek: Some(bindings::noop_llseek),
         // SAFETY: All-zero is a valid `file_operations`.
@@ -54,7 +54,7 @@ impl<T: Control> Vtable<T> {
             let misc = (*file).private_data.cast::<bindings::miscdevice>();
             &*kernel::container_of!(Opaque::cast_from(misc).cast_mut(), MiscDevice<T>, inner)
         };
-        match dev.data.ioctl(cmd, arg as usize) {
+        match dev.data.ioctl(cmd, arg) {
             Ok(v) => v as c_long,
             Err(e) => e.to_errno() as c_long,
         }
