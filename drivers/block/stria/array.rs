@@ -2,7 +2,6 @@
 
 //! An assembled array: its members, its layout and its I/O path.
 
-use crate::blk::bdev::Bdev;
 use crate::blk::bio::Bio;
 use crate::blk::bio::BioOp;
 use crate::blk::bio::BioSet;
@@ -11,6 +10,8 @@ use crate::blk::request::Fanout;
 use crate::blk::request::Op;
 use crate::blk::request::Request;
 use crate::blk::Status;
+use crate::members;
+use crate::members::Member;
 use crate::raid0::Raid0;
 use crate::uapi;
 use kernel::prelude::*;
@@ -43,7 +44,7 @@ struct Counters {
 /// An array of members presenting one volume.
 #[pin_data]
 pub(crate) struct Array {
-    members: KVec<Bdev>,
+    members: KVec<Member>,
     layout: Raid0,
     #[pin]
     bioset: BioSet,
@@ -53,31 +54,14 @@ pub(crate) struct Array {
 }
 
 impl Array {
-    /// Opens `paths` exclusively and lays a RAID-0 volume over them.
+    /// Claims the members named by `paths`, checks their superblocks and
+    /// lays a RAID-0 volume over their data areas, in member order.
     pub(crate) fn new(paths: &[&CStr]) -> Result<impl PinInit<Self, Error>> {
-        let mut members = KVec::with_capacity(paths.len(), GFP_KERNEL)?;
-        let mut smallest = u64::MAX;
-        for path in paths {
-            let bdev = Bdev::open_exclusive(path).inspect_err(|e| {
-                pr_err!("cannot open member {}: error {}\n", path.to_str().unwrap_or("?"), e.to_errno());
-            })?;
-            let lbs = bdev.logical_block_size();
-            if lbs > BLOCK_BYTES {
-                pr_err!(
-                    "member {} has {}-byte blocks, more than {}\n",
-                    path.to_str().unwrap_or("?"),
-                    lbs,
-                    BLOCK_BYTES
-                );
-                return Err(EINVAL);
-            }
-            smallest = smallest.min(bdev.nr_sectors());
-            members.push(bdev, GFP_KERNEL)?;
-        }
+        let (members, _uuid) = members::assemble(paths)?;
+        let smallest = members.iter().map(|m| m.data_bytes).min().unwrap_or(0);
         let nr = u32::try_from(members.len()).map_err(|_| EINVAL)?;
-        let member_bytes = smallest.checked_mul(512).ok_or(EINVAL)?;
-        let layout = Raid0::new(nr, CHUNK_BYTES, member_bytes).ok_or_else(|| {
-            pr_err!("members too small: the smallest has {} sectors\n", smallest);
+        let layout = Raid0::new(nr, CHUNK_BYTES, smallest).ok_or_else(|| {
+            pr_err!("members too small: the smallest data area has {} bytes\n", smallest);
             EINVAL
         })?;
         Ok(try_pin_init!(Self {
@@ -138,11 +122,11 @@ impl Array {
             ..uapi::Status::default()
         };
         for (info, m) in st.members.iter_mut().zip(self.members.iter()) {
-            let (major, minor) = m.dev();
+            let (major, minor) = m.bdev.dev();
             *info = uapi::MemberInfo {
                 major,
                 minor,
-                sectors: m.nr_sectors(),
+                sectors: m.bdev.nr_sectors(),
             };
         }
         st
@@ -150,7 +134,7 @@ impl Array {
 
     fn flush(&self, fan: Fanout<Self>) {
         for m in self.members.iter() {
-            match Bio::new(&self.bioset, m, BioOp::Flush, 0) {
+            match Bio::new(&self.bioset, &m.bdev, BioOp::Flush, 0) {
                 Ok(bio) => fan.submit(bio),
                 Err(e) => fan.fail(Status::from_error(e)),
             }
@@ -203,14 +187,15 @@ impl Array {
                         fan.fail(Status::from_error(EIO));
                         return;
                     };
-                    let mut bio = match Bio::new(&self.bioset, member, op, nr_vecs) {
+                    let mut bio = match Bio::new(&self.bioset, &member.bdev, op, nr_vecs) {
                         Ok(bio) => bio,
                         Err(e) => {
                             fan.fail(Status::from_error(e));
                             return;
                         }
                     };
-                    bio.set_sector(ext.offset / 512);
+                    // In bounds: the layout keeps offsets inside the data area.
+                    bio.set_sector((member.data_start + ext.offset) / 512);
                     if !bio.add(&piece) {
                         pr_err!("cannot add a {}-byte segment to an empty bio\n", n);
                         fan.fail(Status::from_error(EIO));

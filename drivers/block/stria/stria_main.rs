@@ -10,6 +10,7 @@ mod array;
 mod blk;
 mod control;
 mod format_kunit;
+mod members;
 mod raid0;
 
 /// The on-disk format core, shared byte for byte with the helper; its host

@@ -2,6 +2,8 @@
 # The main job on defaults: four members, ext4, files written and read back.
 source "$STRIA_LIB/common.sh"
 
+step "stria create ${MEMBERS[*]}"
+stria create "${MEMBERS[@]}"
 step "stria assemble ${MEMBERS[*]}"
 vol=$(assemble)
 echo "$vol"

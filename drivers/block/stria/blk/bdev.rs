@@ -7,6 +7,7 @@
 use super::ffi;
 use kernel::bindings;
 use kernel::error::from_err_ptr;
+use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -80,6 +81,29 @@ impl Bdev {
         // SAFETY: By the type invariant `bdev` is valid.
         let dev = unsafe { ffi::stria_bdev_dev(self.bdev) };
         (dev >> 20, dev & 0xfffff)
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset`, waiting for the I/O.
+    ///
+    /// Process context only, outside any bio submission.  The buffer is a
+    /// `KVec` because the block layer needs memory from the direct map
+    /// (kmalloc), never the stack or vmalloc.
+    pub(crate) fn read_at(&self, offset: u64, buf: &mut KVec<u8>) -> Result {
+        if offset % 512 != 0 || buf.len() % 512 != 0 || buf.is_empty() {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant `bdev` is open; `buf` is a live
+        // kmalloc allocation of `buf.len()` bytes that we borrow mutably
+        // for the whole synchronous call.
+        to_result(unsafe {
+            bindings::bdev_rw_virt(
+                self.bdev,
+                offset / 512,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                bindings::req_op_REQ_OP_READ,
+            )
+        })
     }
 
     pub(super) fn raw(&self) -> *mut bindings::block_device {

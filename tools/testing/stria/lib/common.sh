@@ -36,6 +36,13 @@ assemble() {
 	echo "$vol"
 }
 
+# Write fresh superblocks to the given members (default: all), then
+# assemble them and print the volume path.
+fresh_array() {
+	stria create "${@:-${MEMBERS[@]}}" >/dev/null
+	assemble "$@"
+}
+
 # A numeric field of `stria status --json VOL`.
 status_field() {
 	local json

@@ -3,7 +3,7 @@
 # remount, unmount, and a clean fsck.
 source "$STRIA_LIB/common.sh"
 
-vol=$(assemble)
+vol=$(fresh_array)
 mkdir -p /mnt/fs
 
 for fs in ext4 xfs; do
@@ -31,13 +31,13 @@ for fs in ext4 xfs; do
 	echo "ok: $fs"
 done
 
-step "data survives stop and re-assembly"
+step "data survives stop and re-assembly, members in any order"
 mkfs.ext4 -q -F "$vol"
 mount "$vol" /mnt/fs
 cp /tmp/pattern /mnt/fs/big
 umount /mnt/fs
 stria stop "$vol"
-vol=$(assemble)
+vol=$(assemble "${MEMBERS[3]}" "${MEMBERS[1]}" "${MEMBERS[0]}" "${MEMBERS[2]}")
 mount "$vol" /mnt/fs
 cmp /tmp/pattern /mnt/fs/big || die "file differs after re-assembly"
 umount /mnt/fs

@@ -3,7 +3,7 @@
 # once written, and again after the array is stopped and re-assembled.
 source "$STRIA_LIB/common.sh"
 
-vol=$(assemble)
+vol=$(fresh_array)
 common=(--direct=1 --ioengine=io_uring --verify=crc32c
 	--verify_fatal=1 --size=96M --do_verify=1)
 
@@ -33,8 +33,9 @@ fio --name=seq1m --rw=write --bs=1M --iodepth=4 "${common[@]}" --filename="$vol"
 stria stop "$vol"
 
 step "the check itself catches damage"
-# Volume byte 128M is chunk 2048: member 0 (of 4), member byte 32M.
-dd if=/dev/urandom of="${MEMBERS[0]}" bs=4k count=1 seek=$((32 * 256)) oflag=direct status=none
+# Volume byte 128M is chunk 2048: member 0 (of 4), 32M into its data
+# area, which starts 1 MiB (256 blocks) into the member.
+dd if=/dev/urandom of="${MEMBERS[0]}" bs=4k count=1 seek=$((256 + 32 * 256)) oflag=direct status=none
 vol=$(assemble)
 if fio --name=seq1m --rw=write --bs=1M --iodepth=4 "${common[@]}" --filename="$vol" \
 	--offset=128M --verify_only=1 >/tmp/seq3.out 2>&1; then

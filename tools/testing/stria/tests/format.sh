@@ -25,6 +25,16 @@ out=$(stria dump "${MEMBERS[0]}" 2>/dev/null)
 echo "$out"
 grep -q " 0 stripe headers" <<<"$out" || die "dump found headers on a fresh array"
 
+step "the created array assembles, members in any order"
+vol=$(assemble "${MEMBERS[2]}" "${MEMBERS[0]}" "${MEMBERS[3]}" "${MEMBERS[1]}")
+# Each 1 GiB member keeps 1 MiB before and 16 KiB after its data area;
+# RAID-0 rounds the data area down to 64 KiB chunks.
+want=$(( 4 * ((261632 * 4096) / 65536) * 65536 ))
+size=$(blockdev --getsize64 "$vol")
+[ "$size" = "$want" ] || die "volume has $size bytes, expected $want"
+stria stop "$vol"
+echo "ok: $size bytes"
+
 step "signatures are refused"
 expect_create_refused() {
 	if out=$(stria create "$@" 2>&1); then die "create $* succeeded"; fi

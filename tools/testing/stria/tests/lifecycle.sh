@@ -3,7 +3,7 @@
 # volume is in use and work once it is not; flushes reach the driver.
 source "$STRIA_LIB/common.sh"
 
-vol=$(assemble)
+vol=$(fresh_array)
 mkfs.ext4 -q -F "$vol"
 mkdir -p /mnt/fs
 mount "$vol" /mnt/fs

@@ -12,7 +12,7 @@ for i in 0 1 2 3; do
 	dmsetup create "fl$i" --table "0 $sz flakey $m 0 3600 0"
 	flakey+=("/dev/mapper/fl$i")
 done
-vol=$(assemble "${flakey[@]}")
+vol=$(fresh_array "${flakey[@]}")
 
 step "healthy I/O through dm-flakey"
 dd if=/dev/urandom of=/tmp/chunk bs=1M count=4 status=none

@@ -345,7 +345,7 @@ pub struct VolumeEntry {
 
 /// A decoded superblock.
 ///
-/// Fixed-size and `Copy` (about 10 KiB): keep it in preallocated memory and
+/// Fixed-size and `Copy` (about 6.5 KiB): keep it in preallocated memory and
 /// fill it with [`Superblock::decode_into`] rather than on a kernel stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Superblock {

@@ -3,8 +3,10 @@
 //! Feeds malformed requests to `/dev/stria-control` and checks that each
 //! gets the right errno, then that a well-formed request still works.
 //!
-//! Usage: `stria-ioctl-test MEMBER1 MEMBER2 MEMBER3` (three unused block
-//! devices).  Prints one line per case and exits non-zero on any mismatch.
+//! Usage: `stria-ioctl-test A B C D`: four unused block devices where
+//! `stria create A B` and `stria create C D` made two arrays.  D's
+//! superblocks are wiped along the way.  Prints one line per case and exits
+//! non-zero on any mismatch.
 
 #[path = "../../../../../drivers/block/stria/uapi.rs"]
 #[allow(dead_code)]
@@ -66,6 +68,18 @@ fn status(fd: RawFd, index: u32) -> Result<(), Errno> {
     ioctl(fd, uapi::IOC_STATUS, buf.as_mut_ptr())
 }
 
+/// Zeroes the first and last MiB of `dev`, where superblocks live.
+fn wipe(dev: &str) {
+    use std::io::Seek;
+    use std::os::unix::fs::FileExt;
+    let mut f = OpenOptions::new().read(true).write(true).open(dev).expect("open member");
+    let size = f.seek(std::io::SeekFrom::End(0)).expect("size");
+    let zeros = vec![0u8; 1 << 20];
+    f.write_all_at(&zeros, 0).expect("wipe start");
+    f.write_all_at(&zeros, size - (1 << 20)).expect("wipe end");
+    f.sync_all().expect("sync");
+}
+
 struct Checker {
     failures: u32,
 }
@@ -94,11 +108,11 @@ fn open_control() -> std::io::Result<File> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 3 {
-        eprintln!("usage: stria-ioctl-test MEMBER1 MEMBER2 MEMBER3");
+    if args.len() != 4 {
+        eprintln!("usage: stria-ioctl-test A B C D (arrays A+B and C+D created)");
         std::process::exit(2);
     }
-    let (a, b, c) = (args[0].as_str(), args[1].as_str(), args[2].as_str());
+    let (a, b, c, d) = (args[0].as_str(), args[1].as_str(), args[2].as_str(), args[3].as_str());
     let file = open_control().expect("open /dev/stria-control");
     let fd = file.as_raw_fd();
     let mut t = Checker { failures: 0 };
@@ -166,9 +180,15 @@ fn main() {
     t.expect("member in use by another array", assemble(fd, &[c, b]).0, Err(Errno::EBUSY));
     t.expect("stop the new array", stop(fd, index), Ok(()));
     t.expect("stop it twice", stop(fd, index), Err(Errno::ENOENT));
-    let (r, index) = assemble(fd, &[c, b]);
-    t.expect("members are free again", r, Ok(()));
+    let (r, index) = assemble(fd, &[b, a]);
+    t.expect("members are free again, in any order", r, Ok(()));
     t.expect("stop again", stop(fd, index), Ok(()));
+
+    // What the superblocks say must hold together.
+    t.expect("members of two arrays", assemble(fd, &[a, c]).0, Err(Errno::EINVAL));
+    t.expect("a member too many", assemble(fd, &[a, b, c]).0, Err(Errno::EINVAL));
+    wipe(d);
+    t.expect("a member without a superblock", assemble(fd, &[c, d]).0, Err(Errno::EINVAL));
 
     // Without CAP_SYS_ADMIN: an unprivileged user cannot open the device,
     // and a descriptor opened by root is useless once privileges are gone.

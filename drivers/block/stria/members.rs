@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Members at assembly: claimed, their superblocks read and checked, and
+//! put in the order the superblocks record.
+
+use crate::blk::bdev::Bdev;
+use crate::format::error::FormatError;
+use crate::format::superblock;
+use crate::format::superblock::Superblock;
+use crate::format::superblock::SB_BYTES;
+use crate::format::uuid::Uuid;
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+/// Bytes per on-disk block.
+const BLOCK: u64 = 4096;
+
+/// A member in its place in the array.
+pub(crate) struct Member {
+    /// The claimed device.
+    pub(crate) bdev: Bdev,
+    /// First byte of the data area.
+    pub(crate) data_start: u64,
+    /// Bytes in the data area.
+    pub(crate) data_bytes: u64,
+}
+
+fn path_str(path: &CStr) -> &str {
+    path.to_str().unwrap_or("?")
+}
+
+fn bad(path: &CStr, what: &str, e: FormatError) -> Error {
+    pr_err!("{}: {}: {}\n", path_str(path), what, e.as_str());
+    EINVAL
+}
+
+/// Reads one superblock copy at `block` and decodes it into `sb`; the
+/// outer error is an I/O failure, the inner one what decoding found.
+fn read_copy(
+    bdev: &Bdev,
+    block: u64,
+    buf: &mut KVec<u8>,
+    sb: &mut Superblock,
+) -> Result<core::result::Result<(), FormatError>> {
+    let offset = block.checked_mul(BLOCK).ok_or(EINVAL)?;
+    bdev.read_at(offset, buf)?;
+    Ok(sb.decode_into(buf))
+}
+
+/// Reads both superblock copies of `bdev` and leaves the newest valid one
+/// in `out`.
+fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result {
+    let blocks = bdev.nr_sectors() / (BLOCK / 512);
+    let loc = superblock::locations(blocks).map_err(|e| bad(path, "too small for stria", e))?;
+    let mut buf = KVec::from_elem(0u8, SB_BYTES, GFP_KERNEL)?;
+    // Superblocks are kilobytes: keep them off the kernel stack.
+    let mut primary = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
+    let mut backup = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
+    let io = |e: Error| {
+        pr_err!("{}: cannot read its superblock: error {}\n", path_str(path), e.to_errno());
+        e
+    };
+    let p = read_copy(bdev, loc.primary_block, &mut buf, &mut primary).map_err(io)?;
+    let b = read_copy(bdev, loc.backup_block, &mut buf, &mut backup).map_err(io)?;
+    let p = p.map(|()| &*primary);
+    let b = b.map(|()| &*backup);
+    let (_, newest) = superblock::pick_newest(p, b).map_err(|e| bad(path, "no valid stria superblock", e))?;
+    *out = *newest;
+    if out.needs_read_only() {
+        pr_err!("{}: unknown read-only-compatible features {:#x}\n", path_str(path), out.unknown_ro_compat());
+        return Err(EINVAL);
+    }
+    if out.data_end > blocks {
+        pr_err!("{}: data area ends past the device (block {} of {})\n", path_str(path), out.data_end, blocks);
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Claims `paths`, checks that they are exactly the members of one array,
+/// and returns them in member order with the array's UUID.
+pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Uuid)> {
+    let n = paths.len();
+    let mut slots: KVec<Option<Member>> = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        slots.push(None, GFP_KERNEL)?;
+    }
+    let mut sb = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
+    let mut array: Option<Uuid> = None;
+    for path in paths {
+        let bdev = Bdev::open_exclusive(path).inspect_err(|e| {
+            pr_err!("cannot open member {}: error {}\n", path_str(path), e.to_errno());
+        })?;
+        let lbs = bdev.logical_block_size();
+        if u64::from(lbs) > BLOCK {
+            pr_err!("{}: {}-byte blocks, more than {}\n", path_str(path), lbs, BLOCK);
+            return Err(EINVAL);
+        }
+        read_superblock(path, &bdev, &mut sb)?;
+        if usize::from(sb.member_count) != n {
+            pr_err!(
+                "{}: its array has {} members, {} given\n",
+                path_str(path),
+                sb.member_count,
+                n
+            );
+            return Err(EINVAL);
+        }
+        match array {
+            None => array = Some(sb.array_uuid),
+            Some(u) if u != sb.array_uuid => {
+                pr_err!("{}: belongs to another array\n", path_str(path));
+                return Err(EINVAL);
+            }
+            Some(_) => {}
+        }
+        let slot = slots.get_mut(usize::from(sb.member_index)).ok_or(EINVAL)?;
+        if slot.is_some() {
+            pr_err!("{}: member {} given twice\n", path_str(path), sb.member_index);
+            return Err(EINVAL);
+        }
+        let data_start = sb.data_start.checked_mul(BLOCK).ok_or(EINVAL)?;
+        let data_bytes = sb
+            .data_end
+            .checked_sub(sb.data_start)
+            .and_then(|b| b.checked_mul(BLOCK))
+            .ok_or(EINVAL)?;
+        *slot = Some(Member {
+            bdev,
+            data_start,
+            data_bytes,
+        });
+    }
+    let mut members = KVec::with_capacity(n, GFP_KERNEL)?;
+    // Every slot is filled: n members, n distinct indices below n.
+    for m in slots.into_iter().flatten() {
+        members.push(m, GFP_KERNEL)?;
+    }
+    if members.len() != n {
+        return Err(EINVAL);
+    }
+    Ok((members, array.ok_or(EINVAL)?))
+}
