@@ -6,6 +6,7 @@
 #   make [KDIR=/path/to/rust-enabled/linux-7.2]   module and helper
 #   make check                                     all tests (host and VM)
 #   make demo                                      ext4 on a 4-member array
+#   make bench                                     stria vs md RAID-5/RAID-0
 #
 # Without KDIR, tools/testing/stria/provision builds (once) and caches a
 # suitable kernel.
@@ -14,7 +15,7 @@ ROOT := $(CURDIR)
 PROVISION := $(ROOT)/tools/testing/stria/provision
 STRIA_DIR := $(ROOT)/drivers/block/stria
 
-.PHONY: all module clippy helper check demo clean
+.PHONY: all module clippy helper check demo bench clean
 
 all: module helper
 
@@ -38,6 +39,9 @@ check:
 demo: all
 	@$(ROOT)/tools/testing/stria/vm-run --disks 4 --disk-size 512M \
 		$(ROOT)/tools/testing/stria/demo.sh
+
+bench: all
+	@$(ROOT)/tools/testing/stria/bench
 
 clean:
 	rm -f $(STRIA_DIR)/*.o $(STRIA_DIR)/*.ko $(STRIA_DIR)/*.mod $(STRIA_DIR)/*.mod.c \

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs inside the VM (see ./bench): the same fio workloads on the same four
+# members as stria, md RAID-5 and md RAID-0, one after the other.
+source "$STRIA_LIB/common.sh"
+
+runtime=${1:-10}
+modprobe raid456
+modprobe raid0
+
+# fio terse output: field 8 is read IOPS, 48 write KiB/s, 49 write IOPS.
+fio_run() { # device rw bs iodepth field
+	fio --name=bench --filename="$1" --direct=1 --ioengine=io_uring \
+		--rw="$2" --bs="$3" --iodepth="$4" --size=1G --time_based \
+		--runtime="$runtime" --ramp_time=2 --randrepeat=0 --minimal 2>/dev/null |
+		awk -F';' -v f="$5" '{print int($f)}'
+}
+
+measure() { # label device
+	local r w s
+	w=$(fio_run "$2" randwrite 4k 32 49)
+	s=$(fio_run "$2" write 1M 8 48)
+	r=$(fio_run "$2" randread 4k 32 8)
+	echo "RESULT $1 $w $((s / 1024)) $r"
+}
+
+wipe() { for m in "${MEMBERS[@]}"; do dd if=/dev/zero of="$m" bs=1M count=2 status=none; done; }
+
+vol=$(fresh_array)
+measure stria "$vol"
+stria stop "$vol"
+
+wipe
+mdadm --create /dev/md0 --run --force --level=5 --chunk=64 --raid-devices=4 \
+	--assume-clean --metadata=1.2 "${MEMBERS[@]}" >/dev/null 2>&1
+measure md-raid5 /dev/md0
+mdadm --stop /dev/md0 >/dev/null 2>&1
+
+wipe
+mdadm --create /dev/md1 --run --force --level=0 --chunk=64 --raid-devices=4 \
+	--metadata=1.2 "${MEMBERS[@]}" >/dev/null 2>&1
+measure md-raid0 /dev/md1
+mdadm --stop /dev/md1 >/dev/null 2>&1
