@@ -28,7 +28,12 @@ fn u64_at(d: &[u8], i: usize) -> u64 {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (a, b, c, d) = (u64_at(data, 0), u64_at(data, 8), u64_at(data, 16), u64_at(data, 24));
+    let (a, b, c, d) = (
+        u64_at(data, 0),
+        u64_at(data, 8),
+        u64_at(data, 16),
+        u64_at(data, 24),
+    );
     let _ = geometry::raid0_map(a, (b % 40) as u32, c % 1000);
     if let Ok(r) = geometry::raid0_map(a, (b % 32) as u32 + 1, c % 1000 + 1) {
         assert!(r.blocks >= 1 && r.blocks <= c % 1000 + 1);
@@ -53,7 +58,9 @@ fuzz_target!(|data: &[u8]| {
     for r in geometry::map_data(&h, 0, total).unwrap() {
         let s = h.strips[usize::from(r.strip)];
         assert_eq!(r.member, s.member);
-        assert!(r.lba > s.lba && r.lba + u64::from(r.blocks) <= s.lba + 1 + u64::from(h.strip_blocks));
+        assert!(
+            r.lba > s.lba && r.lba + u64::from(r.blocks) <= s.lba + 1 + u64::from(h.strip_blocks)
+        );
         assert!(seen.insert((r.member, r.lba)));
         count += u64::from(r.blocks);
     }
@@ -92,7 +99,9 @@ fuzz_target!(|data: &[u8]| {
         parity_index: h.parity_index,
         q_index: h.q_index,
     };
-    let locs: Vec<_> = (0..h.strips().len()).map(|i| h.location(i).unwrap()).collect();
+    let locs: Vec<_> = (0..h.strips().len())
+        .map(|i| h.location(i).unwrap())
+        .collect();
     let mut bld = HeaderBuilder::new(&params, &locs).unwrap();
     let mut x = d | 1;
     for _ in 0..(a % 400) {

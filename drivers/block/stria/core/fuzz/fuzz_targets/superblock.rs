@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = sb.volume(1);
         let _ = superblock::name_str(&sb.array_name);
     }
-    let _ = superblock::pick_newest(raw.as_ref().map_err(|e| *e), sealed.as_ref().map_err(|e| *e));
+    let _ = superblock::pick_newest(
+        raw.as_ref().map_err(|e| *e),
+        sealed.as_ref().map_err(|e| *e),
+    );
     if data.len() >= 8 {
         let blocks = u64::from_le_bytes(data[..8].try_into().unwrap());
         if let Ok(l) = superblock::locations(blocks) {
