@@ -34,6 +34,8 @@ pub struct CreateArgs {
     pub strip_kib: u32,
     /// Strips per stripe; all members when `None`.
     pub width: Option<u8>,
+    /// Explicit stripe groups (`MEMBERS:RAID[:WIDTH[:STRIP_KIB]]`).
+    pub groups: Vec<String>,
     /// Array name.
     pub name: String,
     /// Overwrite existing signatures.
@@ -48,7 +50,69 @@ pub struct CreateReport {
     raid: u8,
     width: u8,
     strip_kib: u32,
+    groups: Vec<GroupReport>,
     members: Vec<CreatedMember>,
+}
+
+/// Parses `MEMBERS:RAID[:WIDTH[:STRIP_KIB]]` for an array of `n` members.
+pub fn parse_group(spec: &str, n: usize, default_strip_kib: u32) -> Result<StripeGroup, Failure> {
+    let bad = |why: &str| Failure::msg(format!("--group {spec}: {why}"));
+    let mut parts = spec.split(':');
+    let members_s = parts.next().unwrap_or("");
+    let raid_s = parts.next().ok_or_else(|| bad("expected MEMBERS:RAID[:WIDTH[:STRIP_KIB]]"))?;
+    let mut members = 0u32;
+    for item in members_s.split(',') {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (item, item),
+        };
+        let lo: usize = lo.trim().parse().map_err(|_| bad("member indices must be numbers"))?;
+        let hi: usize = hi.trim().parse().map_err(|_| bad("member indices must be numbers"))?;
+        if lo > hi || hi >= n {
+            return Err(bad(&format!("member range {item} is not within 0-{}", n - 1)));
+        }
+        for i in lo..=hi {
+            members |= 1 << i;
+        }
+    }
+    let raid_code: u8 = raid_s.trim_start_matches("raid").parse().map_err(|_| bad("RAID must be 0, 1, 5 or 6"))?;
+    let raid = RaidType::from_u8(raid_code).map_err(|_| bad("RAID must be 0, 1, 5 or 6"))?;
+    let count = members.count_ones() as u8;
+    let width = match parts.next() {
+        Some(w) => w.parse().map_err(|_| bad("WIDTH must be a number"))?,
+        None => count,
+    };
+    let strip_kib = match parts.next() {
+        Some(k) => k.parse().map_err(|_| bad("STRIP_KIB must be a number"))?,
+        None => default_strip_kib,
+    };
+    if parts.next().is_some() {
+        return Err(bad("too many fields"));
+    }
+    if width > count || usize::from(width) < raid.min_strips() {
+        return Err(bad(&format!(
+            "raid{raid_code} needs {} to {count} strips per stripe, width is {width}",
+            raid.min_strips()
+        )));
+    }
+    if strip_kib == 0 || !strip_kib.is_multiple_of(4) {
+        return Err(bad("STRIP_KIB must be a multiple of 4"));
+    }
+    Ok(StripeGroup {
+        members,
+        raid_type: raid,
+        width,
+        strip_blocks: strip_kib / 4,
+    })
+}
+
+fn group_report(g: &StripeGroup) -> GroupReport {
+    GroupReport {
+        members: (0..32u8).filter(|i| g.members & (1 << i) != 0).collect(),
+        raid: g.raid_type as u8,
+        width: g.width,
+        strip_kib: g.strip_blocks * 4,
+    }
 }
 
 #[derive(Serialize)]
@@ -86,11 +150,11 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
     let raid_code = a.raid.unwrap_or(if n >= 3 { 5 } else { 1 });
     let raid = RaidType::from_u8(raid_code)
         .map_err(|_| Failure::msg(format!("create: --raid {raid_code} is not 0, 1, 5 or 6")))?;
-    if a.strip_kib == 0 || a.strip_kib % 4 != 0 {
+    if a.strip_kib == 0 || !a.strip_kib.is_multiple_of(4) {
         return Err(Failure::msg("create: --strip must be a multiple of 4 KiB"));
     }
     let width = a.width.unwrap_or(n as u8);
-    if usize::from(width) > n || usize::from(width) < raid.min_strips() {
+    if a.groups.is_empty() && (usize::from(width) > n || usize::from(width) < raid.min_strips()) {
         return Err(Failure::msg(format!(
             "create: raid{raid_code} needs {} to {n} strips per stripe, --width is {width}",
             raid.min_strips()
@@ -131,13 +195,23 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
             state: MemberState::Active,
         };
     }
-    sb.group_count = 1;
-    sb.groups[0] = StripeGroup {
-        members: if n == 32 { u32::MAX } else { (1u32 << n) - 1 },
-        raid_type: raid,
-        width,
-        strip_blocks: a.strip_kib / 4,
-    };
+    if a.groups.is_empty() {
+        sb.group_count = 1;
+        sb.groups[0] = StripeGroup {
+            members: if n == 32 { u32::MAX } else { (1u32 << n) - 1 },
+            raid_type: raid,
+            width,
+            strip_blocks: a.strip_kib / 4,
+        };
+    } else {
+        if a.groups.len() > sb.groups.len() {
+            return Err(Failure::msg(format!("create: at most {} groups", sb.groups.len())));
+        }
+        for (slot, spec) in sb.groups.iter_mut().zip(&a.groups) {
+            *slot = parse_group(spec, n, a.strip_kib)?;
+        }
+        sb.group_count = a.groups.len() as u8;
+    }
 
     let mut report = CreateReport {
         array_uuid: uuid_str(&sb.array_uuid),
@@ -145,6 +219,7 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
         raid: raid_code,
         width,
         strip_kib: a.strip_kib,
+        groups: sb.groups().iter().map(group_report).collect(),
         members: Vec::new(),
     };
     // Encode every member's copy before writing any, so that a refused
@@ -175,10 +250,13 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
 
 /// Prints a create report the way a person reads it.
 pub fn print_create(r: &CreateReport) {
-    println!(
-        "created array {} ({}): raid{}, {} strips of {} KiB per stripe",
-        r.array_uuid, r.name, r.raid, r.width, r.strip_kib
-    );
+    println!("created array {} ({})", r.array_uuid, r.name);
+    for (i, g) in r.groups.iter().enumerate() {
+        println!(
+            "  group {i}: raid{}, {} strips of {} KiB per stripe, members {:?}",
+            g.raid, g.width, g.strip_kib, g.members
+        );
+    }
     for m in &r.members {
         println!("  member {:2}: {} {} ({} data blocks)", m.index, m.device, m.uuid, m.data_blocks);
     }
@@ -273,16 +351,7 @@ pub fn examine(dev: &str) -> Result<ExamineReport, Failure> {
         incompat: sb.incompat,
         needs_read_only: sb.needs_read_only(),
         log_seq: sb.log_seq,
-        groups: sb
-            .groups()
-            .iter()
-            .map(|g| GroupReport {
-                members: (0..32u8).filter(|i| g.members & (1 << i) != 0).collect(),
-                raid: g.raid_type as u8,
-                width: g.width,
-                strip_kib: g.strip_blocks * 4,
-            })
-            .collect(),
+        groups: sb.groups().iter().map(group_report).collect(),
         members: sb
             .members()
             .iter()

@@ -42,6 +42,11 @@ enum Command {
         /// Strips per stripe, parity included (default: all members).
         #[arg(long)]
         width: Option<u8>,
+        /// A stripe group instead of the default one over every member:
+        /// MEMBERS:RAID[:WIDTH[:STRIP_KIB]], members as indices or ranges
+        /// ("0-3", "0,2,4-5"); repeat for up to 8 groups.
+        #[arg(long = "group", value_name = "SPEC")]
+        groups: Vec<String>,
         /// Name of the array.
         #[arg(long, default_value = "stria")]
         name: String,
@@ -187,6 +192,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             raid,
             strip,
             width,
+            groups,
             name,
             force,
             json,
@@ -196,6 +202,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 raid,
                 strip_kib: strip,
                 width,
+                groups,
                 name,
                 force,
             })?;

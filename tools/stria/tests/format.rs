@@ -166,3 +166,34 @@ fn errors_are_one_line_with_the_errno_and_fail() {
     let out = stria(&["create", "/dev/null", "/dev/zero"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("(ENOTBLK)"));
 }
+
+#[test]
+fn create_with_explicit_groups() {
+    let img = Images::new("groups", 6, 16);
+    let mut args = vec!["create", "--json", "--group", "0-3:raid6", "--group", "4,5:1:2:16"];
+    args.extend(img.args());
+    let c = json(&stria(&args));
+    assert_eq!(c["groups"].as_array().unwrap().len(), 2);
+    let e = json(&stria(&["examine", "--json", &img.paths[5]]));
+    assert_eq!(e["groups"][0]["members"], serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(e["groups"][0]["raid"], 6);
+    assert_eq!(e["groups"][0]["width"], 4);
+    assert_eq!(e["groups"][1]["members"], serde_json::json!([4, 5]));
+    assert_eq!(e["groups"][1]["raid"], 1);
+    assert_eq!(e["groups"][1]["strip_kib"], 16);
+
+    for (spec, why) in [
+        ("0-6:raid5", "not within 0-5"),
+        ("0-1:raid5", "needs 3 to 2"),
+        ("0-3:raid7", "RAID must be"),
+        ("0-3", "expected MEMBERS:RAID"),
+        ("0-3:5:4:6", "multiple of 4"),
+    ] {
+        let mut args = vec!["create", "--force", "--group", spec];
+        args.extend(img.args());
+        let out = stria(&args);
+        assert!(!out.status.success(), "{spec} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{spec}: {err}");
+    }
+}

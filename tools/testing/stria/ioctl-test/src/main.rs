@@ -119,7 +119,7 @@ fn main() {
 
     t.expect("no members", assemble(fd, &[]).0, Err(Errno::EINVAL));
     t.expect("one member", assemble(fd, &[a]).0, Err(Errno::EINVAL));
-    let many: Vec<&str> = std::iter::repeat(a).take(33).collect();
+    let many: Vec<&str> = std::iter::repeat_n(a, 33).collect();
     t.expect("33 members", assemble(fd, &many).0, Err(Errno::EINVAL));
     t.expect("same member twice", assemble(fd, &[a, a]).0, Err(Errno::EBUSY));
     t.expect("nonexistent path", assemble(fd, &[a, "/dev/no-such-disk"]).0, Err(Errno::ENOENT));
