@@ -6,6 +6,7 @@ use crate::blk::bio::Bio;
 use crate::blk::bio::BioOp;
 use crate::blk::bio::BioSet;
 use crate::blk::disk::Operations;
+use crate::blk::disk::StackOn;
 use crate::blk::request::Fanout;
 use crate::blk::request::Op;
 use crate::blk::request::Request;
@@ -22,6 +23,10 @@ use kernel::sync::Mutex;
 
 /// Chunk size of the static RAID-0 layout.
 const CHUNK_BYTES: u64 = 64 * 1024;
+/// Segments a member bio has room for: a whole chunk of 512-byte pieces.
+const NR_VECS: u16 = (CHUNK_BYTES / 512) as u16;
+const _: () = assert!(CHUNK_BYTES / 512 <= kernel::bindings::BIO_MAX_VECS as u64);
+
 /// Block size of the volume.
 pub(crate) const BLOCK_BYTES: u32 = 4096;
 /// Largest host request, in sectors (1 MiB).
@@ -61,7 +66,10 @@ impl Array {
         let smallest = members.iter().map(|m| m.data_bytes).min().unwrap_or(0);
         let nr = u32::try_from(members.len()).map_err(|_| EINVAL)?;
         let layout = Raid0::new(nr, CHUNK_BYTES, smallest).ok_or_else(|| {
-            pr_err!("members too small: the smallest data area has {} bytes\n", smallest);
+            pr_err!(
+                "members too small: the smallest data area has {} bytes\n",
+                smallest
+            );
             EINVAL
         })?;
         Ok(try_pin_init!(Self {
@@ -94,6 +102,22 @@ impl Array {
     /// Optimal I/O size: a chunk on every member.
     pub(crate) fn io_opt(&self) -> u32 {
         (self.layout.chunk() as u32).saturating_mul(self.members.len() as u32)
+    }
+
+    /// The members with the offset of their data areas, for the disk's
+    /// queue limits.
+    pub(crate) fn stack_on(&self) -> Result<KVec<StackOn<'_>>> {
+        let mut v = KVec::with_capacity(self.members.len(), GFP_KERNEL)?;
+        for m in self.members.iter() {
+            v.push(
+                StackOn {
+                    bdev: &m.bdev,
+                    offset_sectors: m.data_start / 512,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(v)
     }
 
     /// Marks the array as stopping unless the volume is open.
@@ -149,7 +173,6 @@ impl Array {
         };
         // Segments of one chunk go to the same member bio while they fit.
         let mut cur: Option<(u32, u64, Bio)> = None;
-        let nr_vecs = (CHUNK_BYTES / 512) as u16;
         for seg in fan.segments() {
             let mut done = 0u32;
             while done < seg.len() {
@@ -170,24 +193,23 @@ impl Array {
                         fan.submit(bio);
                     }
                 }
-                let mut added = false;
                 if let Some((_, next, bio)) = cur.as_mut() {
-                    added = bio.add(&piece);
-                    if added {
-                        *next += u64::from(n);
+                    // A chunk has at most CHUNK_BYTES / 512 segments (the
+                    // queue's DMA alignment is at least 512), which is the
+                    // room every bio gets: it never fills up mid-chunk, and
+                    // a split there could leave a member bio misaligned.
+                    if !bio.add(&piece) {
+                        pr_err!("member bio full at byte {}\n", pos);
+                        fan.fail(Status::from_error(EIO));
+                        return;
                     }
-                }
-                if !added {
-                    // Start a new bio here: either the first of a chunk or
-                    // the previous one is full.
-                    if let Some((_, _, bio)) = cur.take() {
-                        fan.submit(bio);
-                    }
+                    *next += u64::from(n);
+                } else {
                     let Some(member) = self.members.get(ext.member as usize) else {
                         fan.fail(Status::from_error(EIO));
                         return;
                     };
-                    let mut bio = match Bio::new(&self.bioset, &member.bdev, op, nr_vecs) {
+                    let mut bio = match Bio::new(&self.bioset, &member.bdev, op, NR_VECS) {
                         Ok(bio) => bio,
                         Err(e) => {
                             fan.fail(Status::from_error(e));

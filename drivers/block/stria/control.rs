@@ -99,9 +99,19 @@ impl Controller {
 
         let mut table = self.table.lock();
         let index = table.iter().position(Option::is_none).ok_or_else(|| {
-            pr_err!("assemble: all {} array numbers are in use\n", uapi::MAX_ARRAYS);
+            pr_err!(
+                "assemble: all {} array numbers are in use\n",
+                uapi::MAX_ARRAYS
+            );
             ENOSPC
         })?;
+        // Tell user space the number first: once the disk exists, failing
+        // would mean deleting a disk that others may already have opened.
+        let out = uapi::Assemble {
+            index: index as u32,
+            ..req
+        };
+        writer.write_slice(&out.encode())?;
         let array = Arc::pin_init(Array::new(&paths)?, GFP_KERNEL)?;
         let params = DiskParams {
             capacity_sectors: array.capacity_sectors(),
@@ -110,13 +120,12 @@ impl Controller {
             io_min: array.io_min(),
             io_opt: array.io_opt(),
         };
-        let disk = Disk::new(fmt!("stria{}", index), &params, array.clone())?;
-        let out = uapi::Assemble {
-            index: index as u32,
-            ..req
-        };
-        // On failure here the new disk is dropped and so deleted again.
-        writer.write_slice(&out.encode())?;
+        let disk = Disk::new(
+            fmt!("stria{}", index),
+            &params,
+            &array.stack_on()?,
+            array.clone(),
+        )?;
         pr_info!(
             "{}: assembled from {} members, {} MiB\n",
             disk.name().to_str().unwrap_or("?"),

@@ -102,7 +102,10 @@ mod tests {
             array_uuid: Uuid([0x5a; 16]),
             seq: 9,
             timestamp: 1,
-            prev: Some(StripeLocation { member: 1, lba: 512 }),
+            prev: Some(StripeLocation {
+                member: 1,
+                lba: 512,
+            }),
             raid_type: RaidType::Raid5,
             group: 0,
             strip_blocks: 16,
@@ -110,10 +113,22 @@ mod tests {
             q_index: None,
         };
         let locs = [
-            StripeLocation { member: 0, lba: 256 },
-            StripeLocation { member: 1, lba: 300 },
-            StripeLocation { member: 2, lba: 256 },
-            StripeLocation { member: 3, lba: 999 },
+            StripeLocation {
+                member: 0,
+                lba: 256,
+            },
+            StripeLocation {
+                member: 1,
+                lba: 300,
+            },
+            StripeLocation {
+                member: 2,
+                lba: 256,
+            },
+            StripeLocation {
+                member: 3,
+                lba: 999,
+            },
         ];
         // Headers are kilobytes: keep them off the kernel stack.
         let mut b = KBox::new(HeaderBuilder::EMPTY, GFP_KERNEL)?;

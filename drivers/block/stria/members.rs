@@ -57,21 +57,38 @@ fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result {
     let mut primary = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
     let mut backup = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
     let io = |e: Error| {
-        pr_err!("{}: cannot read its superblock: error {}\n", path_str(path), e.to_errno());
+        pr_err!(
+            "{}: cannot read its superblock: error {}\n",
+            path_str(path),
+            e.to_errno()
+        );
         e
     };
     let p = read_copy(bdev, loc.primary_block, &mut buf, &mut primary).map_err(io)?;
     let b = read_copy(bdev, loc.backup_block, &mut buf, &mut backup).map_err(io)?;
     let p = p.map(|()| &*primary);
     let b = b.map(|()| &*backup);
-    let (_, newest) = superblock::pick_newest(p, b).map_err(|e| bad(path, "no valid stria superblock", e))?;
+    let (_, newest) =
+        superblock::pick_newest(p, b).map_err(|e| bad(path, "no valid stria superblock", e))?;
     *out = *newest;
     if out.needs_read_only() {
-        pr_err!("{}: unknown read-only-compatible features {:#x}\n", path_str(path), out.unknown_ro_compat());
+        pr_err!(
+            "{}: unknown read-only-compatible features {:#x}\n",
+            path_str(path),
+            out.unknown_ro_compat()
+        );
         return Err(EINVAL);
     }
-    if out.data_end > blocks {
-        pr_err!("{}: data area ends past the device (block {} of {})\n", path_str(path), out.data_end, blocks);
+    // The device may have shrunk since `create`, or the superblock may lie:
+    // the data area must end before this device's backup copy.
+    if out.this_member().size_blocks > blocks || out.data_end > loc.backup_block {
+        pr_err!(
+            "{}: recorded size {} blocks and data end {} do not fit the device's {} blocks\n",
+            path_str(path),
+            out.this_member().size_blocks,
+            out.data_end,
+            blocks
+        );
         return Err(EINVAL);
     }
     Ok(())
@@ -89,11 +106,20 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Uuid)> {
     let mut array: Option<Uuid> = None;
     for path in paths {
         let bdev = Bdev::open_exclusive(path).inspect_err(|e| {
-            pr_err!("cannot open member {}: error {}\n", path_str(path), e.to_errno());
+            pr_err!(
+                "cannot open member {}: error {}\n",
+                path_str(path),
+                e.to_errno()
+            );
         })?;
         let lbs = bdev.logical_block_size();
         if u64::from(lbs) > BLOCK {
-            pr_err!("{}: {}-byte blocks, more than {}\n", path_str(path), lbs, BLOCK);
+            pr_err!(
+                "{}: {}-byte blocks, more than {}\n",
+                path_str(path),
+                lbs,
+                BLOCK
+            );
             return Err(EINVAL);
         }
         read_superblock(path, &bdev, &mut sb)?;
@@ -116,7 +142,11 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Uuid)> {
         }
         let slot = slots.get_mut(usize::from(sb.member_index)).ok_or(EINVAL)?;
         if slot.is_some() {
-            pr_err!("{}: member {} given twice\n", path_str(path), sb.member_index);
+            pr_err!(
+                "{}: member {} given twice\n",
+                path_str(path),
+                sb.member_index
+            );
             return Err(EINVAL);
         }
         let data_start = sb.data_start.checked_mul(BLOCK).ok_or(EINVAL)?;

@@ -37,7 +37,9 @@ impl Raid0 {
             return None;
         }
         // The volume's size must fit in a u64 of bytes.
-        chunks_per_member.checked_mul(u64::from(members))?.checked_mul(chunk)?;
+        chunks_per_member
+            .checked_mul(u64::from(members))?
+            .checked_mul(chunk)?;
         // INVARIANT: Checked above.
         Some(Self {
             members,
@@ -97,9 +99,30 @@ mod tests {
     #[test]
     fn deals_chunks_round_robin() -> Result {
         let l = Raid0::new(3, 4096, 1 << 20).ok_or(EINVAL)?;
-        assert_eq!(l.map(0), Some(Extent { member: 0, offset: 0, len: 4096 }));
-        assert_eq!(l.map(4096 + 512), Some(Extent { member: 1, offset: 512, len: 3584 }));
-        assert_eq!(l.map(3 * 4096), Some(Extent { member: 0, offset: 4096, len: 4096 }));
+        assert_eq!(
+            l.map(0),
+            Some(Extent {
+                member: 0,
+                offset: 0,
+                len: 4096
+            })
+        );
+        assert_eq!(
+            l.map(4096 + 512),
+            Some(Extent {
+                member: 1,
+                offset: 512,
+                len: 3584
+            })
+        );
+        assert_eq!(
+            l.map(3 * 4096),
+            Some(Extent {
+                member: 0,
+                offset: 4096,
+                len: 4096
+            })
+        );
         assert_eq!(l.map(l.capacity()), None);
         Ok(())
     }

@@ -40,7 +40,10 @@ pub fn device_name(major: u32, minor: u32) -> String {
     let link = format!("/sys/dev/block/{major}:{minor}");
     std::fs::read_link(&link)
         .ok()
-        .and_then(|p| p.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| format!("/dev/{}", n.to_string_lossy()))
+        })
         .unwrap_or_else(|| format!("{major}:{minor}"))
 }
 
@@ -58,7 +61,11 @@ impl Control {
             .open(&path)
             .map_err(|e| {
                 let errno = errno_of(&e);
-                let hint = if errno == Errno::ENOENT { " (is the stria module loaded?)" } else { "" };
+                let hint = if errno == Errno::ENOENT {
+                    " (is the stria module loaded?)"
+                } else {
+                    ""
+                };
                 Failure::errno(format!("{path}{hint}"), errno)
             })?;
         Ok(Self { file })
@@ -66,7 +73,8 @@ impl Control {
 
     /// Assembles `members`, which must be block devices; returns the number.
     pub fn assemble(&self, members: &[String]) -> Result<u32, Failure> {
-        if members.len() > uapi::MAX_MEMBERS as usize || members.len() < uapi::MIN_MEMBERS as usize {
+        if members.len() > uapi::MAX_MEMBERS as usize || members.len() < uapi::MIN_MEMBERS as usize
+        {
             return Err(Failure::msg(format!(
                 "assemble: {} members given, {} to {} allowed",
                 members.len(),
@@ -96,7 +104,8 @@ impl Control {
         // call.
         unsafe { ioc_assemble(self.file.as_raw_fd(), &mut req) }
             .map_err(|e| Failure::errno(format!("assemble {}", members.join(" ")), e))?;
-        let out = uapi::Assemble::decode(&req).map_err(|_| Failure::msg("assemble: bad answer from the kernel"))?;
+        let out = uapi::Assemble::decode(&req)
+            .map_err(|_| Failure::msg("assemble: bad answer from the kernel"))?;
         Ok(out.index)
     }
 

@@ -59,23 +59,37 @@ pub fn parse_group(spec: &str, n: usize, default_strip_kib: u32) -> Result<Strip
     let bad = |why: &str| Failure::msg(format!("--group {spec}: {why}"));
     let mut parts = spec.split(':');
     let members_s = parts.next().unwrap_or("");
-    let raid_s = parts.next().ok_or_else(|| bad("expected MEMBERS:RAID[:WIDTH[:STRIP_KIB]]"))?;
+    let raid_s = parts
+        .next()
+        .ok_or_else(|| bad("expected MEMBERS:RAID[:WIDTH[:STRIP_KIB]]"))?;
     let mut members = 0u32;
     for item in members_s.split(',') {
         let (lo, hi) = match item.split_once('-') {
             Some((a, b)) => (a, b),
             None => (item, item),
         };
-        let lo: usize = lo.trim().parse().map_err(|_| bad("member indices must be numbers"))?;
-        let hi: usize = hi.trim().parse().map_err(|_| bad("member indices must be numbers"))?;
+        let lo: usize = lo
+            .trim()
+            .parse()
+            .map_err(|_| bad("member indices must be numbers"))?;
+        let hi: usize = hi
+            .trim()
+            .parse()
+            .map_err(|_| bad("member indices must be numbers"))?;
         if lo > hi || hi >= n {
-            return Err(bad(&format!("member range {item} is not within 0-{}", n - 1)));
+            return Err(bad(&format!(
+                "member range {item} is not within 0-{}",
+                n - 1
+            )));
         }
         for i in lo..=hi {
             members |= 1 << i;
         }
     }
-    let raid_code: u8 = raid_s.trim_start_matches("raid").parse().map_err(|_| bad("RAID must be 0, 1, 5 or 6"))?;
+    let raid_code: u8 = raid_s
+        .trim_start_matches("raid")
+        .parse()
+        .map_err(|_| bad("RAID must be 0, 1, 5 or 6"))?;
     let raid = RaidType::from_u8(raid_code).map_err(|_| bad("RAID must be 0, 1, 5 or 6"))?;
     let count = members.count_ones() as u8;
     let width = match parts.next() {
@@ -205,7 +219,10 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
         };
     } else {
         if a.groups.len() > sb.groups.len() {
-            return Err(Failure::msg(format!("create: at most {} groups", sb.groups.len())));
+            return Err(Failure::msg(format!(
+                "create: at most {} groups",
+                sb.groups.len()
+            )));
         }
         for (slot, spec) in sb.groups.iter_mut().zip(&a.groups) {
             *slot = parse_group(spec, n, a.strip_kib)?;
@@ -231,7 +248,8 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
         sb.data_start = loc.data_start;
         sb.data_end = loc.data_end;
         let mut buf = vec![0u8; SB_BYTES];
-        sb.encode(&mut buf).map_err(|e| fmt_err(&format!("create {}", m.path), e))?;
+        sb.encode(&mut buf)
+            .map_err(|e| fmt_err(&format!("create {}", m.path), e))?;
         images.push((loc, buf));
         report.members.push(CreatedMember {
             device: m.path.clone(),
@@ -258,7 +276,10 @@ pub fn print_create(r: &CreateReport) {
         );
     }
     for m in &r.members {
-        println!("  member {:2}: {} {} ({} data blocks)", m.index, m.device, m.uuid, m.data_blocks);
+        println!(
+            "  member {:2}: {} {} ({} data blocks)",
+            m.index, m.device, m.uuid, m.data_blocks
+        );
     }
 }
 
@@ -327,8 +348,11 @@ pub fn examine(dev: &str) -> Result<ExamineReport, Failure> {
         Err(e) => format!("invalid: {e}"),
     };
     let (primary_s, backup_s) = (status(&primary), status(&backup));
-    let (which, sb) = superblock::pick_newest(primary.as_ref().map_err(|e| *e), backup.as_ref().map_err(|e| *e))
-        .map_err(|e| Failure::msg(format!("{dev}: no valid stria superblock ({e})")))?;
+    let (which, sb) = superblock::pick_newest(
+        primary.as_ref().map_err(|e| *e),
+        backup.as_ref().map_err(|e| *e),
+    )
+    .map_err(|e| Failure::msg(format!("{dev}: no valid stria superblock ({e})")))?;
     Ok(ExamineReport {
         device: dev.to_string(),
         copy_used: match which {
@@ -382,8 +406,14 @@ pub fn examine(dev: &str) -> Result<ExamineReport, Failure> {
 pub fn print_examine(r: &ExamineReport) {
     println!("{}:", r.device);
     println!("       array: {} ({})", r.array_uuid, r.name);
-    println!("      member: {} of {}, {}", r.member_index, r.member_count, r.member_uuid);
-    println!("  generation: {} (from the {} copy)", r.generation, r.copy_used);
+    println!(
+        "      member: {} of {}, {}",
+        r.member_index, r.member_count, r.member_uuid
+    );
+    println!(
+        "  generation: {} (from the {} copy)",
+        r.generation, r.copy_used
+    );
     println!("     primary: {}", r.primary);
     println!("      backup: {}", r.backup);
     println!("   data area: blocks {}..{}", r.data_start, r.data_end);
@@ -392,7 +422,11 @@ pub fn print_examine(r: &ExamineReport) {
         r.compat,
         r.ro_compat,
         r.incompat,
-        if r.needs_read_only { " (read-only: unknown ro_compat bits)" } else { "" }
+        if r.needs_read_only {
+            " (read-only: unknown ro_compat bits)"
+        } else {
+            ""
+        }
     );
     for (i, g) in r.groups.iter().enumerate() {
         println!(
@@ -401,10 +435,16 @@ pub fn print_examine(r: &ExamineReport) {
         );
     }
     for m in &r.members {
-        println!("   member {:2}: {} {} blocks {}", m.index, m.uuid, m.size_blocks, m.state);
+        println!(
+            "   member {:2}: {} {} blocks {}",
+            m.index, m.uuid, m.size_blocks, m.state
+        );
     }
     for v in &r.volumes {
-        println!("   volume {}: {} {} blocks {}", v.id, v.name, v.size_blocks, v.layout);
+        println!(
+            "   volume {}: {} {} blocks {}",
+            v.id, v.name, v.size_blocks, v.layout
+        );
     }
 }
 
@@ -446,7 +486,10 @@ pub struct DumpReport {
 pub fn dump(dev: &str, limit: usize) -> Result<DumpReport, Failure> {
     let m = Member::open(dev, false)?;
     let (start, end) = match superblock::locations(m.blocks()) {
-        Ok(l) if Superblock::decode(&m.read_block(superblock::SB_PRIMARY_BLOCK, SB_BYTES)?).is_ok() => {
+        Ok(l)
+            if Superblock::decode(&m.read_block(superblock::SB_PRIMARY_BLOCK, SB_BYTES)?)
+                .is_ok() =>
+        {
             (l.data_start, l.data_end)
         }
         _ => (0, m.blocks()),
@@ -499,7 +542,11 @@ fn header_report(block: u64, h: &StripeHeader) -> HeaderReport {
         parity_index: h.parity_index,
         q_index: h.q_index,
         prev: h.prev.map(|p| (p.member, p.lba)),
-        strips: h.strips().iter().map(|s| (s.member, s.lba, s.active_count, s.nr_pieces)).collect(),
+        strips: h
+            .strips()
+            .iter()
+            .map(|s| (s.member, s.lba, s.active_count, s.nr_pieces))
+            .collect(),
         pieces: h
             .pieces_with_strip()
             .map(|(strip, p)| PieceReport {
@@ -516,7 +563,12 @@ fn header_report(block: u64, h: &StripeHeader) -> HeaderReport {
 
 /// Prints a dump the way a person reads it.
 pub fn print_dump(r: &DumpReport) {
-    println!("{}: {} blocks scanned, {} stripe headers", r.device, r.scanned_blocks, r.headers.len());
+    println!(
+        "{}: {} blocks scanned, {} stripe headers",
+        r.device,
+        r.scanned_blocks,
+        r.headers.len()
+    );
     for h in &r.headers {
         println!(
             "block {}: seq {} raid{} {} strips of {} KiB, parity {:?}/{:?}, prev {:?}",

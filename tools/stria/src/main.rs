@@ -181,7 +181,10 @@ fn print_report(r: &ArrayReport) {
 }
 
 fn print_json(v: &impl Serialize) -> Result<(), Failure> {
-    println!("{}", serde_json::to_string_pretty(v).map_err(Failure::other)?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(Failure::other)?
+    );
     Ok(())
 }
 
@@ -220,7 +223,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 format::print_examine(&r);
             }
         }
-        Command::Dump { device, limit, json } => {
+        Command::Dump {
+            device,
+            limit,
+            json,
+        } => {
             let r = format::dump(&device, limit)?;
             if json {
                 print_json(&r)?;
@@ -233,7 +240,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let index = ctl.assemble(&members)?;
             let volume = format!("/dev/stria{index}");
             if json {
-                println!("{}", serde_json::json!({ "volume": volume, "index": index }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "volume": volume, "index": index })
+                );
             } else {
                 println!("{volume}");
             }
@@ -264,7 +274,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`stria status | head`), as C tools do.
     // SAFETY: Nothing else handles signals in this single-threaded program.
-    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

@@ -22,7 +22,10 @@ pub struct Member {
 }
 
 fn io_failure(ctx: &str, e: &std::io::Error) -> Failure {
-    Failure::errno(ctx.to_string(), Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    Failure::errno(
+        ctx.to_string(),
+        Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+    )
 }
 
 impl Member {
@@ -40,7 +43,9 @@ impl Member {
             opts.custom_flags(nix::libc::O_EXCL);
         }
         let mut file = opts.open(path).map_err(|e| io_failure(path, &e))?;
-        let size = file.seek(SeekFrom::End(0)).map_err(|e| io_failure(path, &e))?;
+        let size = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| io_failure(path, &e))?;
         Ok(Self {
             path: path.to_string(),
             file,
@@ -62,7 +67,8 @@ impl Member {
 
     /// Reads `len` bytes at block `block`.
     pub fn read_block(&self, block: u64, len: usize) -> Result<Vec<u8>, Failure> {
-        self.read_at(block * 4096, len).map_err(|e| io_failure(&self.path, &e))
+        self.read_at(block * 4096, len)
+            .map_err(|e| io_failure(&self.path, &e))
     }
 
     /// Makes what was written durable.

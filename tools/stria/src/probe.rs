@@ -109,8 +109,16 @@ mod tests {
             (512, b"EFI PART", "GPT partition table"),
             (4096, b"STRIA_SB", "stria superblock"),
             (4096, &0xa92b_4efcu32.to_le_bytes(), "md RAID member"),
-            ((1 << 20) - 8192, &0xa92b_4efcu32.to_le_bytes(), "md RAID member"),
-            ((1 << 20) - 65536, &0xa92b_4efcu32.to_le_bytes(), "md RAID member"),
+            (
+                (1 << 20) - 8192,
+                &0xa92b_4efcu32.to_le_bytes(),
+                "md RAID member",
+            ),
+            (
+                (1 << 20) - 65536,
+                &0xa92b_4efcu32.to_le_bytes(),
+                "md RAID member",
+            ),
         ];
         for (off, magic, name) in cases {
             let mut m = blank();

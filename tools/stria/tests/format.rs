@@ -16,11 +16,18 @@ use stria_core::header::HEADER_BYTES;
 use stria_core::uuid::Uuid;
 
 fn stria(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stria")).args(args).output().expect("stria runs")
+    Command::new(env!("CARGO_BIN_EXE_stria"))
+        .args(args)
+        .output()
+        .expect("stria runs")
 }
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "stria failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stria failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
 }
 
@@ -57,14 +64,19 @@ impl Drop for Images {
 
 fn patch(path: &str, offset: u64, bytes: &[u8]) {
     use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().write(true).open(Path::new(path)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(Path::new(path))
+        .unwrap();
     f.write_all_at(bytes, offset).unwrap();
 }
 
 #[test]
 fn create_then_examine_every_member() {
     let img = Images::new("create", 4, 64);
-    let mut args = vec!["create", "--raid", "6", "--strip", "64", "--name", "pool0", "--json"];
+    let mut args = vec![
+        "create", "--raid", "6", "--strip", "64", "--name", "pool0", "--json",
+    ];
     args.extend(img.args());
     let created = json(&stria(&args));
     assert_eq!(created["raid"], 6);
@@ -92,7 +104,10 @@ fn create_refuses_existing_signatures_unless_forced() {
     let out = stria(&args);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("found ext2/3/4 filesystem") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("found ext2/3/4 filesystem") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "one-line error: {err}");
     // Nothing was written to the first member either.
     assert!(!stria(&["examine", &img.paths[0]]).status.success());
@@ -137,7 +152,12 @@ fn dump_decodes_headers_and_reports_damaged_ones() {
         parity_index: Some(2),
         q_index: None,
     };
-    let locs: Vec<_> = (0..3).map(|m| StripeLocation { member: m, lba: 100 }).collect();
+    let locs: Vec<_> = (0..3)
+        .map(|m| StripeLocation {
+            member: m,
+            lba: 100,
+        })
+        .collect();
     let mut b = HeaderBuilder::new(&params, &locs).unwrap();
     b.append(3, 500, 6).unwrap();
     let mut buf = vec![0u8; HEADER_BYTES];
@@ -162,7 +182,10 @@ fn errors_are_one_line_with_the_errno_and_fail() {
     let out = stria(&["examine", "/nonexistent/stria-member"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim(), "stria: /nonexistent/stria-member: No such file or directory (ENOENT)");
+    assert_eq!(
+        err.trim(),
+        "stria: /nonexistent/stria-member: No such file or directory (ENOENT)"
+    );
     let out = stria(&["create", "/dev/null", "/dev/zero"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("(ENOTBLK)"));
 }
@@ -170,7 +193,14 @@ fn errors_are_one_line_with_the_errno_and_fail() {
 #[test]
 fn create_with_explicit_groups() {
     let img = Images::new("groups", 6, 16);
-    let mut args = vec!["create", "--json", "--group", "0-3:raid6", "--group", "4,5:1:2:16"];
+    let mut args = vec![
+        "create",
+        "--json",
+        "--group",
+        "0-3:raid6",
+        "--group",
+        "4,5:1:2:16",
+    ];
     args.extend(img.args());
     let c = json(&stria(&args));
     assert_eq!(c["groups"].as_array().unwrap().len(), 2);

@@ -79,8 +79,10 @@ impl BioOp {
         match self {
             BioOp::Read => bindings::req_op_REQ_OP_READ,
             BioOp::Write { fua: false } => bindings::req_op_REQ_OP_WRITE,
-            // SAFETY: Reading a constant.
-            BioOp::Write { fua: true } => bindings::req_op_REQ_OP_WRITE | unsafe { ffi::stria_req_fua() },
+            BioOp::Write { fua: true } => {
+                // SAFETY: Reading a constant.
+                bindings::req_op_REQ_OP_WRITE | unsafe { ffi::stria_req_fua() }
+            }
             // SAFETY: Reading a constant.
             BioOp::Flush => bindings::req_op_REQ_OP_WRITE | unsafe { ffi::stria_req_preflush() },
         }
@@ -131,8 +133,9 @@ impl Bio {
         let bv = seg.raw();
         // SAFETY: We own the unsubmitted bio; the page belongs to a request
         // that outlives the bio (see `Fanout::submit`).
-        let added =
-            unsafe { bindings::bio_add_page(self.bio.as_ptr(), bv.bv_page, bv.bv_len, bv.bv_offset) };
+        let added = unsafe {
+            bindings::bio_add_page(self.bio.as_ptr(), bv.bv_page, bv.bv_len, bv.bv_offset)
+        };
         added == bv.bv_len as i32
     }
 

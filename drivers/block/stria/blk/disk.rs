@@ -4,6 +4,7 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
+use super::bdev::Bdev;
 use super::ffi;
 use super::request::Pdu;
 use super::request::Request;
@@ -72,6 +73,7 @@ impl<T: Operations> Vtable<T> {
     const FOPS: bindings::block_device_operations = bindings::block_device_operations {
         open: Some(Self::open),
         release: Some(Self::release),
+        free_disk: Some(Self::free_disk),
         // An open disk pins the module.
         owner: (&raw const __this_module).cast_mut(),
         // SAFETY: All-zero is a valid `block_device_operations`.
@@ -87,6 +89,9 @@ impl<T: Operations> Vtable<T> {
     ) -> bindings::blk_status_t {
         // SAFETY: blk-mq passes valid pointers; the queue is a `T` queue.
         let (data, rq) = unsafe { (queue_data::<T>((*hctx).queue), (*bd).rq) };
+        // SAFETY: `rq` is the request blk-mq just handed us; starting it marks
+        // it in flight (tags, accounting, tracing) before any completion.
+        unsafe { bindings::blk_mq_start_request(rq) };
         // SAFETY: The started request is handed to us and nobody else.
         if let Some(rq) = unsafe { Request::<T>::from_raw(rq) } {
             data.queue_rq(rq);
@@ -113,6 +118,20 @@ impl<T: Operations> Vtable<T> {
         // SAFETY: As in `open`.
         let data = unsafe { &*ffi::stria_disk_queuedata(disk).cast::<T>() };
         data.release();
+    }
+
+    /// Drops the disk's reference to its queue data.
+    ///
+    /// The last close of the disk may come after it was deleted (a deferred
+    /// `fput`), so the data lives until the gendisk itself is released.
+    ///
+    /// # Safety
+    ///
+    /// Called once by `disk_release` for a `T` disk that was added.
+    unsafe extern "C" fn free_disk(disk: *mut bindings::gendisk) {
+        // SAFETY: `queuedata` holds the reference from `Arc::into_raw` made
+        // in `Disk::new`; nothing uses the disk after this.
+        drop(unsafe { Arc::from_raw(ffi::stria_disk_queuedata(disk).cast::<T>().cast_const()) });
     }
 }
 
@@ -175,16 +194,23 @@ pub(crate) struct DiskParams {
     pub(crate) io_opt: u32,
 }
 
+/// A member the disk's limits are stacked on, and where its data starts.
+pub(crate) struct StackOn<'a> {
+    /// The member.
+    pub(crate) bdev: &'a Bdev,
+    /// Offset of the disk's data on the member, in 512-byte sectors.
+    pub(crate) offset_sectors: u64,
+}
+
 /// A disk added to the system, backed by a `T`.
 ///
 /// # Invariants
 ///
 /// - `gendisk` was allocated on `tag_set` and added with `device_add_disk`.
-/// - Its `queuedata` holds the reference of `Arc::into_raw(data)`, released
-///   only after the disk is deleted.
+/// - Its `queuedata` holds a reference made by `Arc::into_raw`, released by
+///   `free_disk` when the gendisk is released.
 pub(crate) struct Disk<T: Operations> {
     gendisk: *mut bindings::gendisk,
-    data: *const T,
     tag_set: Pin<KBox<TagSet<T>>>,
 }
 
@@ -196,16 +222,49 @@ unsafe impl<T: Operations> Sync for Disk<T> {}
 impl<T: Operations> Disk<T> {
     /// Creates a disk named `name` with write-back cache and FUA, served by
     /// `data`, and adds it to the system.
-    pub(crate) fn new(name: fmt::Arguments<'_>, params: &DiskParams, data: Arc<T>) -> Result<Self> {
+    ///
+    /// The queue limits are stacked on `members` first, so that alignment,
+    /// segment and boundary rules of every member hold for member bios.
+    pub(crate) fn new(
+        name: fmt::Arguments<'_>,
+        params: &DiskParams,
+        members: &[StackOn<'_>],
+        data: Arc<T>,
+    ) -> Result<Self> {
         let tag_set = KBox::pin_init(TagSet::<T>::new(128), GFP_KERNEL)?;
 
-        // SAFETY: All-zero `queue_limits` means "defaults" to the block layer.
+        // SAFETY: All-zero is a valid `queue_limits`, which
+        // `blk_set_stacking_limits` then fills.
         let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
-        lim.logical_block_size = params.logical_block_size;
-        lim.physical_block_size = params.logical_block_size;
+        // SAFETY: `lim` is a valid, exclusively borrowed `queue_limits`.
+        unsafe { bindings::blk_set_stacking_limits(&mut lim) };
+        for m in members {
+            // SAFETY: `lim` is valid; the member is open; the prefix is a
+            // NUL-terminated string.
+            unsafe {
+                bindings::queue_limits_stack_bdev(
+                    &mut lim,
+                    m.bdev.raw(),
+                    m.offset_sectors,
+                    c"stria".as_char_ptr(),
+                )
+            };
+        }
+        lim.logical_block_size = lim.logical_block_size.max(params.logical_block_size);
+        lim.physical_block_size = lim.physical_block_size.max(lim.logical_block_size);
         lim.max_hw_sectors = params.max_hw_sectors;
         lim.io_min = params.io_min;
         lim.io_opt = params.io_opt;
+        lim.chunk_sectors = 0;
+        // Only reads, writes and flushes are served; nothing else may be
+        // inherited from the members.
+        lim.max_hw_discard_sectors = 0;
+        lim.max_user_discard_sectors = 0;
+        lim.max_write_zeroes_sectors = 0;
+        lim.max_hw_wzeroes_unmap_sectors = 0;
+        lim.max_user_wzeroes_unmap_sectors = 0;
+        lim.max_hw_zone_append_sectors = 0;
+        lim.atomic_write_hw_max = 0;
         // Flushes and FUA must reach the driver, or nothing would be durable.
         // SAFETY: Reading a constant.
         lim.features = unsafe { ffi::stria_blk_feat_write_cache_fua() };
@@ -214,7 +273,11 @@ impl<T: Operations> Disk<T> {
         // SAFETY: The tag set is allocated; `lim` is filled; the queue data
         // reference is owned by the disk from here on.
         let gendisk = from_err_ptr(unsafe {
-            ffi::stria_blk_mq_alloc_disk(tag_set.inner.get(), &mut lim, raw_data.cast_mut().cast::<c_void>())
+            ffi::stria_blk_mq_alloc_disk(
+                tag_set.inner.get(),
+                &mut lim,
+                raw_data.cast_mut().cast::<c_void>(),
+            )
         });
         let gendisk = match gendisk {
             Ok(g) => g,
@@ -253,12 +316,9 @@ impl<T: Operations> Disk<T> {
         }
         cleanup.dismiss();
 
-        // INVARIANT: The disk is added and its queue data is `raw_data`.
-        Ok(Self {
-            gendisk,
-            data: raw_data,
-            tag_set,
-        })
+        // INVARIANT: The disk is added and its queue data is `raw_data`,
+        // which `free_disk` releases.
+        Ok(Self { gendisk, tag_set })
     }
 
     /// The disk's name, as in `/dev`.
@@ -271,11 +331,11 @@ impl<T: Operations> Disk<T> {
 impl<T: Operations> Drop for Disk<T> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants the disk is added: deleting it
-        // drains every request, so afterwards nothing uses the queue data.
+        // drains every request; the queue data goes with the last reference
+        // to the gendisk (`free_disk`).
         unsafe {
             bindings::del_gendisk(self.gendisk);
             bindings::put_disk(self.gendisk);
-            drop(Arc::from_raw(self.data));
         }
         // `tag_set` is freed after this, once the disk no longer needs it.
         let _ = &self.tag_set;

@@ -135,7 +135,10 @@ impl<T: Operations> Drop for Request<T> {
         kernel::pr_err!("request dropped without being ended\n");
         // SAFETY: By the type invariant we own the request and end it once.
         unsafe {
-            bindings::blk_mq_end_request(self.raw(), Status::from_error(kernel::error::code::EIO).raw())
+            bindings::blk_mq_end_request(
+                self.raw(),
+                Status::from_error(kernel::error::code::EIO).raw(),
+            )
         };
     }
 }
@@ -335,11 +338,19 @@ unsafe fn put<T: Operations>(rq: *mut bindings::request) {
 /// Called by the block layer for a bio submitted by [`Fanout::submit`].
 unsafe extern "C" fn end_io<T: Operations>(bio: *mut bindings::bio) {
     // SAFETY: The bio is ours and done; `bi_private` is its request.
-    let (rq, status) = unsafe { ((*bio).bi_private.cast::<bindings::request>(), (*bio).bi_status) };
+    let (rq, status) = unsafe {
+        (
+            (*bio).bi_private.cast::<bindings::request>(),
+            (*bio).bi_status,
+        )
+    };
     // SAFETY: Nothing uses the bio after its completion.
     unsafe { bindings::bio_put(bio) };
     // SAFETY: The request is live: this bio holds one of its references.
-    record(unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() }, status);
+    record(
+        unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() },
+        status,
+    );
     // SAFETY: This bio's reference is handed over to `put`.
     unsafe { put::<T>(rq) };
 }

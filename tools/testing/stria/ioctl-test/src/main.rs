@@ -47,7 +47,9 @@ fn assemble_raw(fd: RawFd, nr: u32, paths: u64) -> (Result<(), Errno>, u32) {
     }
     .encode();
     let r = ioctl(fd, uapi::IOC_ASSEMBLE, req.as_mut_ptr());
-    let index = uapi::Assemble::decode(&req).map(|a| a.index).unwrap_or(u32::MAX);
+    let index = uapi::Assemble::decode(&req)
+        .map(|a| a.index)
+        .unwrap_or(u32::MAX);
     (r, index)
 }
 
@@ -68,11 +70,39 @@ fn status(fd: RawFd, index: u32) -> Result<(), Errno> {
     ioctl(fd, uapi::IOC_STATUS, buf.as_mut_ptr())
 }
 
+/// Issues ASSEMBLE with `req` copied into a read-only page.
+fn assemble_read_only(fd: RawFd, req: &[u8; uapi::Assemble::SIZE]) -> Result<(), Errno> {
+    use nix::sys::mman::mmap_anonymous;
+    use nix::sys::mman::mprotect;
+    use nix::sys::mman::MapFlags;
+    use nix::sys::mman::ProtFlags;
+    let len = std::num::NonZeroUsize::new(4096).expect("non-zero");
+    // SAFETY: A fresh private anonymous mapping aliases nothing.
+    let page = unsafe {
+        mmap_anonymous(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_PRIVATE,
+        )
+    }
+    .expect("mmap");
+    // SAFETY: The page is 4096 writable bytes, more than the request.
+    unsafe { std::ptr::copy_nonoverlapping(req.as_ptr(), page.as_ptr().cast::<u8>(), req.len()) };
+    // SAFETY: The mapping is ours; nothing holds a reference into it.
+    unsafe { mprotect(page, 4096, ProtFlags::PROT_READ) }.expect("mprotect");
+    ioctl(fd, uapi::IOC_ASSEMBLE, page.as_ptr().cast())
+}
+
 /// Zeroes the first and last MiB of `dev`, where superblocks live.
 fn wipe(dev: &str) {
     use std::io::Seek;
     use std::os::unix::fs::FileExt;
-    let mut f = OpenOptions::new().read(true).write(true).open(dev).expect("open member");
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)
+        .expect("open member");
     let size = f.seek(std::io::SeekFrom::End(0)).expect("size");
     let zeros = vec![0u8; 1 << 20];
     f.write_all_at(&zeros, 0).expect("wipe start");
@@ -103,7 +133,10 @@ fn show(r: Result<(), Errno>) -> String {
 }
 
 fn open_control() -> std::io::Result<File> {
-    OpenOptions::new().read(true).write(true).open(format!("/dev/{}", uapi::CONTROL_NAME))
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/{}", uapi::CONTROL_NAME))
 }
 
 fn main() {
@@ -112,7 +145,12 @@ fn main() {
         eprintln!("usage: stria-ioctl-test A B C D (arrays A+B and C+D created)");
         std::process::exit(2);
     }
-    let (a, b, c, d) = (args[0].as_str(), args[1].as_str(), args[2].as_str(), args[3].as_str());
+    let (a, b, c, d) = (
+        args[0].as_str(),
+        args[1].as_str(),
+        args[2].as_str(),
+        args[3].as_str(),
+    );
     let file = open_control().expect("open /dev/stria-control");
     let fd = file.as_raw_fd();
     let mut t = Checker { failures: 0 };
@@ -121,11 +159,27 @@ fn main() {
     t.expect("one member", assemble(fd, &[a]).0, Err(Errno::EINVAL));
     let many: Vec<&str> = std::iter::repeat_n(a, 33).collect();
     t.expect("33 members", assemble(fd, &many).0, Err(Errno::EINVAL));
-    t.expect("same member twice", assemble(fd, &[a, a]).0, Err(Errno::EBUSY));
-    t.expect("nonexistent path", assemble(fd, &[a, "/dev/no-such-disk"]).0, Err(Errno::ENOENT));
+    t.expect(
+        "same member twice",
+        assemble(fd, &[a, a]).0,
+        Err(Errno::EBUSY),
+    );
+    t.expect(
+        "nonexistent path",
+        assemble(fd, &[a, "/dev/no-such-disk"]).0,
+        Err(Errno::ENOENT),
+    );
     std::fs::write("/tmp/plain-file", b"x").expect("create /tmp/plain-file");
-    t.expect("regular file", assemble(fd, &[a, "/tmp/plain-file"]).0, Err(Errno::ENOTBLK));
-    t.expect("character device", assemble(fd, &[a, "/dev/null"]).0, Err(Errno::ENOTBLK));
+    t.expect(
+        "regular file",
+        assemble(fd, &[a, "/tmp/plain-file"]).0,
+        Err(Errno::ENOTBLK),
+    );
+    t.expect(
+        "character device",
+        assemble(fd, &[a, "/dev/null"]).0,
+        Err(Errno::ENOTBLK),
+    );
     t.expect("empty path", assemble(fd, &[a, ""]).0, Err(Errno::EINVAL));
     let mut unterminated = paths(&[a, b]);
     unterminated[uapi::PATH_MAX..].fill(b'x');
@@ -134,7 +188,11 @@ fn main() {
         assemble_raw(fd, 2, unterminated.as_ptr() as u64).0,
         Err(Errno::EINVAL),
     );
-    t.expect("paths at a bad address", assemble_raw(fd, 2, 16).0, Err(Errno::EFAULT));
+    t.expect(
+        "paths at a bad address",
+        assemble_raw(fd, 2, 16).0,
+        Err(Errno::EFAULT),
+    );
     t.expect(
         "request at a bad address",
         ioctl(fd, uapi::IOC_ASSEMBLE, 16 as *mut u8),
@@ -150,34 +208,85 @@ fn main() {
     .encode();
     let mut bad = req;
     bad[..4].copy_from_slice(&48u32.to_ne_bytes());
-    t.expect("size field too small", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    t.expect(
+        "size field too small",
+        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
     let mut bad = req;
     bad[..4].copy_from_slice(&0xffff_ffffu32.to_ne_bytes());
-    t.expect("size field garbage", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    t.expect(
+        "size field garbage",
+        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
     let mut bad = req;
     bad[4] = 1;
-    t.expect("unknown flag", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    t.expect(
+        "unknown flag",
+        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
     let mut bad = req;
     bad[40] = 1;
-    t.expect("reserved field set", ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()), Err(Errno::EINVAL));
+    t.expect(
+        "reserved field set",
+        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
     // The same request number with another structure size is another ioctl.
     let wrong_size = (uapi::IOC_ASSEMBLE & !(0x3fff << 16)) | (48 << 16);
-    t.expect("request encoding a wrong size", ioctl(fd, wrong_size, req.as_mut_ptr()), Err(Errno::ENOTTY));
+    t.expect(
+        "request encoding a wrong size",
+        ioctl(fd, wrong_size, req.as_mut_ptr()),
+        Err(Errno::ENOTTY),
+    );
     let unknown = (uapi::IOC_STOP & !0xff) | 0x7f;
-    t.expect("unknown request", ioctl(fd, unknown, req.as_mut_ptr()), Err(Errno::ENOTTY));
+    t.expect(
+        "unknown request",
+        ioctl(fd, unknown, req.as_mut_ptr()),
+        Err(Errno::ENOTTY),
+    );
 
     t.expect("stop a missing array", stop(fd, 5), Err(Errno::ENOENT));
-    t.expect("stop array 1000000", stop(fd, 1_000_000), Err(Errno::ENOENT));
-    t.expect("status of a missing array", status(fd, 7), Err(Errno::ENOENT));
-    t.expect("status of array u32::MAX", status(fd, u32::MAX), Err(Errno::ENOENT));
+    t.expect(
+        "stop array 1000000",
+        stop(fd, 1_000_000),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "status of a missing array",
+        status(fd, 7),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "status of array u32::MAX",
+        status(fd, u32::MAX),
+        Err(Errno::ENOENT),
+    );
+
+    // A request the kernel can read but not answer into: refused with
+    // EFAULT before anything is built, and nothing is left behind.
+    t.expect(
+        "request in read-only memory",
+        assemble_read_only(fd, &req),
+        Err(Errno::EFAULT),
+    );
+    t.expect("no array left behind", status(fd, 0), Err(Errno::ENOENT));
 
     // A well-formed request still works after all that, and its members
     // cannot be claimed again while it runs.
     let r = ioctl(fd, uapi::IOC_ASSEMBLE, req.as_mut_ptr());
     t.expect("valid assemble", r, Ok(()));
-    let index = uapi::Assemble::decode(&req).map(|x| x.index).unwrap_or(u32::MAX);
+    let index = uapi::Assemble::decode(&req)
+        .map(|x| x.index)
+        .unwrap_or(u32::MAX);
     t.expect("status of the new array", status(fd, index), Ok(()));
-    t.expect("member in use by another array", assemble(fd, &[c, b]).0, Err(Errno::EBUSY));
+    t.expect(
+        "member in use by another array",
+        assemble(fd, &[c, b]).0,
+        Err(Errno::EBUSY),
+    );
     t.expect("stop the new array", stop(fd, index), Ok(()));
     t.expect("stop it twice", stop(fd, index), Err(Errno::ENOENT));
     let (r, index) = assemble(fd, &[b, a]);
@@ -185,10 +294,22 @@ fn main() {
     t.expect("stop again", stop(fd, index), Ok(()));
 
     // What the superblocks say must hold together.
-    t.expect("members of two arrays", assemble(fd, &[a, c]).0, Err(Errno::EINVAL));
-    t.expect("a member too many", assemble(fd, &[a, b, c]).0, Err(Errno::EINVAL));
+    t.expect(
+        "members of two arrays",
+        assemble(fd, &[a, c]).0,
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "a member too many",
+        assemble(fd, &[a, b, c]).0,
+        Err(Errno::EINVAL),
+    );
     wipe(d);
-    t.expect("a member without a superblock", assemble(fd, &[c, d]).0, Err(Errno::EINVAL));
+    t.expect(
+        "a member without a superblock",
+        assemble(fd, &[c, d]).0,
+        Err(Errno::EINVAL),
+    );
 
     // Without CAP_SYS_ADMIN: an unprivileged user cannot open the device,
     // and a descriptor opened by root is useless once privileges are gone.
@@ -199,9 +320,15 @@ fn main() {
             nix::unistd::setgid(nix::unistd::Gid::from_raw(65534)).expect("setgid");
             nix::unistd::setuid(nobody).expect("setuid");
             let mut t = Checker { failures: 0 };
-            let open = open_control().map(|_| ()).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+            let open = open_control()
+                .map(|_| ())
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
             t.expect("open as nobody", open, Err(Errno::EACCES));
-            t.expect("assemble as nobody", assemble(fd, &[a, b]).0, Err(Errno::EPERM));
+            t.expect(
+                "assemble as nobody",
+                assemble(fd, &[a, b]).0,
+                Err(Errno::EPERM),
+            );
             t.expect("status as nobody", status(fd, 0), Err(Errno::EPERM));
             t.expect("stop as nobody", stop(fd, 0), Err(Errno::EPERM));
             std::process::exit(if t.failures == 0 { 0 } else { 1 });
@@ -211,7 +338,11 @@ fn main() {
                 nix::sys::wait::waitpid(child, None),
                 Ok(nix::sys::wait::WaitStatus::Exited(_, 0))
             );
-            t.expect("unprivileged checks", if ok { Ok(()) } else { Err(Errno::EIO) }, Ok(()));
+            t.expect(
+                "unprivileged checks",
+                if ok { Ok(()) } else { Err(Errno::EIO) },
+                Ok(()),
+            );
         }
         Err(e) => t.expect("fork", Err(e), Ok(())),
     }
