@@ -25,9 +25,23 @@ struct Slot {
     array: Arc<Array>,
 }
 
+/// What an array number is used for.
+///
+/// The table lock is never held across I/O: an array being assembled or
+/// stopped holds its number as `Busy` while the lock is dropped, so a slow
+/// member does not stall requests about other arrays.
+enum Entry {
+    /// The number is free.
+    Free,
+    /// An array is being assembled or stopped under this number.
+    Busy,
+    /// An array is running.
+    Live(Slot),
+}
+
 /// All arrays, by number.
 pub(crate) struct Controller {
-    table: Pin<KBox<Mutex<KVec<Option<Slot>>>>>,
+    table: Pin<KBox<Mutex<KVec<Entry>>>>,
 }
 
 fn abi_error(what: &str, e: uapi::AbiError) -> Error {
@@ -70,7 +84,7 @@ impl Controller {
     pub(crate) fn new() -> Result<Self> {
         let mut slots = KVec::with_capacity(uapi::MAX_ARRAYS as usize, GFP_KERNEL)?;
         for _ in 0..uapi::MAX_ARRAYS {
-            slots.push(None, GFP_KERNEL)?;
+            slots.push(Entry::Free, GFP_KERNEL)?;
         }
         Ok(Self {
             table: KBox::pin_init(kernel::new_mutex!(slots), GFP_KERNEL)?,
@@ -97,22 +111,54 @@ impl Controller {
         user_slice(req.paths, len)?.reader().read_slice(&mut buf)?;
         let paths = member_paths(&buf)?;
 
+        let index = {
+            let mut table = self.table.lock();
+            let index = table
+                .iter()
+                .position(|e| matches!(e, Entry::Free))
+                .ok_or_else(|| {
+                    pr_err!(
+                        "assemble: all {} array numbers are in use\n",
+                        uapi::MAX_ARRAYS
+                    );
+                    ENOSPC
+                })?;
+            if let Some(e) = table.get_mut(index) {
+                *e = Entry::Busy;
+            }
+            index
+        };
+        let built = self.build(index, &req, &paths, &mut writer);
         let mut table = self.table.lock();
-        let index = table.iter().position(Option::is_none).ok_or_else(|| {
-            pr_err!(
-                "assemble: all {} array numbers are in use\n",
-                uapi::MAX_ARRAYS
-            );
-            ENOSPC
-        })?;
+        let entry = table.get_mut(index).ok_or(EINVAL)?;
+        match built {
+            Ok(slot) => {
+                *entry = Entry::Live(slot);
+                Ok(0)
+            }
+            Err(e) => {
+                *entry = Entry::Free;
+                Err(e)
+            }
+        }
+    }
+
+    /// Builds array number `index`; the caller holds the number as `Busy`.
+    fn build(
+        &self,
+        index: usize,
+        req: &uapi::Assemble,
+        paths: &[&CStr],
+        writer: &mut kernel::uaccess::UserSliceWriter,
+    ) -> Result<Slot> {
         // Tell user space the number first: once the disk exists, failing
         // would mean deleting a disk that others may already have opened.
         let out = uapi::Assemble {
             index: index as u32,
-            ..req
+            ..*req
         };
         writer.write_slice(&out.encode())?;
-        let array = Arc::pin_init(Array::new(&paths)?, GFP_KERNEL)?;
+        let array = Arc::pin_init(Array::new(paths)?, GFP_KERNEL)?;
         let params = DiskParams {
             capacity_sectors: array.capacity_sectors(),
             logical_block_size: BLOCK_BYTES,
@@ -132,10 +178,7 @@ impl Controller {
             paths.len(),
             array.capacity_sectors() >> 11
         );
-        if let Some(slot) = table.get_mut(index) {
-            *slot = Some(Slot { _disk: disk, array });
-        }
-        Ok(0)
+        Ok(Slot { _disk: disk, array })
     }
 
     fn stop(&self, arg: usize) -> Result<isize> {
@@ -144,14 +187,25 @@ impl Controller {
             .reader()
             .read_slice(&mut raw)?;
         let req = uapi::Stop::decode(&raw).map_err(|e| abi_error("stop", e))?;
-        let mut table = self.table.lock();
-        let slot = table.get_mut(req.index as usize).ok_or(ENOENT)?;
-        let array = &slot.as_ref().ok_or(ENOENT)?.array;
-        array.begin_stop().inspect_err(|_| {
-            pr_err!("stria{}: cannot stop: the volume is open\n", req.index);
-        })?;
+        let slot = {
+            let mut table = self.table.lock();
+            let entry = table.get_mut(req.index as usize).ok_or(ENOENT)?;
+            let Entry::Live(slot) = entry else {
+                return Err(ENOENT);
+            };
+            slot.array.begin_stop().inspect_err(|_| {
+                pr_err!("stria{}: cannot stop: the volume is open\n", req.index);
+            })?;
+            match core::mem::replace(entry, Entry::Busy) {
+                Entry::Live(slot) => slot,
+                _ => return Err(ENOENT),
+            }
+        };
         // Deleting the disk waits for in-flight I/O; then members close.
-        drop(slot.take());
+        drop(slot);
+        if let Some(e) = self.table.lock().get_mut(req.index as usize) {
+            *e = Entry::Free;
+        }
         pr_info!("stria{}: stopped\n", req.index);
         Ok(0)
     }
@@ -164,8 +218,10 @@ impl Controller {
         let index = uapi::Status::decode_request(&raw).map_err(|e| abi_error("status", e))?;
         let st = {
             let table = self.table.lock();
-            let slot = table.get(index as usize).ok_or(ENOENT)?;
-            slot.as_ref().ok_or(ENOENT)?.array.status(index)
+            match table.get(index as usize) {
+                Some(Entry::Live(slot)) => slot.array.status(index),
+                _ => return Err(ENOENT),
+            }
         };
         st.encode(&mut raw);
         writer.write_slice(&raw)?;
