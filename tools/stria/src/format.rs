@@ -515,6 +515,7 @@ pub fn dump(dev: &str, limit: usize) -> Result<DumpReport, Failure> {
     while block < end && report.headers.len() < limit {
         let n = CHUNK.min(end - block);
         let buf = m.read_block(block, (n * 4096) as usize)?;
+        m.drop_cache(block, buf.len());
         for (i, b) in buf.chunks_exact(HEADER_BYTES).enumerate() {
             if !looks_like_header(b) {
                 continue;

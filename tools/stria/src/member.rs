@@ -71,6 +71,18 @@ impl Member {
             .map_err(|e| io_failure(&self.path, &e))
     }
 
+    /// Tells the kernel the bytes just read will not be needed again, so a
+    /// whole-device scan does not push everything else out of memory.
+    pub fn drop_cache(&self, block: u64, len: usize) {
+        use std::os::fd::AsRawFd;
+        let _ = nix::fcntl::posix_fadvise(
+            self.file.as_raw_fd(),
+            (block * 4096) as i64,
+            len as i64,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
+
     /// Makes what was written durable.
     pub fn sync(&self) -> Result<(), Failure> {
         self.file.sync_all().map_err(|e| io_failure(&self.path, &e))
