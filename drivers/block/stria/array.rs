@@ -49,6 +49,7 @@ struct Counters {
 /// An array of members presenting one volume.
 #[pin_data]
 pub(crate) struct Array {
+    identity: members::Identity,
     members: KVec<Member>,
     layout: Raid0,
     #[pin]
@@ -62,7 +63,7 @@ impl Array {
     /// Claims the members named by `paths`, checks their superblocks and
     /// lays a RAID-0 volume over their data areas, in member order.
     pub(crate) fn new(paths: &[&CStr]) -> Result<impl PinInit<Self, Error>> {
-        let (members, _uuid) = members::assemble(paths)?;
+        let (members, identity) = members::assemble(paths)?;
         let smallest = members.iter().map(|m| m.data_bytes).min().unwrap_or(0);
         let nr = u32::try_from(members.len()).map_err(|_| EINVAL)?;
         let layout = Raid0::new(nr, CHUNK_BYTES, smallest).ok_or_else(|| {
@@ -73,6 +74,7 @@ impl Array {
             EINVAL
         })?;
         Ok(try_pin_init!(Self {
+            identity,
             members,
             layout,
             bioset <- BioSet::new(64),
@@ -143,8 +145,12 @@ impl Array {
             writes: self.counters.writes.load(Relaxed),
             flushes: self.counters.flushes.load(Relaxed),
             errors: self.counters.errors.load(Relaxed),
+            array_uuid: self.identity.uuid.0,
             ..uapi::Status::default()
         };
+        for (d, s) in st.name.iter_mut().zip(self.identity.name.iter()) {
+            *d = *s;
+        }
         for (info, m) in st.members.iter_mut().zip(self.members.iter()) {
             let (major, minor) = m.bdev.dev();
             *info = uapi::MemberInfo {

@@ -94,9 +94,17 @@ fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result {
     Ok(())
 }
 
+/// Who an array is.
+pub(crate) struct Identity {
+    /// Its UUID.
+    pub(crate) uuid: Uuid,
+    /// Its name, NUL padded.
+    pub(crate) name: [u8; superblock::ARRAY_NAME_LEN],
+}
+
 /// Claims `paths`, checks that they are exactly the members of one array,
-/// and returns them in member order with the array's UUID.
-pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Uuid)> {
+/// and returns them in member order with the array's identity.
+pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
     let n = paths.len();
     let mut slots: KVec<Option<Member>> = KVec::with_capacity(n, GFP_KERNEL)?;
     for _ in 0..n {
@@ -169,5 +177,9 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Uuid)> {
     if members.len() != n {
         return Err(EINVAL);
     }
-    Ok((members, array.ok_or(EINVAL)?))
+    let identity = Identity {
+        uuid: array.ok_or(EINVAL)?,
+        name: sb.array_name,
+    };
+    Ok((members, identity))
 }

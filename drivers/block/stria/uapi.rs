@@ -17,6 +17,8 @@ pub(crate) const MAX_MEMBERS: u32 = 32;
 pub(crate) const MAX_ARRAYS: u32 = 64;
 /// Size of one member path slot, NUL included.
 pub(crate) const PATH_MAX: usize = 256;
+/// Size of an array name, NUL padded.
+pub(crate) const NAME_MAX: usize = 64;
 /// The static RAID-0 layout.
 pub(crate) const LAYOUT_RAID0: u32 = 0;
 /// ioctl type byte.
@@ -70,6 +72,18 @@ fn put_u32(b: &mut [u8], off: usize, v: u32) {
 fn put_u64(b: &mut [u8], off: usize, v: u64) {
     if let Some(s) = b.get_mut(off..off + 8) {
         s.copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) {
+    if let Some(s) = b.get_mut(off..off + v.len()) {
+        s.copy_from_slice(v);
+    }
+}
+
+fn get_bytes(b: &[u8], off: usize, out: &mut [u8]) {
+    if let Some(s) = b.get(off..off + out.len()) {
+        out.copy_from_slice(s);
     }
 }
 
@@ -170,7 +184,7 @@ impl MemberInfo {
 }
 
 /// `struct stria_status`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Status {
     /// In: the array's number.
     pub(crate) index: u32,
@@ -192,14 +206,40 @@ pub(crate) struct Status {
     pub(crate) flushes: u64,
     /// Requests failed with an I/O error.
     pub(crate) errors: u64,
+    /// The array's UUID.
+    pub(crate) array_uuid: [u8; 16],
+    /// The array's name, NUL padded.
+    pub(crate) name: [u8; NAME_MAX],
     /// The members, `nr_members` of them valid.
     pub(crate) members: [MemberInfo; MAX_MEMBERS as usize],
 }
 
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            index: 0,
+            nr_members: 0,
+            layout: 0,
+            chunk_sectors: 0,
+            open_count: 0,
+            capacity_sectors: 0,
+            reads: 0,
+            writes: 0,
+            flushes: 0,
+            errors: 0,
+            array_uuid: [0; 16],
+            name: [0; NAME_MAX],
+            members: [MemberInfo::default(); MAX_MEMBERS as usize],
+        }
+    }
+}
+
 impl Status {
     /// `sizeof(struct stria_status)`.
-    pub(crate) const SIZE: usize = 104 + MAX_MEMBERS as usize * MemberInfo::SIZE;
-    const MEMBERS_OFFSET: usize = 104;
+    pub(crate) const SIZE: usize = 184 + MAX_MEMBERS as usize * MemberInfo::SIZE;
+    const UUID_OFFSET: usize = 72;
+    const NAME_OFFSET: usize = 88;
+    const MEMBERS_OFFSET: usize = 184;
 
     /// Decodes the request part (`size`, `flags`, `index`) from user space.
     pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
@@ -226,6 +266,8 @@ impl Status {
         put_u64(b, 48, self.writes);
         put_u64(b, 56, self.flushes);
         put_u64(b, 64, self.errors);
+        put_bytes(b, Self::UUID_OFFSET, &self.array_uuid);
+        put_bytes(b, Self::NAME_OFFSET, &self.name);
         let mut off = Self::MEMBERS_OFFSET;
         for m in &self.members {
             put_u32(b, off, m.major);
@@ -253,6 +295,8 @@ impl Status {
             errors: get_u64(b, 64),
             ..Self::default()
         };
+        get_bytes(b, Self::UUID_OFFSET, &mut s.array_uuid);
+        get_bytes(b, Self::NAME_OFFSET, &mut s.name);
         let mut off = Self::MEMBERS_OFFSET;
         for m in s.members.iter_mut() {
             *m = MemberInfo {

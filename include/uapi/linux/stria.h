@@ -18,6 +18,7 @@
 #define STRIA_MAX_MEMBERS	32
 #define STRIA_MAX_ARRAYS	64
 #define STRIA_PATH_MAX		256
+#define STRIA_NAME_MAX		64
 
 /* Layouts reported by STRIA_IOC_STATUS. */
 #define STRIA_LAYOUT_RAID0	0
@@ -84,6 +85,8 @@ struct stria_member_info {
  * @writes:		out: write requests served
  * @flushes:		out: flush requests served
  * @errors:		out: requests failed with an I/O error
+ * @array_uuid:		out: the array's UUID, from its superblocks
+ * @name:		out: the array's name, NUL padded
  * @reserved:		zero
  * @members:		out: the first @nr_members entries describe the members
  */
@@ -101,6 +104,8 @@ struct stria_status {
 	__u64 writes;
 	__u64 flushes;
 	__u64 errors;
+	__u8 array_uuid[16];
+	char name[STRIA_NAME_MAX];
 	__u64 reserved[4];
 	struct stria_member_info members[STRIA_MAX_MEMBERS];
 };

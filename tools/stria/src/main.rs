@@ -7,6 +7,7 @@ mod error;
 mod format;
 mod member;
 mod probe;
+mod scan;
 #[path = "../../../drivers/block/stria/uapi.rs"]
 #[allow(dead_code)]
 mod uapi;
@@ -78,9 +79,13 @@ enum Command {
     },
     /// Assemble an array from member block devices; prints its volume.
     Assemble {
-        /// Member block devices, in order.
-        #[arg(required = true)]
+        /// Member block devices, in any order.
+        #[arg(required_unless_present = "scan")]
         members: Vec<String>,
+        /// Find every array whose members are all present and not yet
+        /// assembled, and assemble each.
+        #[arg(long, conflicts_with = "members")]
+        scan: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -104,6 +109,8 @@ enum Command {
 #[derive(Serialize)]
 struct ArrayReport {
     volume: String,
+    array_uuid: String,
+    name: String,
     layout: &'static str,
     chunk_kib: u32,
     size_bytes: u64,
@@ -123,8 +130,17 @@ struct MemberReport {
 
 fn report(st: &uapi::Status) -> ArrayReport {
     let n = (st.nr_members as usize).min(st.members.len());
+    let name_len = st
+        .name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(st.name.len());
     ArrayReport {
         volume: format!("/dev/stria{}", st.index),
+        array_uuid: uuid::Uuid::from_bytes(st.array_uuid)
+            .hyphenated()
+            .to_string(),
+        name: String::from_utf8_lossy(&st.name[..name_len]).into_owned(),
         layout: match st.layout {
             uapi::LAYOUT_RAID0 => "raid0",
             _ => "unknown",
@@ -163,8 +179,10 @@ fn human(bytes: u64) -> String {
 
 fn print_report(r: &ArrayReport) {
     println!(
-        "{}: {} {} KiB chunks, {} ({} bytes), open {}",
+        "{}: array {} ({}), {} {} KiB chunks, {} ({} bytes), open {}",
         r.volume,
+        r.array_uuid,
+        r.name,
         r.layout,
         r.chunk_kib,
         human(r.size_bytes),
@@ -178,6 +196,60 @@ fn print_report(r: &ArrayReport) {
         "  io: {} reads, {} writes, {} flushes, {} errors",
         r.reads, r.writes, r.flushes, r.errors
     );
+}
+
+/// `assemble --scan`: every complete array that is not running yet.
+fn assemble_scan(ctl: &control::Control, json: bool) -> Result<(), Failure> {
+    let running: Vec<[u8; 16]> = ctl.all()?.iter().map(|s| s.array_uuid).collect();
+    let mut done = Vec::new();
+    let mut failed = None;
+    for a in scan::scan() {
+        let uuid = uuid::Uuid::from_bytes(a.uuid).hyphenated().to_string();
+        if running.contains(&a.uuid) {
+            continue;
+        }
+        if a.members.len() != usize::from(a.member_count) {
+            eprintln!(
+                "stria: array {uuid} ({}): {} of {} members found, not assembled",
+                a.name,
+                a.members.len(),
+                a.member_count
+            );
+            continue;
+        }
+        let paths: Vec<String> = a.members.iter().map(|m| m.path.clone()).collect();
+        match ctl.assemble(&paths) {
+            Ok(index) => {
+                if !json {
+                    println!(
+                        "/dev/stria{index}: array {uuid} ({}) from {}",
+                        a.name,
+                        paths.join(" ")
+                    );
+                }
+                done.push(serde_json::json!({
+                    "volume": format!("/dev/stria{index}"),
+                    "index": index,
+                    "array_uuid": uuid,
+                    "name": a.name,
+                    "members": paths,
+                }));
+            }
+            Err(e) => {
+                eprintln!("stria: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    if json {
+        print_json(&done)?;
+    } else if done.is_empty() && failed.is_none() {
+        println!("nothing to assemble");
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn print_json(v: &impl Serialize) -> Result<(), Failure> {
@@ -235,8 +307,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 format::print_dump(&r);
             }
         }
-        Command::Assemble { members, json } => {
+        Command::Assemble {
+            members,
+            scan,
+            json,
+        } => {
             let ctl = control::Control::open()?;
+            if scan {
+                return assemble_scan(&ctl, json);
+            }
             let index = ctl.assemble(&members)?;
             let volume = format!("/dev/stria{index}");
             if json {

@@ -30,6 +30,9 @@ int main(void)
 	P("status.capacity", offsetof(struct stria_status, capacity_sectors));
 	P("status.errors", offsetof(struct stria_status, errors));
 	P("status.members", offsetof(struct stria_status, members));
+	P("status.uuid", offsetof(struct stria_status, array_uuid));
+	P("status.name", offsetof(struct stria_status, name));
+	P("name.max", STRIA_NAME_MAX);
 	P("ioc.assemble", STRIA_IOC_ASSEMBLE);
 	P("ioc.stop", STRIA_IOC_STOP);
 	P("ioc.status", STRIA_IOC_STATUS);
@@ -83,7 +86,10 @@ fn layouts_match_the_c_header() {
     assert_eq!(c["status.size"], uapi::Status::SIZE as u64);
     assert_eq!(c["status.capacity"], 32);
     assert_eq!(c["status.errors"], 64);
-    assert_eq!(c["status.members"], 104);
+    assert_eq!(c["status.members"], 184);
+    assert_eq!(c["status.uuid"], 72);
+    assert_eq!(c["status.name"], 88);
+    assert_eq!(c["name.max"], uapi::NAME_MAX as u64);
 }
 
 #[test]
@@ -133,6 +139,8 @@ fn stop_and_status_round_trip() {
         errors: 5,
         ..Default::default()
     };
+    st.array_uuid = [7; 16];
+    st.name[..5].copy_from_slice(b"pool0");
     st.members[1] = uapi::MemberInfo {
         major: 254,
         minor: 16,
