@@ -164,7 +164,7 @@ impl Array {
 
     fn flush(&self, fan: Fanout<Self>) {
         for m in self.members.iter() {
-            match Bio::new(&self.bioset, &m.bdev, BioOp::Flush, 0) {
+            match fan.new_bio(&self.bioset, &m.bdev, BioOp::Flush, 0) {
                 Ok(bio) => fan.submit(bio),
                 Err(e) => fan.fail(Status::from_error(e)),
             }
@@ -215,7 +215,7 @@ impl Array {
                         fan.fail(Status::from_error(EIO));
                         return;
                     };
-                    let mut bio = match Bio::new(&self.bioset, &member.bdev, op, NR_VECS) {
+                    let mut bio = match fan.new_bio(&self.bioset, &member.bdev, op, NR_VECS) {
                         Ok(bio) => bio,
                         Err(e) => {
                             fan.fail(Status::from_error(e));

@@ -93,18 +93,27 @@ impl BioOp {
 ///
 /// # Invariants
 ///
-/// `bio` was allocated from a [`BioSet`] for a [`Bdev`] and is not yet
-/// submitted; if dropped unsubmitted it is put back.
+/// - `bio` was allocated from a [`BioSet`] for a [`Bdev`] and is not yet
+///   submitted; if dropped unsubmitted it is put back.
+/// - Every page in it belongs to the request `owner`.
 pub(crate) struct Bio {
     bio: NonNull<bindings::bio>,
+    owner: *mut bindings::request,
 }
 
 impl Bio {
-    /// Allocates a bio for `bdev` with room for `nr_vecs` segments.
+    /// Allocates a bio for `bdev` with room for `nr_vecs` segments, to carry
+    /// pages of request `owner` (see [`super::request::Fanout::new_bio`]).
     ///
     /// It may sleep but does not recurse into I/O, and with the bio set's
     /// reserve it only fails for impossible arguments.
-    pub(crate) fn new(set: &BioSet, bdev: &Bdev, op: BioOp, nr_vecs: u16) -> Result<Self> {
+    pub(super) fn new(
+        set: &BioSet,
+        bdev: &Bdev,
+        op: BioOp,
+        nr_vecs: u16,
+        owner: *mut bindings::request,
+    ) -> Result<Self> {
         // SAFETY: `set` is initialised and `bdev` open; GFP_NOIO keeps
         // reclaim from issuing I/O back to us.
         let bio = unsafe {
@@ -116,9 +125,10 @@ impl Bio {
                 set.inner.get(),
             )
         };
-        // INVARIANT: Freshly allocated and not submitted.
+        // INVARIANT: Freshly allocated, not submitted, and without pages.
         Ok(Self {
             bio: NonNull::new(bio).ok_or(ENOMEM)?,
+            owner,
         })
     }
 
@@ -128,15 +138,23 @@ impl Bio {
         unsafe { (*self.bio.as_ptr()).bi_iter.bi_sector = sector };
     }
 
-    /// Appends `seg`; returns `false` if the bio has no room for it.
+    /// Appends `seg`; returns `false` if the bio has no room for it or the
+    /// segment belongs to another request than the bio's.
     pub(crate) fn add(&mut self, seg: &Segment<'_>) -> bool {
+        if seg.request() != self.owner {
+            return false;
+        }
         let bv = seg.raw();
-        // SAFETY: We own the unsubmitted bio; the page belongs to a request
-        // that outlives the bio (see `Fanout::submit`).
+        // SAFETY: We own the unsubmitted bio; the page belongs to its owner
+        // request, which outlives the bio (see `Fanout::submit`).
         let added = unsafe {
             bindings::bio_add_page(self.bio.as_ptr(), bv.bv_page, bv.bv_len, bv.bv_offset)
         };
         added == bv.bv_len as i32
+    }
+
+    pub(super) fn owner(&self) -> *mut bindings::request {
+        self.owner
     }
 
     pub(super) fn into_raw(self) -> *mut bindings::bio {

@@ -5,7 +5,10 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
+use super::bdev::Bdev;
 use super::bio::Bio;
+use super::bio::BioOp;
+use super::bio::BioSet;
 use super::disk::Operations;
 use super::ffi;
 use super::Status;
@@ -162,6 +165,7 @@ unsafe fn segments_of<'a>(rq: *mut bindings::request) -> Segments<'a> {
     // and unchanged while we walk them.
     let bio = unsafe { (*rq).bio };
     Segments {
+        rq,
         bio,
         // SAFETY: `bio` is either null or a valid bio of the request.
         iter: unsafe { bio.as_ref() }.map_or(zeroed_iter(), |b| b.bi_iter),
@@ -173,6 +177,7 @@ unsafe fn segments_of<'a>(rq: *mut bindings::request) -> Segments<'a> {
 #[derive(Clone, Copy)]
 pub(crate) struct Segment<'a> {
     bv: bindings::bio_vec,
+    rq: *mut bindings::request,
     _rq: PhantomData<&'a ()>,
 }
 
@@ -193,6 +198,7 @@ impl<'a> Segment<'a> {
         bv.bv_len = len;
         Some(Segment {
             bv,
+            rq: self.rq,
             _rq: PhantomData,
         })
     }
@@ -200,10 +206,16 @@ impl<'a> Segment<'a> {
     pub(super) fn raw(&self) -> &bindings::bio_vec {
         &self.bv
     }
+
+    /// The request whose page this is.
+    pub(super) fn request(&self) -> *mut bindings::request {
+        self.rq
+    }
 }
 
 /// Iterator over the data segments of a request (`rq_for_each_segment`).
 pub(crate) struct Segments<'a> {
+    rq: *mut bindings::request,
     bio: *mut bindings::bio,
     iter: bindings::bvec_iter,
     _rq: PhantomData<&'a ()>,
@@ -232,6 +244,7 @@ impl<'a> Iterator for Segments<'a> {
             unsafe { ffi::stria_bio_advance_iter_single(self.bio, &mut self.iter, bv.bv_len) };
             return Some(Segment {
                 bv,
+                rq: self.rq,
                 _rq: PhantomData,
             });
         }
@@ -280,11 +293,33 @@ impl<T: Operations> Fanout<T> {
         record(self.pdu(), status.raw());
     }
 
+    /// A bio for `bdev` from `set`, owned by this request: only this
+    /// request's segments can be added to it, and only this fan-out can
+    /// submit it.
+    ///
+    /// `set` and `bdev` must outlive the request; both belong to the queue's
+    /// driver data in practice, which outlives every request of the queue.
+    pub(crate) fn new_bio(
+        &self,
+        set: &BioSet,
+        bdev: &Bdev,
+        op: BioOp,
+        nr_vecs: u16,
+    ) -> kernel::error::Result<Bio> {
+        Bio::new(set, bdev, op, nr_vecs, self.rq.as_ptr())
+    }
+
     /// Submits `bio`; the request stays alive until it completes.
     ///
-    /// The bio's pages belong to this request and its device and bio set to
-    /// the queue's driver data, all of which outlive the request.
+    /// A bio made for another request is refused (and fails this one):
+    /// the pages it holds are only pinned by their own request.
     pub(crate) fn submit(&self, bio: Bio) {
+        if bio.owner() != self.rq.as_ptr() {
+            kernel::pr_err!("bio submitted through another request's fan-out\n");
+            drop(bio);
+            self.fail(Status::from_error(kernel::error::code::EIO));
+            return;
+        }
         self.pdu().pending.add(1, Relaxed);
         let raw = bio.into_raw();
         // SAFETY: `raw` is a fully built bio that we own; the end_io handler
