@@ -17,6 +17,13 @@ mod ffi;
 pub(crate) mod misc;
 pub(crate) mod request;
 
+/// Wall-clock time in seconds since the epoch, for on-disk timestamps.
+pub(crate) fn wall_clock_seconds() -> u64 {
+    // SAFETY: Reading the clock has no preconditions.
+    let t = unsafe { kernel::bindings::ktime_get_real_seconds() };
+    u64::try_from(t).unwrap_or(0)
+}
+
 /// A block-layer completion status (`blk_status_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Status(u8);

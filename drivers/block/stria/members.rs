@@ -19,6 +19,8 @@ const BLOCK: u64 = 4096;
 pub(crate) struct Member {
     /// The claimed device.
     pub(crate) bdev: Bdev,
+    /// Its superblock as last read or written.
+    sb: KBox<Superblock>,
     /// First byte of the data area.
     pub(crate) data_start: u64,
     /// Bytes in the data area.
@@ -110,9 +112,10 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
     for _ in 0..n {
         slots.push(None, GFP_KERNEL)?;
     }
-    let mut sb = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
     let mut array: Option<Uuid> = None;
+    let mut name = [0u8; superblock::ARRAY_NAME_LEN];
     for path in paths {
+        let mut sb = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
         let bdev = Bdev::open_exclusive(path).inspect_err(|e| {
             pr_err!(
                 "cannot open member {}: error {}\n",
@@ -163,8 +166,10 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
             .checked_sub(sb.data_start)
             .and_then(|b| b.checked_mul(BLOCK))
             .ok_or(EINVAL)?;
+        name = sb.array_name;
         *slot = Some(Member {
             bdev,
+            sb,
             data_start,
             data_bytes,
         });
@@ -179,7 +184,50 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
     }
     let identity = Identity {
         uuid: array.ok_or(EINVAL)?,
-        name: sb.array_name,
+        name,
     };
+    record_assembly(&mut members)?;
     Ok((members, identity))
+}
+
+/// Writes every member's superblock with a new generation, one above the
+/// highest found, and the time: the members now agree on being one array
+/// assembled together.
+///
+/// Backup copies go first and are flushed before any primary is written,
+/// so a power cut at any point leaves every member at least one valid copy,
+/// old or new, and `pick_newest` takes whichever is newer.
+fn record_assembly(members: &mut KVec<Member>) -> Result {
+    let generation = members
+        .iter()
+        .map(|m| m.sb.generation)
+        .max()
+        .and_then(|g| g.checked_add(1))
+        .ok_or(EINVAL)?;
+    let now = crate::blk::wall_clock_seconds();
+    let mut buf = KVec::from_elem(0u8, SB_BYTES, GFP_KERNEL)?;
+    for backup in [true, false] {
+        for m in members.iter_mut() {
+            m.sb.generation = generation;
+            m.sb.mtime = now;
+            m.sb.encode(&mut buf)
+                .map_err(|e| bad(c"member", "cannot encode its superblock", e))?;
+            let blocks = m.bdev.nr_sectors() / (BLOCK / 512);
+            let loc = superblock::locations(blocks).map_err(|e| bad(c"member", "layout", e))?;
+            let block = if backup {
+                loc.backup_block
+            } else {
+                loc.primary_block
+            };
+            m.bdev.write_at(block * BLOCK, &buf).inspect_err(|e| {
+                pr_err!("cannot write a superblock: error {}\n", e.to_errno());
+            })?;
+        }
+        for m in members.iter() {
+            m.bdev.flush().inspect_err(|e| {
+                pr_err!("cannot flush a member: error {}\n", e.to_errno());
+            })?;
+        }
+    }
+    Ok(())
 }

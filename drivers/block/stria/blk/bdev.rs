@@ -106,6 +106,31 @@ impl Bdev {
         })
     }
 
+    /// Writes `buf` at byte `offset`, waiting for the I/O (not for the
+    /// device's cache: see [`Self::flush`]).  Same rules as [`Self::read_at`].
+    pub(crate) fn write_at(&self, offset: u64, buf: &KVec<u8>) -> Result {
+        if offset % 512 != 0 || buf.len() % 512 != 0 || buf.is_empty() {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant `bdev` is open; `buf` is a live
+        // kmalloc allocation of `buf.len()` bytes, only read by a write.
+        to_result(unsafe {
+            bindings::bdev_rw_virt(
+                self.bdev,
+                offset / 512,
+                buf.as_ptr().cast_mut().cast(),
+                buf.len(),
+                bindings::req_op_REQ_OP_WRITE,
+            )
+        })
+    }
+
+    /// Makes everything written so far durable on the device.
+    pub(crate) fn flush(&self) -> Result {
+        // SAFETY: By the type invariant `bdev` is open.
+        to_result(unsafe { bindings::blkdev_issue_flush(self.bdev) })
+    }
+
     pub(super) fn raw(&self) -> *mut bindings::block_device {
         self.bdev
     }

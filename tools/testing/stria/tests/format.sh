@@ -35,6 +35,15 @@ size=$(blockdev --getsize64 "$vol")
 stria stop "$vol"
 echo "ok: $size bytes"
 
+step "assembly records itself: generation 2 in both copies of every member"
+for m in "${MEMBERS[@]}"; do
+	json=$(stria examine --json "$m")
+	grep -q '"generation": 2,' <<<"$json" || die "$m: generation is not 2 after one assembly"
+	grep -q '"primary": "valid, generation 2"' <<<"$json" || die "$m: primary copy not updated"
+	grep -q '"backup": "valid, generation 2"' <<<"$json" || die "$m: backup copy not updated"
+done
+echo "ok"
+
 step "signatures are refused"
 expect_create_refused() {
 	if out=$(stria create "$@" 2>&1); then die "create $* succeeded"; fi
