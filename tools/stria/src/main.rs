@@ -93,7 +93,11 @@ enum Command {
     /// Stop an array: its volume goes away and its members are released.
     Stop {
         /// The volume (/dev/striaN, striaN or N).
-        volume: String,
+        #[arg(required_unless_present = "all")]
+        volume: Option<String>,
+        /// Stop every array that is not in use; fails if any is.
+        #[arg(long, conflicts_with = "volume")]
+        all: bool,
     },
     /// Show arrays, all of them or one.
     Status {
@@ -327,9 +331,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{volume}");
             }
         }
-        Command::Stop { volume } => {
-            let index = control::parse_volume(&volume)?;
-            control::Control::open()?.stop(index)?;
+        Command::Stop { volume, all } => {
+            let ctl = control::Control::open()?;
+            if all {
+                let mut failed = 0;
+                for st in ctl.all()? {
+                    if let Err(e) = ctl.stop(st.index) {
+                        eprintln!("stria: {e}");
+                        failed += 1;
+                    }
+                }
+                if failed > 0 {
+                    return Err(Failure::msg(format!(
+                        "stop --all: {failed} arrays not stopped"
+                    )));
+                }
+            } else if let Some(v) = volume {
+                ctl.stop(control::parse_volume(&v)?)?;
+            }
         }
         Command::Status { volume, json } => {
             let ctl = control::Control::open()?;

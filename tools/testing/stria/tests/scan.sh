@@ -24,8 +24,16 @@ step "running arrays are left alone"
 out=$(stria assemble --scan)
 [ "$out" = "nothing to assemble" ] || die "second scan did: $out"
 
+step "stop --all refuses an array in use and stops the rest"
+exec 3</dev/stria0
+expect_errno EBUSY stria stop --all
+[ -b /dev/stria0 ] || die "the open array was stopped"
+[ ! -b /dev/stria1 ] || die "the idle array was not stopped"
+exec 3<&-
+stria stop --all
+[ "$(stria status)" = "no arrays" ] || die "arrays left after stop --all"
+
 step "an incomplete array is not assembled"
-for v in /dev/stria0 /dev/stria1; do stria stop "$v"; done
 dd if=/dev/zero of="${MEMBERS[3]}" bs=1M count=1 status=none
 dd if=/dev/zero of="${MEMBERS[3]}" bs=1M count=1 seek=$(( $(blockdev --getsize64 "${MEMBERS[3]}") / 1048576 - 1 )) status=none
 out=$(stria assemble --scan 2>&1)
