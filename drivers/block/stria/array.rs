@@ -28,7 +28,7 @@ const NR_VECS: u16 = (CHUNK_BYTES / 512) as u16;
 const _: () = assert!(CHUNK_BYTES / 512 <= kernel::bindings::BIO_MAX_VECS as u64);
 
 /// Block size of the volume.
-pub(crate) const BLOCK_BYTES: u32 = 4096;
+pub(crate) const BLOCK_BYTES: u32 = crate::format::geometry::BLOCK_SIZE as u32;
 /// Largest host request, in sectors (1 MiB).
 pub(crate) const MAX_REQUEST_SECTORS: u32 = 2048;
 

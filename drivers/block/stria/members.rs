@@ -5,7 +5,9 @@
 
 use crate::blk::bdev::Bdev;
 use crate::format::error::FormatError;
+use crate::format::geometry;
 use crate::format::superblock;
+use crate::format::superblock::Locations;
 use crate::format::superblock::Superblock;
 use crate::format::superblock::SB_BYTES;
 use crate::format::uuid::Uuid;
@@ -13,7 +15,7 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 
 /// Bytes per on-disk block.
-const BLOCK: u64 = 4096;
+const BLOCK: u64 = geometry::BLOCK_SIZE as u64;
 
 /// A member in its place in the array.
 pub(crate) struct Member {
@@ -21,6 +23,8 @@ pub(crate) struct Member {
     pub(crate) bdev: Bdev,
     /// Its superblock as last read or written.
     sb: KBox<Superblock>,
+    /// Where the superblock copies lie.
+    sb_loc: Locations,
     /// First byte of the data area.
     pub(crate) data_start: u64,
     /// Bytes in the data area.
@@ -51,7 +55,7 @@ fn read_copy(
 
 /// Reads both superblock copies of `bdev` and leaves the newest valid one
 /// in `out`.
-fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result {
+fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result<Locations> {
     let blocks = bdev.nr_sectors() / (BLOCK / 512);
     let loc = superblock::locations(blocks).map_err(|e| bad(path, "too small for stria", e))?;
     let mut buf = KVec::from_elem(0u8, SB_BYTES, GFP_KERNEL)?;
@@ -93,7 +97,7 @@ fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result {
         );
         return Err(EINVAL);
     }
-    Ok(())
+    Ok(loc)
 }
 
 /// Who an array is.
@@ -133,7 +137,7 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
             );
             return Err(EINVAL);
         }
-        read_superblock(path, &bdev, &mut sb)?;
+        let sb_loc = read_superblock(path, &bdev, &mut sb)?;
         if usize::from(sb.member_count) != n {
             pr_err!(
                 "{}: its array has {} members, {} given\n",
@@ -170,6 +174,7 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
         *slot = Some(Member {
             bdev,
             sb,
+            sb_loc,
             data_start,
             data_bytes,
         });
@@ -212,13 +217,12 @@ fn record_assembly(members: &mut KVec<Member>) -> Result {
             m.sb.mtime = now;
             m.sb.encode(&mut buf)
                 .map_err(|e| bad(c"member", "cannot encode its superblock", e))?;
-            let blocks = m.bdev.nr_sectors() / (BLOCK / 512);
-            let loc = superblock::locations(blocks).map_err(|e| bad(c"member", "layout", e))?;
             let block = if backup {
-                loc.backup_block
+                m.sb_loc.backup_block
             } else {
-                loc.primary_block
+                m.sb_loc.primary_block
             };
+            // Cannot overflow: the block lies on the device.
             m.bdev.write_at(block * BLOCK, &buf).inspect_err(|e| {
                 pr_err!("cannot write a superblock: error {}\n", e.to_errno());
             })?;

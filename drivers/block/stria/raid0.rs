@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Static RAID-0 placement: fixed-size chunks dealt round-robin to members.
+//!
+//! The block arithmetic is the format core's `raid0_map`; this adds the
+//! volume's size and byte offsets within blocks.
+
+use crate::format::geometry;
+
+/// Bytes per block.
+const BLOCK: u64 = geometry::BLOCK_SIZE as u64;
 
 /// Where a run of volume bytes lies on the members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +25,8 @@ pub(crate) struct Extent {
 ///
 /// # Invariants
 ///
-/// `members >= 1`, `chunk` is a power of two and `chunks_per_member >= 1`.
+/// `1 <= members <= 32`, `chunk` is a power of two of at least a block and
+/// `chunks_per_member >= 1`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Raid0 {
     members: u32,
@@ -29,7 +38,11 @@ impl Raid0 {
     /// A layout over `members` members of `member_bytes` each, in `chunk`
     /// byte chunks.  `None` if the shape is impossible.
     pub(crate) fn new(members: u32, chunk: u64, member_bytes: u64) -> Option<Self> {
-        if members == 0 || !chunk.is_power_of_two() {
+        if members == 0
+            || members as usize > geometry::MAX_MEMBERS
+            || !chunk.is_power_of_two()
+            || chunk < BLOCK
+        {
             return None;
         }
         let chunks_per_member = member_bytes / chunk;
@@ -65,13 +78,14 @@ impl Raid0 {
         if pos >= self.capacity() {
             return None;
         }
-        let chunk_no = pos / self.chunk;
-        let within = pos % self.chunk;
-        let members = u64::from(self.members);
+        let run = geometry::raid0_map(pos / BLOCK, self.members, self.chunk / BLOCK).ok()?;
+        let within = pos % BLOCK;
+        // Cannot overflow: the run lies within a member, whose size in bytes
+        // fits a u64 (checked in `new`).
         Some(Extent {
-            member: (chunk_no % members) as u32,
-            offset: (chunk_no / members) * self.chunk + within,
-            len: self.chunk - within,
+            member: run.member,
+            offset: run.block * BLOCK + within,
+            len: run.blocks * BLOCK - within,
         })
     }
 }
@@ -86,6 +100,8 @@ mod tests {
         assert!(Raid0::new(0, 65536, 1 << 20).is_none());
         assert!(Raid0::new(4, 65535, 1 << 20).is_none());
         assert!(Raid0::new(4, 65536, 4096).is_none());
+        assert!(Raid0::new(4, 2048, 1 << 20).is_none());
+        assert!(Raid0::new(33, 65536, 1 << 20).is_none());
         assert!(Raid0::new(32, 1 << 62, u64::MAX).is_none());
     }
 

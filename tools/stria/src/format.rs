@@ -336,13 +336,7 @@ struct VolumeReport {
 
 /// Reads and decodes both superblock copies of `dev`.
 pub fn examine(dev: &str) -> Result<ExamineReport, Failure> {
-    let m = Member::open(dev, false)?;
-    let primary_buf = m.read_block(superblock::SB_PRIMARY_BLOCK, SB_BYTES)?;
-    let primary = Superblock::decode(&primary_buf);
-    let backup = match superblock::locations(m.blocks()) {
-        Ok(loc) => Superblock::decode(&m.read_block(loc.backup_block, SB_BYTES)?),
-        Err(e) => Err(e),
-    };
+    let (primary, backup) = Member::open(dev, false)?.superblocks()?;
     let status = |r: &Result<Superblock, _>| match r {
         Ok(sb) => format!("valid, generation {}", sb.generation),
         Err(e) => format!("invalid: {e}"),

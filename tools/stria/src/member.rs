@@ -12,6 +12,13 @@ use std::io::SeekFrom;
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::OpenOptionsExt;
+use stria_core::error::FormatError;
+use stria_core::superblock;
+use stria_core::superblock::Superblock;
+use stria_core::superblock::SB_BYTES;
+
+/// One superblock copy, decoded or refused.
+pub type CopyResult = Result<Superblock, FormatError>;
 
 /// An open member.
 pub struct Member {
@@ -81,6 +88,16 @@ impl Member {
             len as i64,
             nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
         );
+    }
+
+    /// Both superblock copies, each decoded or the reason it is not valid.
+    pub fn superblocks(&self) -> Result<(CopyResult, CopyResult), Failure> {
+        let primary = Superblock::decode(&self.read_block(superblock::SB_PRIMARY_BLOCK, SB_BYTES)?);
+        let backup = match superblock::locations(self.blocks()) {
+            Ok(loc) => Superblock::decode(&self.read_block(loc.backup_block, SB_BYTES)?),
+            Err(e) => Err(e),
+        };
+        Ok((primary, backup))
     }
 
     /// Makes what was written durable.

@@ -6,7 +6,6 @@ use crate::member::Member;
 use std::collections::BTreeMap;
 use stria_core::superblock;
 use stria_core::superblock::Superblock;
-use stria_core::superblock::SB_BYTES;
 
 /// A member found on a block device.
 pub struct Found {
@@ -30,13 +29,7 @@ pub struct Array {
 
 /// The newest valid superblock of `path`, if it is a stria member.
 fn superblock_of(path: &str) -> Option<Superblock> {
-    let m = Member::open(path, false).ok()?;
-    let primary = Superblock::decode(&m.read_block(superblock::SB_PRIMARY_BLOCK, SB_BYTES).ok()?);
-    let backup = superblock::locations(m.blocks())
-        .ok()
-        .and_then(|loc| m.read_block(loc.backup_block, SB_BYTES).ok())
-        .map(|b| Superblock::decode(&b))
-        .unwrap_or(Err(stria_core::error::FormatError::BadMagic));
+    let (primary, backup) = Member::open(path, false).ok()?.superblocks().ok()?;
     superblock::pick_newest(
         primary.as_ref().map_err(|e| *e),
         backup.as_ref().map_err(|e| *e),

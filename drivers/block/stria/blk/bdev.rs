@@ -89,40 +89,44 @@ impl Bdev {
     /// `KVec` because the block layer needs memory from the direct map
     /// (kmalloc), never the stack or vmalloc.
     pub(crate) fn read_at(&self, offset: u64, buf: &mut KVec<u8>) -> Result {
-        if offset % 512 != 0 || buf.len() % 512 != 0 || buf.is_empty() {
-            return Err(EINVAL);
-        }
-        // SAFETY: By the type invariant `bdev` is open; `buf` is a live
-        // kmalloc allocation of `buf.len()` bytes that we borrow mutably
-        // for the whole synchronous call.
-        to_result(unsafe {
-            bindings::bdev_rw_virt(
-                self.bdev,
-                offset / 512,
-                buf.as_mut_ptr().cast(),
+        // SAFETY: The buffer is borrowed mutably for the whole call.
+        unsafe {
+            self.rw(
+                offset,
+                buf.as_mut_ptr(),
                 buf.len(),
                 bindings::req_op_REQ_OP_READ,
             )
-        })
+        }
     }
 
     /// Writes `buf` at byte `offset`, waiting for the I/O (not for the
     /// device's cache: see [`Self::flush`]).  Same rules as [`Self::read_at`].
     pub(crate) fn write_at(&self, offset: u64, buf: &KVec<u8>) -> Result {
-        if offset % 512 != 0 || buf.len() % 512 != 0 || buf.is_empty() {
-            return Err(EINVAL);
-        }
-        // SAFETY: By the type invariant `bdev` is open; `buf` is a live
-        // kmalloc allocation of `buf.len()` bytes, only read by a write.
-        to_result(unsafe {
-            bindings::bdev_rw_virt(
-                self.bdev,
-                offset / 512,
-                buf.as_ptr().cast_mut().cast(),
+        // SAFETY: A write only reads the buffer, borrowed for the whole call.
+        unsafe {
+            self.rw(
+                offset,
+                buf.as_ptr().cast_mut(),
                 buf.len(),
                 bindings::req_op_REQ_OP_WRITE,
             )
-        })
+        }
+    }
+
+    /// Synchronous I/O of `len` bytes at `data` to or from byte `offset`.
+    ///
+    /// # Safety
+    ///
+    /// `data` is a kmalloc allocation of at least `len` bytes that stays
+    /// valid for the call, writable if `op` is a read.
+    unsafe fn rw(&self, offset: u64, data: *mut u8, len: usize, op: bindings::req_op) -> Result {
+        if offset % 512 != 0 || len % 512 != 0 || len == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant `bdev` is open; the buffer is valid
+        // per the safety contract.
+        to_result(unsafe { bindings::bdev_rw_virt(self.bdev, offset / 512, data.cast(), len, op) })
     }
 
     /// Makes everything written so far durable on the device.
