@@ -58,18 +58,3 @@ gfp_t stria_gfp_noio(void)
 {
 	return GFP_NOIO;
 }
-
-blk_opf_t stria_req_fua(void)
-{
-	return REQ_FUA;
-}
-
-blk_opf_t stria_req_preflush(void)
-{
-	return REQ_PREFLUSH;
-}
-
-blk_opf_t stria_req_op_mask(void)
-{
-	return REQ_OP_MASK;
-}

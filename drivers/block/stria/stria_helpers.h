@@ -25,8 +25,5 @@ void *stria_disk_queuedata(struct gendisk *disk);
 blk_mode_t stria_blk_open_read_write_excl(void);
 blk_features_t stria_blk_feat_write_cache_fua(void);
 gfp_t stria_gfp_noio(void);
-blk_opf_t stria_req_fua(void);
-blk_opf_t stria_req_preflush(void);
-blk_opf_t stria_req_op_mask(void);
 
 #endif /* STRIA_HELPERS_H */

@@ -79,12 +79,8 @@ impl BioOp {
         match self {
             BioOp::Read => bindings::req_op_REQ_OP_READ,
             BioOp::Write { fua: false } => bindings::req_op_REQ_OP_WRITE,
-            BioOp::Write { fua: true } => {
-                // SAFETY: Reading a constant.
-                bindings::req_op_REQ_OP_WRITE | unsafe { ffi::stria_req_fua() }
-            }
-            // SAFETY: Reading a constant.
-            BioOp::Flush => bindings::req_op_REQ_OP_WRITE | unsafe { ffi::stria_req_preflush() },
+            BioOp::Write { fua: true } => bindings::req_op_REQ_OP_WRITE | super::REQ_FUA,
+            BioOp::Flush => bindings::req_op_REQ_OP_WRITE | super::REQ_PREFLUSH,
         }
     }
 }

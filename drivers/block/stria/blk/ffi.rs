@@ -31,7 +31,4 @@ extern "C" {
     pub(super) fn stria_blk_open_read_write_excl() -> bindings::blk_mode_t;
     pub(super) fn stria_blk_feat_write_cache_fua() -> bindings::blk_features_t;
     pub(super) fn stria_gfp_noio() -> bindings::gfp_t;
-    pub(super) fn stria_req_fua() -> bindings::blk_opf_t;
-    pub(super) fn stria_req_preflush() -> bindings::blk_opf_t;
-    pub(super) fn stria_req_op_mask() -> bindings::blk_opf_t;
 }

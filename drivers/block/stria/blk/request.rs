@@ -94,8 +94,7 @@ impl<T: Operations> Request<T> {
 
     /// The operation the request asks for.
     pub(crate) fn op(&self) -> Op {
-        // SAFETY: Reading a constant.
-        let op = self.cmd_flags() & unsafe { ffi::stria_req_op_mask() };
+        let op = self.cmd_flags() & super::REQ_OP_MASK;
         match op {
             bindings::req_op_REQ_OP_READ => Op::Read,
             bindings::req_op_REQ_OP_WRITE => Op::Write,
@@ -106,8 +105,7 @@ impl<T: Operations> Request<T> {
 
     /// Whether the data must be durable when the request completes.
     pub(crate) fn is_fua(&self) -> bool {
-        // SAFETY: Reading a constant.
-        self.cmd_flags() & unsafe { ffi::stria_req_fua() } != 0
+        self.cmd_flags() & super::REQ_FUA != 0
     }
 
     /// Ends the request with `status`.
