@@ -16,6 +16,7 @@ pub(crate) mod bdev;
 pub(crate) mod bio;
 pub(crate) mod disk;
 mod ffi;
+pub(crate) mod iobuf;
 pub(crate) mod misc;
 pub(crate) mod request;
 
@@ -23,8 +24,6 @@ pub(crate) mod request;
 const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
 /// `REQ_FUA`, built from its bit number (the macro is not in the bindings).
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
-/// `REQ_PREFLUSH`, likewise.
-const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
 
 /// Wall-clock time in seconds since the epoch, for on-disk timestamps.
 pub(crate) fn wall_clock_seconds() -> u64 {

@@ -19,10 +19,17 @@ use kernel::uaccess::UserSlice;
 
 /// An assembled array and the volume it serves.
 struct Slot {
-    // Held for its drop, which comes first: deleting the disk drains its
-    // I/O before the array's members are closed.
-    _disk: Disk<Array>,
+    disk: Option<Disk<Array>>,
     array: Arc<Array>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Deleting the disk drains its I/O; what the writer still buffers
+        // then goes to the members before they are closed.
+        drop(self.disk.take());
+        Array::shut_down(&self.array);
+    }
 }
 
 /// What an array number is used for.
@@ -178,7 +185,10 @@ impl Controller {
             paths.len(),
             array.capacity_sectors() >> 11
         );
-        Ok(Slot { _disk: disk, array })
+        Ok(Slot {
+            disk: Some(disk),
+            array,
+        })
     }
 
     fn stop(&self, arg: usize) -> Result<isize> {

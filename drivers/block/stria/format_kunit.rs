@@ -106,6 +106,7 @@ mod tests {
                 member: 1,
                 lba: 512,
             }),
+            durable_seq: 7,
             raid_type: RaidType::Raid5,
             group: 0,
             strip_blocks: 16,
@@ -140,6 +141,7 @@ mod tests {
         let mut h = KBox::new(StripeHeader::EMPTY, GFP_KERNEL)?;
         h.decode_into(&buf).map_err(|_| EINVAL)?;
         assert!(*h == *b.header());
+        assert!(h.durable_seq == 7);
         // A sample of single-bit flips across the block, all detected.
         for bit in (0..HEADER_BYTES * 8).step_by(97) {
             buf[bit / 8] ^= 1 << (bit % 8);

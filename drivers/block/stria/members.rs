@@ -6,9 +6,12 @@
 use crate::blk::bdev::Bdev;
 use crate::format::error::FormatError;
 use crate::format::geometry;
+use crate::format::header::StripeLocation;
 use crate::format::superblock;
 use crate::format::superblock::Locations;
+use crate::format::superblock::StripeGroup;
 use crate::format::superblock::Superblock;
+use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::SB_BYTES;
 use crate::format::uuid::Uuid;
 use kernel::prelude::*;
@@ -106,6 +109,10 @@ pub(crate) struct Identity {
     pub(crate) uuid: Uuid,
     /// Its name, NUL padded.
     pub(crate) name: [u8; superblock::ARRAY_NAME_LEN],
+    /// Its stripe groups.
+    pub(crate) groups: KVec<StripeGroup>,
+    /// Its volumes.
+    pub(crate) volumes: KVec<VolumeEntry>,
 }
 
 /// Claims `paths`, checks that they are exactly the members of one array,
@@ -187,9 +194,22 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
     if members.len() != n {
         return Err(EINVAL);
     }
+    // Every member's superblock was checked to belong to the same array;
+    // groups and volumes are taken from the first member's.
+    let first = members.first().ok_or(EINVAL)?;
+    let mut groups = KVec::new();
+    for g in first.sb.groups() {
+        groups.push(*g, GFP_KERNEL)?;
+    }
+    let mut volumes = KVec::new();
+    for v in first.sb.volumes.iter().flatten() {
+        volumes.push(*v, GFP_KERNEL)?;
+    }
     let identity = Identity {
         uuid: array.ok_or(EINVAL)?,
         name,
+        groups,
+        volumes,
     };
     record_assembly(&mut members)?;
     Ok((members, identity))
@@ -210,12 +230,42 @@ fn record_assembly(members: &mut KVec<Member>) -> Result {
         .and_then(|g| g.checked_add(1))
         .ok_or(EINVAL)?;
     let now = crate::blk::wall_clock_seconds();
+    for m in members.iter_mut() {
+        m.sb.generation = generation;
+        m.sb.mtime = now;
+    }
+    write_superblocks(members, |_| {})
+}
+
+/// Records in every member's superblock that the log ends, durably, with
+/// the stripe `seq` whose first strip's header is at `head`: the array was
+/// stopped cleanly. One generation above assembly's.
+pub(crate) fn record_log_head(members: &[Member], head: StripeLocation, seq: u64) -> Result {
+    let now = crate::blk::wall_clock_seconds();
+    write_superblocks(members, |sb| {
+        sb.generation = sb.generation.saturating_add(1);
+        sb.mtime = now;
+        sb.log_head = Some(head);
+        sb.log_seq = seq;
+    })
+}
+
+/// The newest log position any member's superblock records.
+pub(crate) fn log_seq(members: &[Member]) -> u64 {
+    members.iter().map(|m| m.sb.log_seq).max().unwrap_or(0)
+}
+
+/// Writes every member's superblock, changed by `update` on the way
+/// (the in-memory copy stays as it is): backups first, flushed, then
+/// primaries, flushed.
+fn write_superblocks(members: &[Member], update: impl Fn(&mut Superblock)) -> Result {
     let mut buf = KVec::from_elem(0u8, SB_BYTES, GFP_KERNEL)?;
+    let mut sb = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
     for backup in [true, false] {
-        for m in members.iter_mut() {
-            m.sb.generation = generation;
-            m.sb.mtime = now;
-            m.sb.encode(&mut buf)
+        for m in members.iter() {
+            *sb = *m.sb;
+            update(&mut sb);
+            sb.encode(&mut buf)
                 .map_err(|e| bad(c"member", "cannot encode its superblock", e))?;
             let block = if backup {
                 m.sb_loc.backup_block

@@ -58,3 +58,28 @@ gfp_t stria_gfp_noio(void)
 {
 	return GFP_NOIO;
 }
+
+void stria_memcpy_from_bvec(char *to, struct bio_vec *bvec)
+{
+	memcpy_from_bvec(to, bvec);
+}
+
+void stria_memcpy_to_bvec(struct bio_vec *bvec, const char *from)
+{
+	memcpy_to_bvec(bvec, from);
+}
+
+void stria_memzero_bvec(struct bio_vec *bvec)
+{
+	memzero_bvec(bvec);
+}
+
+unsigned int stria_memalloc_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void stria_memalloc_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}

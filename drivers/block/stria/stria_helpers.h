@@ -10,6 +10,7 @@
 #include <linux/bio.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/sched/mm.h>
 
 struct gendisk *stria_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 					struct queue_limits *lim,
@@ -25,5 +26,10 @@ void *stria_disk_queuedata(struct gendisk *disk);
 blk_mode_t stria_blk_open_read_write_excl(void);
 blk_features_t stria_blk_feat_write_cache_fua(void);
 gfp_t stria_gfp_noio(void);
+void stria_memcpy_from_bvec(char *to, struct bio_vec *bvec);
+void stria_memcpy_to_bvec(struct bio_vec *bvec, const char *from);
+void stria_memzero_bvec(struct bio_vec *bvec);
+unsigned int stria_memalloc_noio_save(void);
+void stria_memalloc_noio_restore(unsigned int flags);
 
 #endif /* STRIA_HELPERS_H */

@@ -2,16 +2,21 @@
 
 //! stria: log-structured RAID volumes over pooled block devices.
 //!
-//! This first version serves each array as one volume laid out as static
-//! RAID-0 over its members.  Arrays are assembled and stopped through the
-//! ioctls of `/dev/stria-control` (see `include/uapi/linux/stria.h`).
+//! An array pools its members into a volume whose writes are laid down
+//! log-structured, in RAID stripes allocated as they fill, each carrying a
+//! header that describes it; the volume's map is rebuilt from those headers
+//! at assembly.  Arrays are assembled and stopped through the ioctls of
+//! `/dev/stria-control` (see `include/uapi/linux/stria.h`).
 
+mod alloc;
 mod array;
 mod blk;
 mod control;
 mod format_kunit;
+mod map;
 mod members;
-mod raid0;
+mod rebuild;
+mod writer;
 
 /// The on-disk format core, shared byte for byte with the helper; its host
 /// crate root is `core/src/lib.rs`, which lists the same modules.

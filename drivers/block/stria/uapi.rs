@@ -21,6 +21,8 @@ pub(crate) const PATH_MAX: usize = 256;
 pub(crate) const NAME_MAX: usize = 64;
 /// The static RAID-0 layout.
 pub(crate) const LAYOUT_RAID0: u32 = 0;
+/// `STRIA_LAYOUT_LOG`: log-structured stripes.
+pub(crate) const LAYOUT_LOG: u32 = 1;
 /// ioctl type byte.
 pub(crate) const IOCTL_MAGIC: u32 = 0xE6;
 
@@ -176,11 +178,15 @@ pub(crate) struct MemberInfo {
     pub(crate) minor: u32,
     /// Size in 512-byte sectors.
     pub(crate) sectors: u64,
+    /// Space not yet handed to stripes, in 512-byte sectors.
+    pub(crate) free_sectors: u64,
 }
 
 impl MemberInfo {
     /// `sizeof(struct stria_member_info)`.
     pub(crate) const SIZE: usize = 32;
+    /// Offset of `free_sectors`.
+    pub(crate) const FREE_OFFSET: usize = 16;
 }
 
 /// `struct stria_status`.
@@ -210,6 +216,14 @@ pub(crate) struct Status {
     pub(crate) array_uuid: [u8; 16],
     /// The array's name, NUL padded.
     pub(crate) name: [u8; NAME_MAX],
+    /// Blocks the volume's map points somewhere.
+    pub(crate) map_blocks: u64,
+    /// Memory the volume's map takes, in bytes.
+    pub(crate) map_bytes: u64,
+    /// Stripes written since assembly.
+    pub(crate) stripes: u64,
+    /// Of those, stripes a flush wrote part full.
+    pub(crate) partial_stripes: u64,
     /// The members, `nr_members` of them valid.
     pub(crate) members: [MemberInfo; MAX_MEMBERS as usize],
 }
@@ -229,6 +243,10 @@ impl Default for Status {
             errors: 0,
             array_uuid: [0; 16],
             name: [0; NAME_MAX],
+            map_blocks: 0,
+            map_bytes: 0,
+            stripes: 0,
+            partial_stripes: 0,
             members: [MemberInfo::default(); MAX_MEMBERS as usize],
         }
     }
@@ -239,6 +257,9 @@ impl Status {
     pub(crate) const SIZE: usize = 184 + MAX_MEMBERS as usize * MemberInfo::SIZE;
     const UUID_OFFSET: usize = 72;
     const NAME_OFFSET: usize = 88;
+    /// Offset of `map_blocks`; `map_bytes`, `stripes` and `partial_stripes`
+    /// follow, 8 bytes each.
+    pub(crate) const MAP_BLOCKS_OFFSET: usize = 152;
     const MEMBERS_OFFSET: usize = 184;
 
     /// Decodes the request part (`size`, `flags`, `index`) from user space.
@@ -268,11 +289,16 @@ impl Status {
         put_u64(b, 64, self.errors);
         put_bytes(b, Self::UUID_OFFSET, &self.array_uuid);
         put_bytes(b, Self::NAME_OFFSET, &self.name);
+        put_u64(b, Self::MAP_BLOCKS_OFFSET, self.map_blocks);
+        put_u64(b, Self::MAP_BLOCKS_OFFSET + 8, self.map_bytes);
+        put_u64(b, Self::MAP_BLOCKS_OFFSET + 16, self.stripes);
+        put_u64(b, Self::MAP_BLOCKS_OFFSET + 24, self.partial_stripes);
         let mut off = Self::MEMBERS_OFFSET;
         for m in &self.members {
             put_u32(b, off, m.major);
             put_u32(b, off + 4, m.minor);
             put_u64(b, off + 8, m.sectors);
+            put_u64(b, off + MemberInfo::FREE_OFFSET, m.free_sectors);
             off += MemberInfo::SIZE;
         }
     }
@@ -293,6 +319,10 @@ impl Status {
             writes: get_u64(b, 48),
             flushes: get_u64(b, 56),
             errors: get_u64(b, 64),
+            map_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET),
+            map_bytes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 8),
+            stripes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 16),
+            partial_stripes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 24),
             ..Self::default()
         };
         get_bytes(b, Self::UUID_OFFSET, &mut s.array_uuid);
@@ -303,6 +333,7 @@ impl Status {
                 major: get_u32(b, off),
                 minor: get_u32(b, off + 4),
                 sectors: get_u64(b, off + 8),
+                free_sectors: get_u64(b, off + MemberInfo::FREE_OFFSET),
             };
             off += MemberInfo::SIZE;
         }

@@ -22,6 +22,7 @@
 
 /* Layouts reported by STRIA_IOC_STATUS. */
 #define STRIA_LAYOUT_RAID0	0
+#define STRIA_LAYOUT_LOG	1
 
 /**
  * struct stria_assemble - build an array from member block devices
@@ -61,13 +62,15 @@ struct stria_stop {
  * @major:	device major number
  * @minor:	device minor number
  * @sectors:	size of the member in 512-byte sectors
+ * @free_sectors: space not yet handed to stripes, in 512-byte sectors
  * @reserved:	zero
  */
 struct stria_member_info {
 	__u32 major;
 	__u32 minor;
 	__u64 sectors;
-	__u64 reserved[2];
+	__u64 free_sectors;
+	__u64 reserved;
 };
 
 /**
@@ -77,7 +80,7 @@ struct stria_member_info {
  * @index:		in: the array's number; ENOENT if there is none
  * @nr_members:		out: number of members
  * @layout:		out: STRIA_LAYOUT_*
- * @chunk_sectors:	out: chunk size of the layout in 512-byte sectors
+ * @chunk_sectors:	out: strip size of the volume's group in 512-byte sectors
  * @open_count:		out: how many times the volume is open
  * @reserved0:		zero
  * @capacity_sectors:	out: size of the volume in 512-byte sectors
@@ -87,7 +90,10 @@ struct stria_member_info {
  * @errors:		out: requests failed with an I/O error
  * @array_uuid:		out: the array's UUID, from its superblocks
  * @name:		out: the array's name, NUL padded
- * @reserved:		zero
+ * @map_blocks:		out: blocks the volume's map points somewhere
+ * @map_bytes:		out: memory the volume's map takes, in bytes
+ * @stripes:		out: stripes written since assembly
+ * @partial_stripes:	out: of those, stripes a flush wrote part full
  * @members:		out: the first @nr_members entries describe the members
  */
 struct stria_status {
@@ -106,7 +112,10 @@ struct stria_status {
 	__u64 errors;
 	__u8 array_uuid[16];
 	char name[STRIA_NAME_MAX];
-	__u64 reserved[4];
+	__u64 map_blocks;
+	__u64 map_bytes;
+	__u64 stripes;
+	__u64 partial_stripes;
 	struct stria_member_info members[STRIA_MAX_MEMBERS];
 };
 

@@ -17,10 +17,13 @@ use stria_core::header::looks_like_header;
 use stria_core::header::StripeHeader;
 use stria_core::header::HEADER_BYTES;
 use stria_core::superblock;
+use stria_core::superblock::CopyMeta;
+use stria_core::superblock::Layout;
 use stria_core::superblock::MemberEntry;
 use stria_core::superblock::MemberState;
 use stria_core::superblock::StripeGroup;
 use stria_core::superblock::Superblock;
+use stria_core::superblock::VolumeEntry;
 use stria_core::superblock::SB_BYTES;
 use stria_core::uuid::Uuid;
 
@@ -229,6 +232,38 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
         }
         sb.group_count = a.groups.len() as u8;
     }
+
+    // The first volume: thin, as large as group 0 holds when full.
+    let data_blocks: Vec<u64> = members
+        .iter()
+        .map(|m| {
+            superblock::locations(m.blocks())
+                .map(|l| l.data_end - l.data_start)
+                .unwrap_or(0)
+        })
+        .collect();
+    let size_blocks = group_capacity(&sb.groups[0], &data_blocks);
+    if size_blocks == 0 {
+        return Err(Failure::msg(
+            "create: the members are too small for one stripe",
+        ));
+    }
+    let mut vname = [0u8; superblock::VOLUME_NAME_LEN];
+    superblock::set_name(&mut vname, "vol0").map_err(|e| fmt_err("create", e))?;
+    sb.volumes[0] = Some(VolumeEntry {
+        id: 1,
+        flags: 0,
+        size_blocks,
+        layout: Layout::FullPointer,
+        copy_meta: CopyMeta::None,
+        group: 0,
+        parent_id: 0,
+        origin_id: 0,
+        copy_generation: 0,
+        ctime: sb.ctime,
+        name: vname,
+    });
+    sb.next_volume_id = 2;
 
     let mut report = CreateReport {
         array_uuid: uuid_str(&sb.array_uuid),
@@ -447,6 +482,9 @@ pub fn print_examine(r: &ExamineReport) {
 pub struct HeaderReport {
     block: u64,
     seq: u64,
+    /// Stripes at or below this sequence number were flushed when this
+    /// one was built; 0 for none.
+    durable_seq: u64,
     timestamp: u64,
     raid: u8,
     strip_kib: u32,
@@ -531,6 +569,7 @@ fn header_report(block: u64, h: &StripeHeader) -> HeaderReport {
     HeaderReport {
         block,
         seq: h.seq,
+        durable_seq: h.durable_seq,
         timestamp: h.timestamp,
         raid: h.raid_type as u8,
         strip_kib: h.strip_blocks * 4,
@@ -566,9 +605,10 @@ pub fn print_dump(r: &DumpReport) {
     );
     for h in &r.headers {
         println!(
-            "block {}: seq {} raid{} {} strips of {} KiB, parity {:?}/{:?}, prev {:?}",
+            "block {}: seq {} (durable {}) raid{} {} strips of {} KiB, parity {:?}/{:?}, prev {:?}",
             h.block,
             h.seq,
+            h.durable_seq,
             h.raid,
             h.strips.len(),
             h.strip_kib,
@@ -586,4 +626,27 @@ pub fn print_dump(r: &DumpReport) {
     for (b, e) in &r.invalid {
         println!("block {b}: damaged header: {e}");
     }
+}
+
+/// Host blocks group `g` holds when every member's data area (`data_blocks`,
+/// by member index) is filled with full stripes, less a twentieth kept for
+/// stripes that flushes close part full.
+pub fn group_capacity(g: &StripeGroup, data_blocks: &[u64]) -> u64 {
+    let span = u64::from(g.strip_blocks) + 1;
+    let width = u64::from(g.width);
+    if width == 0 || g.strip_blocks == 0 {
+        return 0;
+    }
+    let strips: u64 = data_blocks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 32 && g.members & (1 << i) != 0)
+        .map(|(_, b)| b / span)
+        .sum();
+    let data_strips = match g.raid_type {
+        RaidType::Raid1 => 1,
+        r => width.saturating_sub(r.parity_strips() as u64),
+    };
+    let full = strips / width * data_strips * u64::from(g.strip_blocks);
+    full - full / 20
 }

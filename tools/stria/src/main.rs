@@ -124,12 +124,18 @@ struct ArrayReport {
     writes: u64,
     flushes: u64,
     errors: u64,
+    mapped_blocks: u64,
+    map_bytes: u64,
+    map_bytes_per_block: f64,
+    stripes: u64,
+    partial_stripes: u64,
 }
 
 #[derive(Serialize)]
 struct MemberReport {
     device: String,
     size_bytes: u64,
+    free_bytes: u64,
 }
 
 fn report(st: &uapi::Status) -> ArrayReport {
@@ -147,6 +153,7 @@ fn report(st: &uapi::Status) -> ArrayReport {
         name: String::from_utf8_lossy(&st.name[..name_len]).into_owned(),
         layout: match st.layout {
             uapi::LAYOUT_RAID0 => "raid0",
+            uapi::LAYOUT_LOG => "log",
             _ => "unknown",
         },
         chunk_kib: st.chunk_sectors / 2,
@@ -157,12 +164,22 @@ fn report(st: &uapi::Status) -> ArrayReport {
             .map(|m| MemberReport {
                 device: control::device_name(m.major, m.minor),
                 size_bytes: m.sectors * 512,
+                free_bytes: m.free_sectors * 512,
             })
             .collect(),
         reads: st.reads,
         writes: st.writes,
         flushes: st.flushes,
         errors: st.errors,
+        mapped_blocks: st.map_blocks,
+        map_bytes: st.map_bytes,
+        map_bytes_per_block: if st.map_blocks == 0 {
+            0.0
+        } else {
+            st.map_bytes as f64 / st.map_blocks as f64
+        },
+        stripes: st.stripes,
+        partial_stripes: st.partial_stripes,
     }
 }
 
@@ -183,7 +200,7 @@ fn human(bytes: u64) -> String {
 
 fn print_report(r: &ArrayReport) {
     println!(
-        "{}: array {} ({}), {} {} KiB chunks, {} ({} bytes), open {}",
+        "{}: array {} ({}), {} {} KiB strips, {} ({} bytes), open {}",
         r.volume,
         r.array_uuid,
         r.name,
@@ -194,11 +211,26 @@ fn print_report(r: &ArrayReport) {
         r.open_count
     );
     for (i, m) in r.members.iter().enumerate() {
-        println!("  member {i}: {} {}", m.device, human(m.size_bytes));
+        println!(
+            "  member {i}: {} {}, {} free",
+            m.device,
+            human(m.size_bytes),
+            human(m.free_bytes)
+        );
     }
     println!(
         "  io: {} reads, {} writes, {} flushes, {} errors",
         r.reads, r.writes, r.flushes, r.errors
+    );
+    println!(
+        "  map: {} blocks mapped, {} ({:.2} bytes per block)",
+        r.mapped_blocks,
+        human(r.map_bytes),
+        r.map_bytes_per_block
+    );
+    println!(
+        "  stripes: {} written, {} closed part full by flushes",
+        r.stripes, r.partial_stripes
     );
 }
 

@@ -32,6 +32,12 @@ int main(void)
 	P("status.members", offsetof(struct stria_status, members));
 	P("status.uuid", offsetof(struct stria_status, array_uuid));
 	P("status.name", offsetof(struct stria_status, name));
+	P("status.map_blocks", offsetof(struct stria_status, map_blocks));
+	P("status.map_bytes", offsetof(struct stria_status, map_bytes));
+	P("status.stripes", offsetof(struct stria_status, stripes));
+	P("status.partial", offsetof(struct stria_status, partial_stripes));
+	P("member.free", offsetof(struct stria_member_info, free_sectors));
+	P("layout.log", STRIA_LAYOUT_LOG);
 	P("name.max", STRIA_NAME_MAX);
 	P("ioc.assemble", STRIA_IOC_ASSEMBLE);
 	P("ioc.stop", STRIA_IOC_STOP);
@@ -89,6 +95,13 @@ fn layouts_match_the_c_header() {
     assert_eq!(c["status.members"], 184);
     assert_eq!(c["status.uuid"], 72);
     assert_eq!(c["status.name"], 88);
+    let mb = uapi::Status::MAP_BLOCKS_OFFSET as u64;
+    assert_eq!(c["status.map_blocks"], mb);
+    assert_eq!(c["status.map_bytes"], mb + 8);
+    assert_eq!(c["status.stripes"], mb + 16);
+    assert_eq!(c["status.partial"], mb + 24);
+    assert_eq!(c["member.free"], uapi::MemberInfo::FREE_OFFSET as u64);
+    assert_eq!(c["layout.log"], u64::from(uapi::LAYOUT_LOG));
     assert_eq!(c["name.max"], uapi::NAME_MAX as u64);
 }
 
@@ -137,6 +150,10 @@ fn stop_and_status_round_trip() {
         nr_members: 2,
         capacity_sectors: 1 << 30,
         errors: 5,
+        map_blocks: 77,
+        map_bytes: 4096 + 8,
+        stripes: 9,
+        partial_stripes: 4,
         ..Default::default()
     };
     st.array_uuid = [7; 16];
@@ -145,6 +162,7 @@ fn stop_and_status_round_trip() {
         major: 254,
         minor: 16,
         sectors: 12345,
+        free_sectors: 999,
     };
     let mut raw = [0u8; uapi::Status::SIZE];
     st.encode(&mut raw);

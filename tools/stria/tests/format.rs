@@ -146,6 +146,7 @@ fn dump_decodes_headers_and_reports_damaged_ones() {
         seq: 4242,
         timestamp: 7,
         prev: None,
+        durable_seq: 4200,
         raid_type: RaidType::Raid5,
         group: 0,
         strip_blocks: 8,
@@ -171,10 +172,20 @@ fn dump_decodes_headers_and_reports_damaged_ones() {
     let h = &d["headers"][0];
     assert_eq!(h["block"], 100);
     assert_eq!(h["seq"], 4242);
+    assert_eq!(h["durable_seq"], 4200);
     assert_eq!(h["raid"], 5);
     assert_eq!(h["pieces"][0]["volume"], 3);
     assert_eq!(h["pieces"][0]["host_lba"], 500);
     assert_eq!(d["invalid"][0][0], 900);
+
+    // The plain form prints it too.
+    let out = stria(&["dump", &img.paths[0]]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("block 100: seq 4242 (durable 4200) raid5"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs inside the VM (see ./bench): the same fio workloads on the same four
-# members as stria, md RAID-5 and md RAID-0, one after the other.
+# members as stria (RAID-5 stripes), md RAID-5 and md RAID-0, one after the
+# other.
 source "$STRIA_LIB/common.sh"
 
 runtime=${1:-10}
@@ -19,13 +20,18 @@ measure() { # label device
 	local r w s
 	w=$(fio_run "$2" randwrite 4k 32 49)
 	s=$(fio_run "$2" write 1M 8 48)
+	# Reads must hit written blocks: an unwritten stria block reads as
+	# zeros without member I/O.
+	fio --name=fill --filename="$2" --direct=1 --ioengine=io_uring --rw=write \
+		--bs=1M --iodepth=8 --size=1G >/dev/null 2>&1
 	r=$(fio_run "$2" randread 4k 32 8)
 	echo "RESULT $1 $w $((s / 1024)) $r"
 }
 
 wipe() { for m in "${MEMBERS[@]}"; do dd if=/dev/zero of="$m" bs=1M count=2 status=none; done; }
 
-vol=$(fresh_array)
+# Same strip size as md's chunk.
+vol=$(fresh_array --raid 5 --strip 64)
 measure stria "$vol"
 stria stop "$vol"
 

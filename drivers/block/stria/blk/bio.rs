@@ -22,7 +22,7 @@ use kernel::types::Opaque;
 #[pin_data(PinnedDrop)]
 pub(crate) struct BioSet {
     #[pin]
-    inner: Opaque<bindings::bio_set>,
+    pub(super) inner: Opaque<bindings::bio_set>,
 }
 
 // SAFETY: A bio set is a mempool and slab; both are thread safe.
@@ -70,17 +70,14 @@ pub(crate) enum BioOp {
         /// Whether the data must be durable on completion.
         fua: bool,
     },
-    /// An empty write with `REQ_PREFLUSH`: flush the member's cache.
-    Flush,
 }
 
 impl BioOp {
-    fn opf(self) -> bindings::blk_opf_t {
+    pub(super) fn opf(self) -> bindings::blk_opf_t {
         match self {
             BioOp::Read => bindings::req_op_REQ_OP_READ,
             BioOp::Write { fua: false } => bindings::req_op_REQ_OP_WRITE,
             BioOp::Write { fua: true } => bindings::req_op_REQ_OP_WRITE | super::REQ_FUA,
-            BioOp::Flush => bindings::req_op_REQ_OP_WRITE | super::REQ_PREFLUSH,
         }
     }
 }

@@ -19,6 +19,7 @@ use kernel::ffi::c_int;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::sync::Arc;
+use kernel::sync::ArcBorrow;
 use kernel::types::Opaque;
 
 // `struct module` holds lockdep types that are empty without lockdep; only
@@ -29,12 +30,18 @@ extern "C" {
     static __this_module: bindings::module;
 }
 
+/// Requests a disk's queue holds at once.
+pub(crate) const QUEUE_DEPTH: u32 = 128;
+
 /// What a stacking driver implements for its disks.
 pub(crate) trait Operations: Send + Sync + Sized + 'static {
     /// Takes a host request; it must be ended exactly once, now or later.
     ///
-    /// Runs in process context and may sleep (the tag set is blocking).
-    fn queue_rq(&self, rq: Request<Self>);
+    /// Runs in process context and may sleep to allocate memory (the tag
+    /// set is blocking), but must not wait for member bios it submitted:
+    /// it may run inside the submission of a bio to the disk, where those
+    /// are only queued until it returns.
+    fn queue_rq(this: ArcBorrow<'_, Self>, rq: Request<Self>);
 
     /// Called when a fanned-out request ends, just before it completes.
     ///
@@ -87,14 +94,28 @@ impl<T: Operations> Vtable<T> {
         hctx: *mut bindings::blk_mq_hw_ctx,
         bd: *const bindings::blk_mq_queue_data,
     ) -> bindings::blk_status_t {
-        // SAFETY: blk-mq passes valid pointers; the queue is a `T` queue.
-        let (data, rq) = unsafe { (queue_data::<T>((*hctx).queue), (*bd).rq) };
+        // SAFETY: blk-mq passes valid pointers; the queue is a `T` queue,
+        // whose data came from `Arc::into_raw` and is released only by
+        // `free_disk`, after the queue is gone.
+        let (data, rq) = unsafe {
+            (
+                ArcBorrow::<T>::from_raw((*(*hctx).queue).queuedata.cast::<T>()),
+                (*bd).rq,
+            )
+        };
         // SAFETY: `rq` is the request blk-mq just handed us; starting it marks
         // it in flight (tags, accounting, tracing) before any completion.
         unsafe { bindings::blk_mq_start_request(rq) };
         // SAFETY: The started request is handed to us and nobody else.
         if let Some(rq) = unsafe { Request::<T>::from_raw(rq) } {
-            data.queue_rq(rq);
+            // Memory the driver allocates for a request must not be
+            // reclaimed by writing to this very queue.
+            // SAFETY: Saving and restoring the task's allocation scope
+            // around the call has no other effect.
+            let noio = unsafe { ffi::stria_memalloc_noio_save() };
+            T::queue_rq(data, rq);
+            // SAFETY: Restores the scope saved above, on the same task.
+            unsafe { ffi::stria_memalloc_noio_restore(noio) };
         }
         Status::OK.raw()
     }
@@ -231,7 +252,7 @@ impl<T: Operations> Disk<T> {
         members: &[StackOn<'_>],
         data: Arc<T>,
     ) -> Result<Self> {
-        let tag_set = KBox::pin_init(TagSet::<T>::new(128), GFP_KERNEL)?;
+        let tag_set = KBox::pin_init(TagSet::<T>::new(QUEUE_DEPTH), GFP_KERNEL)?;
 
         // SAFETY: All-zero is a valid `queue_limits`, which
         // `blk_set_stacking_limits` then fills.

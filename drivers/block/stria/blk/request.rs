@@ -108,14 +108,6 @@ impl<T: Operations> Request<T> {
         self.cmd_flags() & super::REQ_FUA != 0
     }
 
-    /// Ends the request with `status`.
-    pub(crate) fn end(self, status: Status) {
-        let rq = self.raw();
-        core::mem::forget(self);
-        // SAFETY: By the type invariant we own the request and end it once.
-        unsafe { bindings::blk_mq_end_request(rq, status.raw()) };
-    }
-
     /// Turns the request into a fan-out that ends it when the last member
     /// bio completes and the fan-out itself is dropped.
     pub(crate) fn fan_out(self) -> Fanout<T> {
@@ -205,6 +197,51 @@ impl<'a> Segment<'a> {
         &self.bv
     }
 
+    /// Copies the segment's bytes into `dst`, which must be exactly as
+    /// long; returns `false` otherwise.
+    pub(crate) fn copy_to(&self, dst: &mut [u8]) -> bool {
+        if dst.len() != self.bv.bv_len as usize {
+            return false;
+        }
+        let mut bv = self.bv;
+        // SAFETY: The page belongs to the live request the segment borrows
+        // from; `dst` has room for `bv_len` bytes.
+        unsafe { ffi::stria_memcpy_from_bvec(dst.as_mut_ptr(), &mut bv) };
+        true
+    }
+
+    /// Whether the data flows into the request's pages (a read).
+    fn fills_pages(&self) -> bool {
+        // SAFETY: The request is live while the segment borrows it.
+        let flags = unsafe { (*self.rq).cmd_flags };
+        flags & super::REQ_OP_MASK == bindings::req_op_REQ_OP_READ
+    }
+
+    /// Fills the segment from `src`, which must be exactly as long; returns
+    /// `false` otherwise or when the request is not a read (its pages hold
+    /// the submitter's data and must not change).
+    pub(crate) fn copy_from(&self, src: &[u8]) -> bool {
+        if src.len() != self.bv.bv_len as usize || !self.fills_pages() {
+            return false;
+        }
+        let mut bv = self.bv;
+        // SAFETY: The page belongs to the live read request the segment
+        // borrows from, whose data we produce; `src` has `bv_len` bytes.
+        unsafe { ffi::stria_memcpy_to_bvec(&mut bv, src.as_ptr()) };
+        true
+    }
+
+    /// Fills the segment with zeros; `false` when the request is not a read.
+    pub(crate) fn zero(&self) -> bool {
+        if !self.fills_pages() {
+            return false;
+        }
+        let mut bv = self.bv;
+        // SAFETY: As in `copy_from`.
+        unsafe { ffi::stria_memzero_bvec(&mut bv) };
+        true
+    }
+
     /// The request whose page this is.
     pub(super) fn request(&self) -> *mut bindings::request {
         self.rq
@@ -279,11 +316,48 @@ impl<T: Operations> Fanout<T> {
         unsafe { (*self.rq.as_ptr()).__sector }
     }
 
+    /// Length of the request's data in bytes.
+    pub(crate) fn bytes(&self) -> u32 {
+        // SAFETY: By the type invariant the request is live.
+        unsafe { (*self.rq.as_ptr()).__data_len }
+    }
+
     /// The request's data, one page-sized piece at a time, in order.
     pub(crate) fn segments(&self) -> Segments<'_> {
         // SAFETY: By the type invariant the request is live; it is not ended
         // while this fan-out, which the segments borrow, exists.
         unsafe { segments_of(self.rq.as_ptr()) }
+    }
+
+    /// Copies `dst.len()` bytes of the request's data, from byte `offset` of
+    /// the request on, into `dst`; `false` if the request is shorter.
+    pub(crate) fn copy_out(&self, offset: usize, dst: &mut [u8]) -> bool {
+        let mut pos = 0usize;
+        let mut done = 0usize;
+        for seg in self.segments() {
+            if done == dst.len() {
+                break;
+            }
+            let len = seg.len() as usize;
+            let end = pos + len;
+            let want = offset + done;
+            if want < end {
+                let skip = want - pos;
+                let n = (len - skip).min(dst.len() - done);
+                let (Some(piece), Some(d)) = (
+                    seg.slice(skip as u32, n as u32),
+                    dst.get_mut(done..done + n),
+                ) else {
+                    return false;
+                };
+                if !piece.copy_to(d) {
+                    return false;
+                }
+                done += n;
+            }
+            pos = end;
+        }
+        done == dst.len()
     }
 
     /// Records a failure; the request will end with the first one recorded.

@@ -33,12 +33,12 @@ fio --name=seq1m --rw=write --bs=1M --iodepth=4 "${common[@]}" --filename="$vol"
 stria stop "$vol"
 
 step "the check itself catches damage"
-# Volume byte 128M is chunk 2048: member 0 (of 4), 32M into its data
-# area, which starts 1 MiB (256 blocks) into the member.
-dd if=/dev/urandom of="${MEMBERS[0]}" bs=4k count=1 seek=$((256 + 32 * 256)) oflag=direct status=none
+# Member 0's data area starts 1 MiB in; the stripes written first (the
+# random 4k data) lie at its start. Overwrite 4 MiB of it, 8 MiB in.
+dd if=/dev/urandom of="${MEMBERS[0]}" bs=1M count=4 seek=9 oflag=direct status=none
 vol=$(assemble)
-if fio --name=seq1m --rw=write --bs=1M --iodepth=4 "${common[@]}" --filename="$vol" \
-	--offset=128M --verify_only=1 >/tmp/seq3.out 2>&1; then
+if fio --name=rand4k --rw=randwrite --bs=4k --iodepth=16 --randseed=7 "${common[@]}" --filename="$vol" \
+	--verify_only=1 >/tmp/seq3.out 2>&1; then
 	die "verification missed a damaged block"
 fi
 grep -m1 'verify:' /tmp/seq3.out || die "fio failed without a verify error"

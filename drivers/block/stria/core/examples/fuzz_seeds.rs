@@ -108,6 +108,7 @@ fn header(raid: RaidType, n: u8, strip_blocks: u32, writes: u64) -> Vec<u8> {
             member: 1,
             lba: 512,
         }),
+        durable_seq: 2,
         raid_type: raid,
         group: 0,
         strip_blocks,

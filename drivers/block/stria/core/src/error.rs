@@ -103,6 +103,9 @@ pub enum FormatError {
     BadActiveCount,
     /// The previous-stripe pointer is malformed.
     BadPrevious,
+    /// A stripe header's durable sequence number is not below its own
+    /// sequence number (and not 0).
+    BadDurableSeq,
     /// The header was found at a place its strip table does not list.
     WrongLocation,
     /// The header belongs to another array.
@@ -143,7 +146,7 @@ impl FormatError {
             | BadLogHead | CopiesDisagree | BadRaidType | BadStripCount | BadStripSize
             | BadParityIndex | BadStripMember | DuplicateMember | TooManyPieces
             | PieceCountMismatch | PieceOutOfStrip | PieceOverlap | BadPieceLength
-            | BadVolumeId | BadActiveCount | BadPrevious => errno::EUCLEAN,
+            | BadVolumeId | BadActiveCount | BadPrevious | BadDurableSeq => errno::EUCLEAN,
         };
         -e
     }
@@ -192,6 +195,7 @@ impl FormatError {
             BadVolumeId => "bad volume id",
             BadActiveCount => "bad active count",
             BadPrevious => "bad previous-stripe pointer",
+            BadDurableSeq => "durable sequence not below own",
             WrongLocation => "header not at a listed strip",
             WrongArray => "header of another array",
             DoesNotFit => "does not fit",
@@ -220,7 +224,7 @@ mod tests {
     use super::FormatError::*;
 
     /// Every variant, so that tests can walk them all.
-    pub(crate) const ALL: [FormatError; 42] = [
+    pub(crate) const ALL: [FormatError; 43] = [
         BufferTooSmall,
         Overflow,
         BadMagic,
@@ -255,6 +259,7 @@ mod tests {
         BadVolumeId,
         BadActiveCount,
         BadPrevious,
+        BadDurableSeq,
         WrongLocation,
         WrongArray,
         DoesNotFit,
@@ -282,6 +287,7 @@ mod tests {
     fn errno_classes() {
         assert_eq!(BadChecksum.to_errno(), -errno::EBADMSG);
         assert_eq!(PieceOverlap.to_errno(), -errno::EUCLEAN);
+        assert_eq!(BadDurableSeq.to_errno(), -errno::EUCLEAN);
         assert_eq!(UnknownIncompat.to_errno(), -errno::EOPNOTSUPP);
         assert_eq!(BadMagic.to_errno(), -errno::EMEDIUMTYPE);
         assert_eq!(DoesNotFit.to_errno(), -errno::ENOSPC);

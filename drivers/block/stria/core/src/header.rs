@@ -4,10 +4,11 @@
 //!
 //! One 4 KiB block, written identically as the first block of every strip
 //! of the stripe (see [`super::geometry`]). It orders the stripe in the log
-//! (sequence number, timestamp, previous stripe), says how the stripe is
-//! protected (RAID type, width, strip size, parity positions), where each
-//! strip lies and what host data each holds, and carries a CRC32C of itself
-//! and of every strip's data so that a torn or stale stripe is recognised.
+//! (sequence number, timestamp, previous stripe, and how much of the log
+//! was known flushed when it was built), says how the stripe is protected
+//! (RAID type, width, strip size, parity positions), where each strip lies
+//! and what host data each holds, and carries a CRC32C of itself and of
+//! every strip's data so that a torn or stale stripe is recognised.
 //! The byte layout is in Documentation/stria-format.rst; the offsets below
 //! are the source of truth for it.
 
@@ -75,8 +76,13 @@ pub mod off {
     pub const NR_PIECES: usize = 62;
     /// Data blocks per strip, u32.
     pub const STRIP_BLOCKS: usize = 64;
-    /// Reserved, zero.
-    pub const RESERVED: usize = 68;
+    /// Newest sequence number known durable when the stripe was built,
+    /// u64, 0 for none.
+    pub const DURABLE_SEQ: usize = 68;
+    /// Reserved, zero, up to [`STRIPS`].
+    pub const RESERVED: usize = 76;
+    /// Bytes of the reserved area.
+    pub const RESERVED_SIZE: usize = STRIPS - RESERVED;
     /// Strip table: [`super::MAX_STRIPS`] entries of `STRIP_SIZE` bytes.
     pub const STRIPS: usize = 128;
     /// Bytes per strip entry.
@@ -116,6 +122,8 @@ pub mod off {
 }
 
 const _: () = assert!(off::END == HEADER_BYTES);
+const _: () = assert!(off::DURABLE_SEQ + 8 == off::RESERVED);
+const _: () = assert!(off::RESERVED_SIZE == 52);
 
 /// A place on a member: used for strips and the previous-stripe pointer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -202,6 +210,10 @@ pub struct StripeHeader {
     pub timestamp: u64,
     /// Header location of the previous stripe in the log, if any.
     pub prev: Option<StripeLocation>,
+    /// Every stripe of the array with a sequence number at or below this
+    /// was on stable storage (its members flushed) when this stripe was
+    /// built; 0 if none. Always below `seq` unless 0.
+    pub durable_seq: u64,
     /// Protection of this stripe.
     pub raid_type: RaidType,
     /// Stripe group the strips came from.
@@ -231,6 +243,7 @@ impl StripeHeader {
         seq: 0,
         timestamp: 0,
         prev: None,
+        durable_seq: 0,
         raid_type: RaidType::Raid0,
         group: 0,
         parity_index: None,
@@ -348,6 +361,11 @@ impl StripeHeader {
                 return Err(FormatError::BadPrevious);
             }
         }
+        // A stripe cannot vouch for itself or a later stripe; 0 claims
+        // nothing and is always allowed.
+        if self.durable_seq != 0 && self.durable_seq >= self.seq {
+            return Err(FormatError::BadDurableSeq);
+        }
         let span = geometry::strip_span(self);
         let mut seen: u32 = 0;
         for s in self.strips() {
@@ -450,6 +468,7 @@ impl StripeHeader {
         let (pm, pl) = self.prev.map_or((NONE_U8, 0), |p| (p.member, p.lba));
         le::put_u64(b, off::PREV_LBA, pl)?;
         le::put_u8(b, off::PREV_MEMBER, pm)?;
+        le::put_u64(b, off::DURABLE_SEQ, self.durable_seq)?;
         le::put_u8(b, off::RAID_TYPE, self.raid_type as u8)?;
         le::put_u8(b, off::NR_STRIPS, self.nr_strips)?;
         le::put_u8(b, off::PARITY_INDEX, self.parity_index.unwrap_or(NONE_U8))?;
@@ -498,7 +517,9 @@ impl StripeHeader {
         if le::get_u32(b, off::CRC)? != sum {
             return Err(FormatError::BadChecksum);
         }
-        if le::get_u16(b, off::FLAGS)? != 0 || !le::all_zero(le::slice(b, off::RESERVED, 60)?) {
+        if le::get_u16(b, off::FLAGS)? != 0
+            || !le::all_zero(le::slice(b, off::RESERVED, off::RESERVED_SIZE)?)
+        {
             return Err(FormatError::ReservedBits);
         }
         self.array_uuid = Uuid(le::array(b, off::ARRAY_UUID)?);
@@ -513,6 +534,7 @@ impl StripeHeader {
                 lba: prev_lba,
             }),
         };
+        self.durable_seq = le::get_u64(b, off::DURABLE_SEQ)?;
         self.raid_type = RaidType::from_u8(le::get_u8(b, off::RAID_TYPE)?)?;
         self.nr_strips = le::get_u8(b, off::NR_STRIPS)?;
         let opt = |v: u8| (v != NONE_U8).then_some(v);
@@ -619,6 +641,9 @@ pub struct StripeParams {
     pub timestamp: u64,
     /// Header location of the previous stripe.
     pub prev: Option<StripeLocation>,
+    /// Every stripe with a sequence number at or below this was flushed to
+    /// stable storage when this stripe was built; 0 if none. Below `seq`.
+    pub durable_seq: u64,
     /// Protection.
     pub raid_type: RaidType,
     /// Stripe group the strips come from.
@@ -688,6 +713,7 @@ impl HeaderBuilder {
         h.seq = params.seq;
         h.timestamp = params.timestamp;
         h.prev = params.prev;
+        h.durable_seq = params.durable_seq;
         h.raid_type = params.raid_type;
         h.group = params.group;
         h.strip_blocks = params.strip_blocks;

@@ -69,6 +69,8 @@ fn round_trip_and_every_field_offset() {
     );
     assert_eq!(le::get_u64(&b, off::PREV_LBA), Ok(8192));
     assert_eq!(b[off::PREV_MEMBER], 3);
+    assert_eq!(off::DURABLE_SEQ, 68);
+    assert_eq!(le::get_u64(&b, off::DURABLE_SEQ), Ok(990));
     assert_eq!(b[off::RAID_TYPE], 5);
     assert_eq!(b[off::NR_STRIPS], 5);
     assert_eq!(b[off::PARITY_INDEX], 2);
@@ -76,6 +78,7 @@ fn round_trip_and_every_field_offset() {
     assert_eq!(b[off::GROUP], 0);
     assert_eq!(le::get_u16(&b, off::NR_PIECES), Ok(6));
     assert_eq!(le::get_u32(&b, off::STRIP_BLOCKS), Ok(16));
+    assert_eq!((off::RESERVED, off::RESERVED_SIZE), (76, 52));
     assert!(b[off::RESERVED..off::STRIPS].iter().all(|&x| x == 0));
 
     // Strip 1: member 3, LBA 1256, 16 live blocks, 1 piece.
@@ -304,7 +307,15 @@ fn decode_errors_from_bytes() {
     assert!(StripeHeader::decode(&x).is_ok());
 
     patched(ReservedBits, |b| b[off::FLAGS] = 1);
+    patched(ReservedBits, |b| b[off::RESERVED] = 1);
     patched(ReservedBits, |b| b[off::RESERVED + 7] = 1);
+    patched(ReservedBits, |b| b[off::STRIPS - 1] = 1);
+    patched(BadDurableSeq, |b| {
+        le::put_u64(b, off::DURABLE_SEQ, 1000).unwrap()
+    });
+    patched(BadDurableSeq, |b| {
+        le::put_u64(b, off::DURABLE_SEQ, u64::MAX).unwrap()
+    });
     patched(ReservedBits, |b| b[strip(1) + off::S_FLAGS] = 1);
     patched(ReservedBits, |b| b[strip(1) + off::S_RESERVED] = 1);
     patched(ReservedBits, |b| b[strip(7) + off::S_MEMBER] = 1);
@@ -390,6 +401,37 @@ fn validate_errors_from_struct() {
     mutated(BadVolumeId, |h| h.pieces[2].volume = 0);
     mutated(PieceOverlap, |h| h.pieces[5].start = 0);
     mutated(BadStripMember, |h| h.strips[4].member = 255);
+    mutated(BadDurableSeq, |h| h.durable_seq = h.seq);
+    mutated(BadDurableSeq, |h| h.durable_seq = h.seq + 1);
+    mutated(BadDurableSeq, |h| {
+        h.seq = 0;
+        h.durable_seq = 1;
+    });
+}
+
+#[test]
+fn durable_seq_bounds() {
+    // Anything below the stripe's own sequence number is accepted, and 0
+    // (nothing known durable) is accepted even for sequence number 0.
+    for (seq, durable) in [(1000, 999), (1000, 1), (1000, 0), (1, 0), (0, 0)] {
+        let mut h = *sample_builder().header();
+        h.seq = seq;
+        h.durable_seq = durable;
+        let mut buf = [0u8; HEADER_BYTES];
+        h.encode(&mut buf).unwrap();
+        assert_eq!(le::get_u64(&buf, off::DURABLE_SEQ), Ok(durable));
+        assert_eq!(StripeHeader::decode(&buf), Ok(h));
+    }
+    // The builder copies it from the parameters and refuses a bad one,
+    // leaving itself empty.
+    let mut p = params(RaidType::Raid1, 8, None, None);
+    let b = HeaderBuilder::new(&p, &locs(2)).unwrap();
+    assert_eq!(b.header().durable_seq, 990);
+    p.durable_seq = p.seq;
+    assert_eq!(HeaderBuilder::new(&p, &locs(2)).err(), Some(BadDurableSeq));
+    let mut b = HeaderBuilder::new(&params(RaidType::Raid0, 8, None, None), &locs(1)).unwrap();
+    assert_eq!(b.reset(&p, &locs(2)), Err(BadDurableSeq));
+    assert_eq!(*b.header(), StripeHeader::EMPTY);
 }
 
 #[test]

@@ -85,9 +85,22 @@ fn stripe_header() -> impl Strategy<Value = StripeHeader> {
         proptest::collection::vec(op(), 0..200),
         proptest::collection::vec(any::<u32>(), 32),
         any::<u64>(),
+        any::<u64>(),
     )
         .prop_map(
-            |((raid, n, p, q), strip_blocks, uuid, seq, ts, prev, group, ops, crcs, lbaseed)| {
+            |(
+                (raid, n, p, q),
+                strip_blocks,
+                uuid,
+                seq,
+                ts,
+                prev,
+                group,
+                ops,
+                crcs,
+                lbaseed,
+                durable,
+            )| {
                 let mut uuid = Uuid(uuid);
                 if uuid.is_nil() {
                     uuid.0[0] = 1;
@@ -97,6 +110,8 @@ fn stripe_header() -> impl Strategy<Value = StripeHeader> {
                     seq,
                     timestamp: ts,
                     prev: prev.map(|(member, lba)| StripeLocation { member, lba }),
+                    // Anything below `seq`, or 0 (none).
+                    durable_seq: durable.checked_rem(seq).unwrap_or(0),
                     raid_type: raid,
                     group,
                     strip_blocks,

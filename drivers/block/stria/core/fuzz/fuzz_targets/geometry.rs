@@ -93,6 +93,7 @@ fuzz_target!(|data: &[u8]| {
         seq: h.seq,
         timestamp: h.timestamp,
         prev: h.prev,
+        durable_seq: h.durable_seq,
         raid_type: h.raid_type,
         group: h.group,
         strip_blocks: h.strip_blocks,

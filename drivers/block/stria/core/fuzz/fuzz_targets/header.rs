@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(h) = StripeHeader::decode(&buf) else {
         return;
     };
+    // No valid header vouches for itself or a later stripe.
+    assert!(h.durable_seq == 0 || h.durable_seq < h.seq);
     // A valid header re-encodes to exactly the bytes it came from.
     let mut again = [0u8; HEADER_BYTES];
     h.encode(&mut again).unwrap();

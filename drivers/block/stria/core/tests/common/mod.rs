@@ -117,6 +117,7 @@ pub fn params(raid: RaidType, strip_blocks: u32, p: Option<u8>, q: Option<u8>) -
             member: 3,
             lba: 8192,
         }),
+        durable_seq: 990,
         raid_type: raid,
         group: 0,
         strip_blocks,

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Driver-owned buffers and the batches of member bios that write them.
+//!
+//! The log-structured writer keeps host data in its own memory until the
+//! stripe holding it is written: an [`IoBuf`] is that memory, and a
+//! [`Batch`] writes parts of several of them to several members and reports
+//! once, when the last bio has ended.
+
+use super::bdev::Bdev;
+use super::bio::BioOp;
+use super::bio::BioSet;
+use super::ffi;
+use super::Status;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Full;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::lock::spinlock::SpinLock;
+use kernel::sync::Arc;
+use kernel::sync::LockClassKey;
+
+/// Bytes per page of a buffer.
+const PAGE: usize = kernel::page::PAGE_SIZE;
+
+/// A vmalloc'd byte buffer that member bios can carry.
+///
+/// CPU access goes through a spinlock; a bio reads the memory directly,
+/// which is why a buffer must not be changed while a [`Batch`] writing it
+/// is in flight (the writer's rule, not a memory-safety one: the device
+/// would just see a mix of old and new bytes).
+///
+/// # Invariants
+///
+/// `bytes` is never resized, so its memory stays at the address bios were
+/// given for as long as the buffer lives.
+#[pin_data]
+pub(crate) struct IoBuf {
+    #[pin]
+    bytes: SpinLock<KVVec<u8>>,
+    len: usize,
+}
+
+impl IoBuf {
+    /// A zeroed buffer of `len` bytes; `name` and `key` give its lock a
+    /// class of its own, so that buffers of different roles may nest.
+    pub(crate) fn new(
+        len: usize,
+        name: &'static CStr,
+        key: Pin<&'static LockClassKey>,
+    ) -> Result<Arc<Self>> {
+        let v = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        // INVARIANT: Nothing below ever resizes `bytes`.
+        Arc::pin_init(
+            pin_init!(Self {
+                bytes <- SpinLock::new(v, name, key),
+                len,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Runs `f` on the bytes, under the buffer's lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let mut g = self.bytes.lock();
+        f(g.as_mut_slice())
+    }
+
+    /// Address of byte `off` for a bio, if `off + len` lies in the buffer.
+    fn addr(&self, off: usize, len: usize) -> Option<*mut u8> {
+        if off.checked_add(len)? > self.len {
+            return None;
+        }
+        let mut g = self.bytes.lock();
+        // The pointer stays valid after the guard goes: see the invariant.
+        Some(g.as_mut_ptr().wrapping_add(off))
+    }
+}
+
+/// Told when a [`Batch`] has ended.
+pub(crate) trait BatchDone: Send + Sync + 'static {
+    /// The last bio of the batch tagged `tag` ended; `status` is the first
+    /// error any of them saw. Runs in interrupt context: atomics and
+    /// queueing work only.
+    fn batch_done(this: Arc<Self>, tag: usize, status: Status);
+}
+
+/// State shared by the bios of a submitted batch.
+struct Ctx<T: BatchDone> {
+    pending: Atomic<u32>,
+    status: Atomic<u32>,
+    tag: usize,
+    owner: Arc<T>,
+    /// Keeps the buffers' memory alive until the last bio has ended.
+    bufs: KVec<Arc<IoBuf>>,
+}
+
+/// Bios built but not submitted; put back if dropped.
+///
+/// # Invariants
+///
+/// Every pointer is a bio we allocated and have not submitted.
+struct Unsubmitted(KVec<NonNull<bindings::bio>>);
+
+// SAFETY: Unsubmitted bios are plain memory owned by this value.
+unsafe impl Send for Unsubmitted {}
+
+impl Drop for Unsubmitted {
+    fn drop(&mut self) {
+        for bio in self.0.iter() {
+            // SAFETY: By the type invariant these were never submitted.
+            unsafe { bindings::bio_put(bio.as_ptr()) };
+        }
+    }
+}
+
+/// Member bios writing parts of [`IoBuf`]s, ended together.
+///
+/// # Invariants
+///
+/// The pages of every bio in `bios` lie in buffers held by `ctx.bufs`.
+pub(crate) struct Batch<T: BatchDone> {
+    ctx: KBox<Ctx<T>>,
+    bios: Unsubmitted,
+}
+
+impl<T: BatchDone> Batch<T> {
+    /// An empty batch reporting to `owner` with `tag`.
+    pub(crate) fn new(owner: Arc<T>, tag: usize) -> Result<Self> {
+        Ok(Self {
+            ctx: KBox::new(
+                Ctx {
+                    pending: Atomic::new(0),
+                    status: Atomic::new(0),
+                    tag,
+                    owner,
+                    bufs: KVec::new(),
+                },
+                GFP_KERNEL,
+            )?,
+            bios: Unsubmitted(KVec::new()),
+        })
+    }
+
+    /// Adds a write of `parts` — `(buffer, byte offset, length)`, each a
+    /// whole number of 512-byte sectors — laid end to end on `bdev` from
+    /// `sector` on.
+    pub(crate) fn write(
+        &mut self,
+        set: &BioSet,
+        bdev: &Bdev,
+        fua: bool,
+        sector: u64,
+        parts: &[(&Arc<IoBuf>, usize, usize)],
+    ) -> Result {
+        let mut pages = 0usize;
+        for (buf, off, len) in parts {
+            if len % 512 != 0 || *len == 0 {
+                return Err(EINVAL);
+            }
+            buf.addr(*off, *len).ok_or(EINVAL)?;
+            pages = pages.checked_add(len.div_ceil(PAGE) + 1).ok_or(EINVAL)?;
+        }
+        let nr_vecs = u16::try_from(pages)
+            .ok()
+            .filter(|n| u32::from(*n) <= bindings::BIO_MAX_VECS)
+            .ok_or(EINVAL)?;
+        self.bios.0.reserve(1, GFP_KERNEL)?;
+        self.ctx.bufs.reserve(parts.len(), GFP_KERNEL)?;
+        // SAFETY: `set` is initialised and `bdev` open; GFP_NOIO keeps
+        // reclaim from issuing I/O back to us.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(
+                bdev.raw(),
+                nr_vecs,
+                BioOp::Write { fua }.opf(),
+                ffi::stria_gfp_noio(),
+                set.inner.get(),
+            )
+        };
+        let bio = NonNull::new(bio).ok_or(ENOMEM)?;
+        // SAFETY: The bio is ours and unsubmitted.
+        unsafe { (*bio.as_ptr()).bi_iter.bi_sector = sector };
+        for (buf, off, len) in parts {
+            let addr = buf.addr(*off, *len).ok_or(EINVAL)?;
+            // SAFETY: `addr..addr + len` lies in the buffer's vmalloc
+            // memory, which the batch keeps alive (`bufs`) until the bio
+            // has ended; the bio has a vector per page touched.
+            let ok = unsafe { bindings::bio_add_vmalloc(bio.as_ptr(), addr.cast(), *len as u32) };
+            if !ok {
+                // SAFETY: Never submitted; nobody else holds it.
+                unsafe { bindings::bio_put(bio.as_ptr()) };
+                return Err(EINVAL);
+            }
+            self.ctx
+                .bufs
+                .push_within_capacity((*buf).clone())
+                .map_err(|_| ENOMEM)?;
+        }
+        // INVARIANT: The bio's pages lie in buffers now held by `ctx`.
+        self.bios.0.push_within_capacity(bio).map_err(|_| ENOMEM)?;
+        Ok(())
+    }
+
+    /// Submits every bio; the owner hears of the batch once all have ended
+    /// (at once, with success, for an empty batch).
+    pub(crate) fn submit(self) {
+        let Batch { ctx, mut bios } = self;
+        let bios = core::mem::take(&mut bios.0);
+        let n = bios.len() as u32;
+        if n == 0 {
+            let Ctx { tag, owner, .. } = KBox::into_inner(ctx);
+            T::batch_done(owner, tag, Status::OK);
+            return;
+        }
+        ctx.pending.store(n, Relaxed);
+        let ctx = KBox::into_raw(ctx);
+        for bio in bios.iter() {
+            // SAFETY: Each bio is fully built and ours; `ctx` outlives it
+            // (freed by the last completion).
+            unsafe {
+                (*bio.as_ptr()).bi_end_io = Some(end_io::<T>);
+                (*bio.as_ptr()).bi_private = ctx.cast();
+                bindings::submit_bio(bio.as_ptr());
+            }
+        }
+    }
+}
+
+/// Completion of a bio of a submitted [`Batch`].
+///
+/// # Safety
+///
+/// Called by the block layer for a bio submitted by [`Batch::submit`].
+unsafe extern "C" fn end_io<T: BatchDone>(bio: *mut bindings::bio) {
+    // SAFETY: The bio is done; `bi_private` is its batch's context, alive
+    // until its last bio has ended.
+    let (ctx, status) = unsafe { ((*bio).bi_private.cast::<Ctx<T>>(), (*bio).bi_status) };
+    // SAFETY: Nothing uses the bio after its completion.
+    unsafe { bindings::bio_put(bio) };
+    // SAFETY: See above.
+    let c = unsafe { &*ctx };
+    if status != 0 {
+        let _ = c.status.cmpxchg(0, u32::from(status), Full);
+    }
+    if c.pending.fetch_sub(1, Full) != 1 {
+        return;
+    }
+    // SAFETY: That was the last bio: the context is ours again.
+    let ctx = unsafe { KBox::from_raw(ctx) };
+    let status = Status(ctx.status.load(Relaxed) as u8);
+    let Ctx {
+        tag, owner, bufs, ..
+    } = KBox::into_inner(ctx);
+    T::batch_done(owner, tag, status);
+    drop(bufs);
+}

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A volume's forward map: where each of its 4 KiB blocks lives now.
+//!
+//! A full-pointer map, one 8-byte entry per block, kept in leaves of one
+//! page (512 entries) that exist only where something was written: a thin
+//! volume costs memory for what it holds, not for its size. The directory
+//! of leaves is one small entry per 2 MiB of volume.
+
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::sync::lock::spinlock::SpinLockBackend;
+use kernel::sync::lock::Guard;
+use kernel::sync::SpinLock;
+
+/// Entries per leaf: a page of them.
+pub(crate) const LEAF_ENTRIES: u64 = 512;
+
+const TAG_SHIFT: u32 = 62;
+const TAG_DISK: u64 = 1;
+const TAG_MEM: u64 = 2;
+const MEMBER_SHIFT: u32 = 48;
+const BLOCK_MASK: u64 = (1 << MEMBER_SHIFT) - 1;
+const SLOT_SHIFT: u32 = 32;
+
+/// Where a block lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Never written (or discarded): reads as zeros.
+    Unmapped,
+    /// On member `member` at block `block` (from the start of the member).
+    Disk {
+        /// Member index.
+        member: u8,
+        /// Member block, below 2^48.
+        block: u64,
+    },
+    /// Still in the memory of stripe buffer `slot`, at block `offset` of
+    /// its data space: the stripe is not yet written.
+    Mem {
+        /// Stripe buffer.
+        slot: u16,
+        /// Block within its data space.
+        offset: u32,
+    },
+}
+
+impl Entry {
+    /// The 8-byte form kept in a leaf.
+    pub(crate) fn encode(self) -> Option<u64> {
+        match self {
+            Entry::Unmapped => Some(0),
+            Entry::Disk { member, block } if block <= BLOCK_MASK && member < 64 => {
+                Some((TAG_DISK << TAG_SHIFT) | (u64::from(member) << MEMBER_SHIFT) | block)
+            }
+            Entry::Disk { .. } => None,
+            Entry::Mem { slot, offset } => {
+                Some((TAG_MEM << TAG_SHIFT) | (u64::from(slot) << SLOT_SHIFT) | u64::from(offset))
+            }
+        }
+    }
+
+    /// Decodes a leaf entry; anything unknown reads as unmapped (leaves are
+    /// only ever written by [`Self::encode`]).
+    pub(crate) fn decode(v: u64) -> Entry {
+        match v >> TAG_SHIFT {
+            TAG_DISK => Entry::Disk {
+                member: ((v >> MEMBER_SHIFT) & 0x3f) as u8,
+                block: v & BLOCK_MASK,
+            },
+            TAG_MEM => Entry::Mem {
+                slot: ((v >> SLOT_SHIFT) & 0xffff) as u16,
+                offset: v as u32,
+            },
+            _ => Entry::Unmapped,
+        }
+    }
+}
+
+/// A page of entries.
+type Leaf = [u64; LEAF_ENTRIES as usize];
+
+/// The leaves, under the map's lock.
+struct Inner {
+    /// Leaf `i` covers blocks `i * LEAF_ENTRIES ..`.
+    leaves: KVVec<Option<KBox<Leaf>>>,
+    /// Blocks currently mapped.
+    mapped: u64,
+    /// Leaves allocated.
+    nr_leaves: u64,
+}
+
+/// The forward map of one volume.
+#[pin_data]
+pub(crate) struct Map {
+    #[pin]
+    inner: SpinLock<Inner>,
+    size_blocks: u64,
+}
+
+/// Memory use of a map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MapStats {
+    /// Blocks mapped.
+    pub(crate) mapped: u64,
+    /// Bytes of leaves: 8 per block they cover.
+    pub(crate) leaf_bytes: u64,
+    /// Bytes of the directory of leaves: 8 per 2 MiB of volume.
+    pub(crate) dir_bytes: u64,
+}
+
+impl Map {
+    /// An empty map for a volume of `size_blocks` blocks.
+    pub(crate) fn new(size_blocks: u64) -> Result<impl PinInit<Self, Error>> {
+        let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
+        let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            leaves.push(None, GFP_KERNEL)?;
+        }
+        Ok(try_pin_init!(Self {
+            inner <- new_spinlock!(Inner {
+                leaves,
+                mapped: 0,
+                nr_leaves: 0,
+            }),
+            size_blocks,
+        }))
+    }
+
+    /// Size of the volume in blocks.
+    pub(crate) fn size_blocks(&self) -> u64 {
+        self.size_blocks
+    }
+
+    /// Makes sure leaves exist for blocks `lba .. lba + n`, so that setting
+    /// them under the lock never allocates.
+    pub(crate) fn prepare(&self, lba: u64, n: u64) -> Result {
+        let end = lba.checked_add(n).ok_or(EINVAL)?;
+        if end > self.size_blocks {
+            return Err(EINVAL);
+        }
+        let mut i = lba / LEAF_ENTRIES;
+        while i * LEAF_ENTRIES < end {
+            let idx = usize::try_from(i).map_err(|_| EINVAL)?;
+            let present = self
+                .inner
+                .lock()
+                .leaves
+                .get(idx)
+                .is_some_and(Option::is_some);
+            if !present {
+                let leaf = KBox::init(pin_init::init_zeroed::<Leaf>(), GFP_KERNEL)?;
+                let mut g = self.inner.lock();
+                let g = &mut *g;
+                let slot = g.leaves.get_mut(idx).ok_or(EINVAL)?;
+                // Someone else may have installed it meanwhile.
+                if slot.is_none() {
+                    *slot = Some(leaf);
+                    g.nr_leaves += 1;
+                }
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Takes the map's lock.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked(self.inner.lock())
+    }
+
+    /// Memory use.
+    pub(crate) fn stats(&self) -> MapStats {
+        let g = self.inner.lock();
+        let dir = (g.leaves.len() as u64)
+            .saturating_mul(core::mem::size_of::<Option<KBox<Leaf>>>() as u64);
+        MapStats {
+            mapped: g.mapped,
+            leaf_bytes: g.nr_leaves.saturating_mul(LEAF_ENTRIES * 8),
+            dir_bytes: dir,
+        }
+    }
+}
+
+/// The map, locked.
+pub(crate) struct Locked<'a>(Guard<'a, Inner, SpinLockBackend>);
+
+impl Locked<'_> {
+    fn slot(&mut self, lba: u64) -> Option<&mut u64> {
+        let leaf = self
+            .0
+            .leaves
+            .get_mut(usize::try_from(lba / LEAF_ENTRIES).ok()?)?
+            .as_mut()?;
+        leaf.get_mut((lba % LEAF_ENTRIES) as usize)
+    }
+
+    /// Where block `lba` lives.
+    pub(crate) fn get(&mut self, lba: u64) -> Entry {
+        self.slot(lba)
+            .map_or(Entry::Unmapped, |v| Entry::decode(*v))
+    }
+
+    /// Points block `lba` at `e` and returns where it was. Fails with
+    /// `ENOMEM` when its leaf was not prepared and `EINVAL` for an entry
+    /// that cannot be encoded.
+    pub(crate) fn set(&mut self, lba: u64, e: Entry) -> Result<Entry> {
+        let v = e.encode().ok_or(EINVAL)?;
+        let slot = self.slot(lba).ok_or(ENOMEM)?;
+        let old = Entry::decode(*slot);
+        *slot = v;
+        let inner = &mut *self.0;
+        match (old, e) {
+            (Entry::Unmapped, Entry::Unmapped) => {}
+            (Entry::Unmapped, _) => inner.mapped += 1,
+            (_, Entry::Unmapped) => inner.mapped = inner.mapped.saturating_sub(1),
+            _ => {}
+        }
+        Ok(old)
+    }
+
+    /// Points block `lba` at `new` only if it still points at `old`.
+    pub(crate) fn replace(&mut self, lba: u64, old: Entry, new: Entry) -> bool {
+        if self.get(lba) != old {
+            return false;
+        }
+        self.set(lba, new).is_ok()
+    }
+}
+
+#[kernel::prelude::kunit_tests(stria_map)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        let cases = [
+            Entry::Unmapped,
+            Entry::Disk {
+                member: 0,
+                block: 0,
+            },
+            Entry::Disk {
+                member: 31,
+                block: BLOCK_MASK,
+            },
+            Entry::Mem { slot: 0, offset: 0 },
+            Entry::Mem {
+                slot: u16::MAX,
+                offset: u32::MAX,
+            },
+        ];
+        for e in cases {
+            let v = e.encode();
+            assert!(v.is_some());
+            assert_eq!(Entry::decode(v.unwrap_or(0)), e);
+        }
+        // Blocks beyond 48 bits do not fit and must be refused, not cut.
+        assert_eq!(
+            Entry::Disk {
+                member: 1,
+                block: BLOCK_MASK + 1
+            }
+            .encode(),
+            None
+        );
+    }
+
+    #[test]
+    fn leaves_only_where_written() -> Result {
+        let map = KBox::pin_init(Map::new(10 * LEAF_ENTRIES + 3)?, GFP_KERNEL)?;
+        assert_eq!(map.stats().mapped, 0);
+        let empty = map.stats();
+        assert_eq!(empty.leaf_bytes, 0);
+        assert_eq!(empty.dir_bytes, 11 * 8);
+        // An unprepared leaf refuses the write rather than allocating under
+        // the lock.
+        assert_eq!(map.lock().set(5, Entry::Unmapped).err(), Some(ENOMEM));
+        map.prepare(LEAF_ENTRIES - 1, 2)?;
+        let disk = Entry::Disk {
+            member: 2,
+            block: 77,
+        };
+        {
+            let mut m = map.lock();
+            assert_eq!(m.set(LEAF_ENTRIES - 1, disk)?, Entry::Unmapped);
+            assert_eq!(m.set(LEAF_ENTRIES, disk)?, Entry::Unmapped);
+            assert_eq!(m.get(LEAF_ENTRIES), disk);
+            assert_eq!(m.get(0), Entry::Unmapped);
+        }
+        let st = map.stats();
+        assert_eq!(st.mapped, 2);
+        assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
+        // Beyond the end: refused.
+        assert_eq!(map.prepare(10 * LEAF_ENTRIES + 3, 1).err(), Some(EINVAL));
+        Ok(())
+    }
+
+    #[test]
+    fn replace_only_if_unchanged() -> Result {
+        let map = KBox::pin_init(Map::new(LEAF_ENTRIES)?, GFP_KERNEL)?;
+        map.prepare(0, LEAF_ENTRIES)?;
+        let mem = Entry::Mem { slot: 3, offset: 9 };
+        let newer = Entry::Mem { slot: 4, offset: 0 };
+        let disk = Entry::Disk {
+            member: 1,
+            block: 500,
+        };
+        let mut m = map.lock();
+        m.set(7, mem)?;
+        assert!(m.replace(7, mem, disk));
+        assert_eq!(m.get(7), disk);
+        // An overwrite in a later stripe must not be undone by the older
+        // stripe's completion.
+        m.set(8, newer)?;
+        assert!(!m.replace(8, mem, disk));
+        assert_eq!(m.get(8), newer);
+        m.set(8, Entry::Unmapped)?;
+        drop(m);
+        assert_eq!(map.stats().mapped, 1);
+        Ok(())
+    }
+}

@@ -1,0 +1,1010 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The log-structured writer.
+//!
+//! Host writes are copied into the open stripe of their volume's group as
+//! host pieces and acknowledged at once: the volume has a volatile write
+//! cache, like a disk. A stripe is closed when its data space or piece
+//! table is full, or when a flush or FUA write needs it on the members;
+//! then its parity, data checksums and header are computed in memory and
+//! every strip is written whole, header first, in one batch — never a
+//! read-modify-write. A stripe closed part full is written narrower (fewer
+//! or shorter strips, or mirrored), whichever takes least space.
+//!
+//! Until its batch ends, a block's map entry points into the stripe's
+//! memory, so reads find it there; the worker then moves the entries to
+//! the members (unless a later write moved them again) and frees the
+//! buffer. A flush completes once every stripe closed before it has been
+//! written and every member has flushed its cache.
+
+use crate::alloc::Space;
+use crate::blk::bio::BioSet;
+use crate::blk::iobuf::Batch;
+use crate::blk::iobuf::BatchDone;
+use crate::blk::iobuf::IoBuf;
+use crate::blk::request::Fanout;
+use crate::blk::request::Segment;
+use crate::blk::Status;
+use crate::format::crc;
+use crate::format::error::FormatError;
+use crate::format::geometry;
+use crate::format::geometry::RaidType;
+use crate::format::geometry::StripRole;
+use crate::format::geometry::BLOCK_SIZE;
+use crate::format::geometry::MAX_STRIPS;
+use crate::format::header::HeaderBuilder;
+use crate::format::header::StripeLocation;
+use crate::format::header::StripeParams;
+use crate::format::header::MAX_GROUPS;
+use crate::format::parity;
+use crate::format::superblock::StripeGroup;
+use crate::format::uuid::Uuid;
+use crate::map::Entry;
+use crate::map::Map;
+use crate::members::Member;
+use kernel::new_condvar;
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Full;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+use kernel::sync::CondVar;
+use kernel::sync::SpinLock;
+
+/// Stripe buffers: stripes being filled or written at once.
+pub(crate) const SLOTS: usize = 8;
+
+/// Bytes per block.
+const BLOCK: usize = BLOCK_SIZE;
+
+/// Stripes written between two flushes of the members by the writer itself.
+const CHECKPOINT_STRIPES: u32 = 32;
+
+/// Where nothing was allocated.
+const NO_LOC: StripeLocation = StripeLocation { member: 0, lba: 0 };
+
+/// How new stripes of one group are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Group number, recorded in headers.
+    pub(crate) group: u8,
+    /// Member bitmap.
+    pub(crate) members: u32,
+    /// RAID type of full stripes.
+    pub(crate) raid: RaidType,
+    /// Strips of a full stripe, parity included.
+    pub(crate) width: usize,
+    /// Data blocks per strip of a full stripe.
+    pub(crate) strip_blocks: u32,
+}
+
+impl Policy {
+    /// The policy of group `index` as the superblock records it.
+    pub(crate) fn from_group(index: u8, g: &StripeGroup, nr_members: usize) -> Result<Self> {
+        let width = usize::from(g.width);
+        let in_array = if nr_members >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << nr_members) - 1
+        };
+        let ok = width >= g.raid_type.min_strips()
+            && width <= MAX_STRIPS
+            && g.members & !in_array == 0
+            && g.members.count_ones() as usize >= width
+            && g.strip_blocks > 0
+            && g.strip_blocks <= geometry::MAX_STRIP_BLOCKS;
+        if !ok {
+            pr_err!("stripe group {} has an unusable policy\n", index);
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            group: index,
+            members: g.members,
+            raid: g.raid_type,
+            width,
+            strip_blocks: g.strip_blocks,
+        })
+    }
+
+    /// Data strips of a full stripe.
+    pub(crate) fn data_strips(&self) -> usize {
+        match self.raid {
+            RaidType::Raid1 => 1,
+            r => self.width - r.parity_strips(),
+        }
+    }
+
+    /// Data blocks of a full stripe.
+    pub(crate) fn data_blocks(&self) -> u64 {
+        self.data_strips() as u64 * u64::from(self.strip_blocks)
+    }
+
+    /// Member blocks one strip of a full stripe takes, header included.
+    fn span(&self) -> u64 {
+        u64::from(self.strip_blocks) + 1
+    }
+}
+
+/// The shape a stripe is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Protection.
+    pub(crate) raid: RaidType,
+    /// Data strips.
+    pub(crate) nr_data: usize,
+    /// Strips, parity and mirrors included.
+    pub(crate) nr_strips: usize,
+    /// Data blocks per strip.
+    pub(crate) strip_blocks: u32,
+}
+
+impl Plan {
+    /// Member blocks the stripe takes.
+    pub(crate) fn cost(&self) -> u64 {
+        self.nr_strips as u64 * (u64::from(self.strip_blocks) + 1)
+    }
+}
+
+/// The cheapest shape for a stripe of `p` holding `used` data blocks with
+/// the redundancy of a full one: a full stripe when full; otherwise fewer
+/// or shorter strips, or as many mirrored copies as the parity protects.
+/// Strips never outgrow the group's, which is what was allocated.
+pub(crate) fn plan(p: &Policy, used: u64) -> Option<Plan> {
+    if used == 0 || used > p.data_blocks() {
+        return None;
+    }
+    let sb = u64::from(p.strip_blocks);
+    if p.raid == RaidType::Raid1 {
+        return Some(Plan {
+            raid: RaidType::Raid1,
+            nr_data: 1,
+            nr_strips: p.width,
+            strip_blocks: u32::try_from(used).ok()?,
+        });
+    }
+    let par = p.raid.parity_strips();
+    let min_data = p.raid.min_strips().saturating_sub(par).max(1);
+    let mut best: Option<Plan> = None;
+    let mut consider = |c: Plan| {
+        if best.is_none_or(|b| c.cost() < b.cost()) {
+            best = Some(c);
+        }
+    };
+    for k in min_data..=p.data_strips() {
+        let per = used.div_ceil(k as u64);
+        if per > sb {
+            continue;
+        }
+        consider(Plan {
+            raid: p.raid,
+            nr_data: k,
+            nr_strips: k + par,
+            strip_blocks: u32::try_from(per).ok()?,
+        });
+    }
+    // Parity protects against `par` lost members; so do `par + 1` copies.
+    if par > 0 && used <= sb && par < p.width {
+        consider(Plan {
+            raid: RaidType::Raid1,
+            nr_data: 1,
+            nr_strips: par + 1,
+            strip_blocks: u32::try_from(used).ok()?,
+        });
+    }
+    best
+}
+
+/// A stripe buffer's bookkeeping.
+struct Slot {
+    /// The stripe as filled, laid out as a full stripe of its group.
+    nominal: KBox<HeaderBuilder>,
+    /// The stripe as written.
+    out: KBox<HeaderBuilder>,
+    /// Strips allocated when the stripe was opened.
+    locs: [StripeLocation; MAX_STRIPS],
+    group: usize,
+    seq: u64,
+    durable_seq: u64,
+    prev: Option<StripeLocation>,
+    plan: Option<Plan>,
+    /// Closed by a flush rather than by filling up.
+    by_flush: bool,
+}
+
+/// Writer state shared by all groups.
+struct State {
+    /// Buffers neither open nor being written.
+    free: KVec<u16>,
+    /// The open stripe of each group.
+    open: [Option<u16>; MAX_GROUPS],
+    /// Sequence numbers of stripes closed but not yet written.
+    inflight: KVec<u64>,
+    next_seq: u64,
+    /// Every stripe at or below it is on stable storage.
+    durable_seq: u64,
+    /// Header location and sequence number of the last stripe closed.
+    prev: Option<StripeLocation>,
+    prev_seq: u64,
+    /// Sequence number of each group's open stripe.
+    open_seq: [u64; MAX_GROUPS],
+    /// Stripes written since the members were last flushed.
+    since_flush: u32,
+    space: Space,
+    /// A stripe could not be written: flushes fail from now on.
+    failed: bool,
+}
+
+/// Writer counters.
+pub(crate) struct WriterStats {
+    /// Stripes written.
+    pub(crate) stripes: Atomic<u64>,
+    /// Stripes a flush closed before they were full.
+    pub(crate) partial: Atomic<u64>,
+    /// Host blocks packed.
+    pub(crate) host_blocks: Atomic<u64>,
+    /// Member blocks written, headers and parity included.
+    pub(crate) member_blocks: Atomic<u64>,
+}
+
+/// A volume as the writer sees it.
+pub(crate) struct Volume {
+    /// Id named by host pieces.
+    pub(crate) id: u32,
+    /// Group new data goes to.
+    pub(crate) group: usize,
+    /// Forward map.
+    pub(crate) map: Pin<KBox<Map>>,
+}
+
+/// The members and bio set a writer writes through.
+pub(crate) struct Io<'a> {
+    /// Members in index order.
+    pub(crate) members: &'a [Member],
+    /// Bio set for member bios.
+    pub(crate) bioset: &'a BioSet,
+}
+
+/// Where the writer starts, as the member scan found things.
+pub(crate) struct Start {
+    /// Space with what the scan found marked used.
+    pub(crate) space: Space,
+    /// Sequence number of the next stripe.
+    pub(crate) next_seq: u64,
+    /// Highest sequence number known durable.
+    pub(crate) durable_seq: u64,
+    /// Header location of the newest stripe.
+    pub(crate) prev: Option<StripeLocation>,
+}
+
+/// The write path of an array.
+#[pin_data]
+pub(crate) struct Writer {
+    #[pin]
+    state: SpinLock<State>,
+    #[pin]
+    changed: CondVar,
+    slots: KVec<Pin<KBox<SpinLock<Slot>>>>,
+    /// Data space of each buffer.
+    data: KVec<Arc<IoBuf>>,
+    /// Header block, P and Q of each buffer.
+    out: KVec<Arc<IoBuf>>,
+    /// Batch status of each buffer.
+    status: KVec<Atomic<u32>>,
+    /// Buffers whose batch has ended, for the worker.
+    done: Atomic<u64>,
+    policies: KVec<Policy>,
+    uuid: Uuid,
+    /// Largest strip of any group, in bytes.
+    strip_bytes: usize,
+    /// Counters.
+    pub(crate) stats: WriterStats,
+}
+
+/// Offsets in a buffer's `out` part.
+const HDR_OFF: usize = 0;
+const P_OFF: usize = BLOCK;
+
+impl Writer {
+    /// A writer for groups `policies` of array `uuid`.
+    pub(crate) fn new(
+        uuid: Uuid,
+        policies: KVec<Policy>,
+        start: Start,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let max_data = policies
+            .iter()
+            .map(|p| p.data_blocks())
+            .max()
+            .ok_or(EINVAL)?;
+        let max_strip = policies
+            .iter()
+            .map(|p| u64::from(p.strip_blocks))
+            .max()
+            .ok_or(EINVAL)?;
+        let data_bytes = usize::try_from(max_data)
+            .ok()
+            .and_then(|b| b.checked_mul(BLOCK))
+            .ok_or(EINVAL)?;
+        let strip_bytes = usize::try_from(max_strip)
+            .ok()
+            .and_then(|b| b.checked_mul(BLOCK))
+            .ok_or(EINVAL)?;
+        let out_bytes = strip_bytes.checked_mul(2).ok_or(EINVAL)? + BLOCK;
+        let mut slots = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let mut data = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let mut out = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let mut status = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let mut free = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        for i in 0..SLOTS {
+            slots.push(
+                KBox::pin_init(
+                    new_spinlock!(Slot {
+                        nominal: KBox::new(HeaderBuilder::EMPTY, GFP_KERNEL)?,
+                        out: KBox::new(HeaderBuilder::EMPTY, GFP_KERNEL)?,
+                        locs: [NO_LOC; MAX_STRIPS],
+                        group: 0,
+                        seq: 0,
+                        durable_seq: 0,
+                        prev: None,
+                        plan: None,
+                        by_flush: false,
+                    }),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+            data.push(
+                IoBuf::new(
+                    data_bytes,
+                    c"stria_stripe_data",
+                    kernel::static_lock_class!(),
+                )?,
+                GFP_KERNEL,
+            )?;
+            out.push(
+                IoBuf::new(out_bytes, c"stria_stripe_out", kernel::static_lock_class!())?,
+                GFP_KERNEL,
+            )?;
+            status.push(Atomic::new(0u32), GFP_KERNEL)?;
+            free.push(i as u16, GFP_KERNEL)?;
+        }
+        let inflight = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        Ok(try_pin_init!(Self {
+            state <- new_spinlock!(State {
+                free,
+                open: [None; MAX_GROUPS],
+                inflight,
+                next_seq: start.next_seq.max(1),
+                durable_seq: start.durable_seq,
+                prev: start.prev,
+                prev_seq: start.durable_seq,
+                open_seq: [0; MAX_GROUPS],
+                since_flush: 0,
+                space: start.space,
+                failed: false,
+            }),
+            changed <- new_condvar!(),
+            slots,
+            data,
+            out,
+            status,
+            done: Atomic::new(0),
+            policies,
+            uuid,
+            strip_bytes,
+            stats: WriterStats {
+                stripes: Atomic::new(0),
+                partial: Atomic::new(0),
+                host_blocks: Atomic::new(0),
+                member_blocks: Atomic::new(0),
+            },
+        }))
+    }
+
+    fn slot(&self, id: u16) -> Result<&Pin<KBox<SpinLock<Slot>>>> {
+        self.slots.get(usize::from(id)).ok_or(EINVAL)
+    }
+
+    /// Free blocks on `member`.
+    pub(crate) fn free_blocks(&self, member: usize) -> u64 {
+        self.state.lock().space.free_blocks(member)
+    }
+
+    /// Packs blocks `lba + from .. lba + n` of `vol`, whose data is the
+    /// request's (block `lba` at its first byte), into the open stripe of
+    /// the volume's group; full stripes are written on the way. Returns how
+    /// far it got: all `n` blocks, or fewer when no stripe buffer is free
+    /// and `wait` is false (the caller is inside bio submission, where
+    /// waiting for our own bios would deadlock).
+    ///
+    /// `vol.map` must have been prepared for the range.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write<T: BatchDone>(
+        &self,
+        owner: &Arc<T>,
+        io: &Io<'_>,
+        vol: &Volume,
+        lba: u64,
+        n: u64,
+        from: u64,
+        fan: &Fanout<impl crate::blk::disk::Operations>,
+        wait: bool,
+    ) -> Result<u64> {
+        let g = vol.group;
+        let pol = self.policies.get(g).ok_or(EINVAL)?;
+        let mut done = from;
+        while done < n {
+            let mut st = self.state.lock();
+            if st.failed {
+                return Err(EIO);
+            }
+            let id = match st.open.get(g).copied().flatten() {
+                Some(id) => id,
+                None => {
+                    let id = loop {
+                        if let Some(id) = st.free.pop() {
+                            break id;
+                        }
+                        if !wait {
+                            return Ok(done);
+                        }
+                        self.changed.wait(&mut st);
+                        if st.failed {
+                            return Err(EIO);
+                        }
+                    };
+                    if let Err(e) = self.open(&mut st, id, g, pol) {
+                        let _ = st.free.push_within_capacity(id);
+                        return Err(e);
+                    }
+                    id
+                }
+            };
+            let mut slot = self.slot(id)?.lock();
+            let placed = match slot.nominal.append(vol.id, lba + done, n - done) {
+                Ok(a) => a,
+                Err(FormatError::DoesNotFit) => {
+                    // Full in a way `free_blocks` could not tell: close it.
+                    drop(slot);
+                    let close = self.take_open(&mut st, g, false)?;
+                    drop(st);
+                    if let Some(id) = close {
+                        self.close(owner, io, id);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    pr_err!("cannot place a host piece: {}\n", e.as_str());
+                    return Err(EIO);
+                }
+            };
+            let off = usize::try_from(placed.data_offset)
+                .ok()
+                .and_then(|o| o.checked_mul(BLOCK))
+                .ok_or(EIO)?;
+            let len = usize::try_from(placed.blocks)
+                .ok()
+                .and_then(|b| b.checked_mul(BLOCK))
+                .ok_or(EIO)?;
+            let src = done as usize * BLOCK;
+            let copied = self.data[usize::from(id)].with(|d| {
+                d.get_mut(off..off + len)
+                    .is_some_and(|dst| fan.copy_out(src, dst))
+            });
+            {
+                let mut m = vol.map.lock();
+                for i in 0..placed.blocks {
+                    let e = if copied {
+                        Entry::Mem {
+                            slot: id,
+                            offset: (placed.data_offset + i) as u32,
+                        }
+                    } else {
+                        Entry::Unmapped
+                    };
+                    m.set(lba + done + i, e)?;
+                }
+            }
+            if !copied {
+                // The piece is in the header already; its blocks now hold
+                // zeros rather than stale bytes, and the host gets an error.
+                self.data[usize::from(id)].with(|d| {
+                    if let Some(dst) = d.get_mut(off..off + len) {
+                        dst.fill(0);
+                    }
+                });
+                pr_err!("write request shorter than its length\n");
+                return Err(EIO);
+            }
+            self.stats.host_blocks.add(placed.blocks, Relaxed);
+            done += placed.blocks;
+            // Closing may split pieces at new strip boundaries: keep a
+            // piece slot per data strip for that.
+            let full =
+                slot.nominal.free_blocks() == 0 || slot.nominal.free_pieces() <= pol.data_strips();
+            drop(slot);
+            if full {
+                let close = self.take_open(&mut st, g, false)?;
+                drop(st);
+                if let Some(id) = close {
+                    self.close(owner, io, id);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Opens stripe buffer `id` for group `g`: allocates a full stripe's
+    /// strips and starts its header.
+    fn open(&self, st: &mut State, id: u16, g: usize, pol: &Policy) -> Result {
+        let mut locs = [NO_LOC; MAX_STRIPS];
+        st.space
+            .alloc_strips(pol.members, pol.width, pol.span(), &mut locs)?;
+        let seq = st.next_seq;
+        let (parity_index, q_index) = geometry::default_parity(pol.raid, pol.width, seq);
+        let params = StripeParams {
+            array_uuid: self.uuid,
+            seq,
+            timestamp: 0,
+            prev: None,
+            raid_type: pol.raid,
+            group: pol.group,
+            strip_blocks: pol.strip_blocks,
+            parity_index,
+            q_index,
+            durable_seq: 0,
+        };
+        let mut slot = self.slot(id)?.lock();
+        let give_back = |space: &mut Space| {
+            for l in locs.iter().take(pol.width) {
+                space.give_back(l.member, l.lba, pol.span());
+            }
+        };
+        if let Err(e) = slot.nominal.reset(&params, &locs[..pol.width]) {
+            pr_err!("cannot start a stripe: {}\n", e.as_str());
+            give_back(&mut st.space);
+            return Err(EIO);
+        }
+        slot.locs = locs;
+        slot.group = g;
+        slot.seq = seq;
+        slot.plan = None;
+        st.next_seq += 1;
+        if let (Some(o), Some(q)) = (st.open.get_mut(g), st.open_seq.get_mut(g)) {
+            *o = Some(id);
+            *q = seq;
+        }
+        Ok(())
+    }
+
+    /// Takes group `g`'s open stripe out for writing: decides its shape,
+    /// gives back the space it will not use, and counts it in flight.
+    /// Returns the buffer to write, or `None` (nothing open, or nothing in
+    /// it: then the buffer is free again).
+    fn take_open(&self, st: &mut State, g: usize, by_flush: bool) -> Result<Option<u16>> {
+        let Some(id) = st.open.get_mut(g).and_then(Option::take) else {
+            return Ok(None);
+        };
+        let pol = self.policies.get(g).ok_or(EINVAL)?;
+        let mut slot = self.slot(id)?.lock();
+        let plan = plan(pol, slot.nominal.used_blocks());
+        let sb = u64::from(pol.strip_blocks);
+        for (i, l) in slot.locs.iter().enumerate().take(pol.width) {
+            let used = match plan {
+                Some(p) if i < p.nr_strips => u64::from(p.strip_blocks) + 1,
+                _ => 0,
+            };
+            st.space.give_back(l.member, l.lba + used, sb + 1 - used);
+        }
+        slot.plan = plan;
+        slot.by_flush = by_flush;
+        if plan.is_none() {
+            drop(slot);
+            st.free.push_within_capacity(id).map_err(|_| EINVAL)?;
+            self.changed.notify_all();
+            return Ok(None);
+        }
+        slot.durable_seq = st.durable_seq;
+        slot.prev = st.prev;
+        st.prev = slot.locs.first().copied();
+        st.prev_seq = slot.seq;
+        st.inflight
+            .push_within_capacity(slot.seq)
+            .map_err(|_| EINVAL)?;
+        Ok(Some(id))
+    }
+
+    /// Writes the stripe in buffer `id`, already taken out, or fails the
+    /// array if it cannot.
+    fn close<T: BatchDone>(&self, owner: &Arc<T>, io: &Io<'_>, id: u16) {
+        if let Err(e) = self.build_and_submit(owner, io, id) {
+            pr_err!("cannot write a stripe: error {}\n", e.to_errno());
+            self.fail_stripe(id);
+        }
+    }
+
+    fn fail_stripe(&self, id: u16) {
+        let seq = self.slot(id).map(|s| s.lock().seq).unwrap_or(0);
+        let mut st = self.state.lock();
+        st.failed = true;
+        // The buffer stays out of use: reads of its blocks still find it.
+        st.inflight.retain(|s| *s != seq);
+        self.changed.notify_all();
+    }
+
+    fn build_and_submit<T: BatchDone>(&self, owner: &Arc<T>, io: &Io<'_>, id: u16) -> Result {
+        let mut guard = self.slot(id)?.lock();
+        let slot = &mut *guard;
+        let plan = slot.plan.ok_or(EINVAL)?;
+        if slot.by_flush {
+            self.stats.partial.add(1, Relaxed);
+        }
+        let pol = self.policies.get(slot.group).ok_or(EINVAL)?;
+        let nr = plan.nr_strips;
+        let (parity_index, q_index) = geometry::default_parity(plan.raid, nr, slot.seq);
+        let params = StripeParams {
+            array_uuid: self.uuid,
+            seq: slot.seq,
+            timestamp: crate::blk::wall_clock_seconds().saturating_mul(1_000_000_000),
+            prev: slot.prev,
+            raid_type: plan.raid,
+            group: pol.group,
+            strip_blocks: plan.strip_blocks,
+            parity_index,
+            q_index,
+            durable_seq: slot.durable_seq,
+        };
+        let seq = slot.seq;
+        let fmt = move |e: FormatError| {
+            pr_err!("stripe {}: {}\n", seq, e.as_str());
+            EIO
+        };
+        slot.out.reset(&params, &slot.locs[..nr]).map_err(fmt)?;
+        // The same pieces in the same order land at the same data offsets
+        // whatever the strip size: that is where the map points.
+        let mut fill = 0u64;
+        for p in slot.nominal.header().pieces() {
+            let a = slot
+                .out
+                .append(p.volume, p.host_lba, u64::from(p.len))
+                .map_err(fmt)?;
+            if a.data_offset != fill || a.blocks != u64::from(p.len) {
+                pr_err!("stripe {}: pieces moved when it was closed\n", seq);
+                return Err(EIO);
+            }
+            fill += a.blocks;
+        }
+        let used = usize::try_from(fill).map_err(|_| EIO)? * BLOCK;
+        let sbytes = plan.strip_blocks as usize * BLOCK;
+        let data = self.data.get(usize::from(id)).ok_or(EINVAL)?;
+        let out = self.out.get(usize::from(id)).ok_or(EINVAL)?;
+        let q_off = P_OFF + self.strip_bytes;
+        data.with(|d| -> Result {
+            let end = plan.nr_data * sbytes;
+            d.get_mut(used..end).ok_or(EIO)?.fill(0);
+            let mut strips: [&[u8]; MAX_STRIPS] = [&[]; MAX_STRIPS];
+            for (k, s) in strips.iter_mut().enumerate().take(plan.nr_data) {
+                *s = d.get(k * sbytes..(k + 1) * sbytes).ok_or(EIO)?;
+            }
+            let data_strips = &strips[..plan.nr_data];
+            out.with(|o| -> Result {
+                let (hdr, rest) = o.split_at_mut(P_OFF);
+                let (p, q) = rest.split_at_mut(self.strip_bytes);
+                let p = p.get_mut(..sbytes).ok_or(EIO)?;
+                let q = q.get_mut(..sbytes).ok_or(EIO)?;
+                match plan.raid {
+                    RaidType::Raid5 => parity::gen_p(data_strips, p).map_err(fmt)?,
+                    RaidType::Raid6 => parity::gen_pq(data_strips, p, q).map_err(fmt)?,
+                    RaidType::Raid0 | RaidType::Raid1 => {}
+                }
+                for i in 0..nr {
+                    let content: &[u8] = match geometry::strip_role(slot.out.header(), i) {
+                        Ok(StripRole::Data(k)) => {
+                            data_strips.get(usize::from(k)).copied().ok_or(EIO)?
+                        }
+                        Ok(StripRole::Mirror) => data_strips.first().copied().ok_or(EIO)?,
+                        Ok(StripRole::P) => p,
+                        Ok(StripRole::Q) => q,
+                        Err(e) => return Err(fmt(e)),
+                    };
+                    slot.out
+                        .set_data_crc(i, crc::crc32c(content))
+                        .map_err(fmt)?;
+                }
+                slot.out.encode(hdr).map_err(fmt)
+            })
+        })?;
+        // Where each strip goes and what it carries, so that the bios can
+        // be built (which may sleep) without the slot's lock.
+        let mut targets = [(NO_LOC, false, 0usize); MAX_STRIPS];
+        for (i, t) in targets.iter_mut().enumerate().take(nr) {
+            let loc = *slot.locs.get(i).ok_or(EINVAL)?;
+            *t = match geometry::strip_role(slot.out.header(), i).map_err(fmt)? {
+                StripRole::Data(k) => (loc, false, usize::from(k) * sbytes),
+                StripRole::Mirror => (loc, false, 0),
+                StripRole::P => (loc, true, P_OFF),
+                StripRole::Q => (loc, true, q_off),
+            };
+        }
+        drop(guard);
+        let mut batch = Batch::new(owner.clone(), usize::from(id))?;
+        for (loc, in_out, off) in targets.iter().take(nr) {
+            let buf = if *in_out { out } else { data };
+            let member = io.members.get(usize::from(loc.member)).ok_or(EIO)?;
+            let sector = loc.lba.checked_mul(8).ok_or(EIO)?;
+            batch.write(
+                io.bioset,
+                &member.bdev,
+                false,
+                sector,
+                &[(out, HDR_OFF, BLOCK), (buf, *off, sbytes)],
+            )?;
+        }
+        self.stats.stripes.add(1, Relaxed);
+        self.stats.member_blocks.add(plan.cost(), Relaxed);
+        batch.submit();
+        Ok(())
+    }
+
+    /// Records that buffer `id`'s batch ended with `status`; the caller
+    /// then has the worker run [`Self::complete`]. Interrupt context.
+    pub(crate) fn batch_ended(&self, id: usize, status: Status) {
+        if let Some(s) = self.status.get(id) {
+            s.store(u32::from(status.is_err()), Relaxed);
+        }
+        let bit = 1u64 << (id % 64);
+        let mut cur = self.done.load(Relaxed);
+        loop {
+            match self.done.cmpxchg(cur, cur | bit, Full) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Finishes the stripes whose batches ended: points their blocks at the
+    /// members and frees their buffers. Process context (the worker).
+    pub(crate) fn complete(&self, io: &Io<'_>, vols: &[&Volume]) {
+        let mask = self.done.xchg(0, Full);
+        for id in 0..SLOTS {
+            if mask & (1u64 << id) == 0 {
+                continue;
+            }
+            let id = id as u16;
+            let failed = self
+                .status
+                .get(usize::from(id))
+                .is_none_or(|s| s.load(Relaxed) != 0);
+            let Ok(slot) = self.slot(id) else { continue };
+            let slot = slot.lock();
+            if failed {
+                pr_err!("stripe {}: a member write failed\n", slot.seq);
+                let seq = slot.seq;
+                drop(slot);
+                let mut st = self.state.lock();
+                st.failed = true;
+                st.inflight.retain(|s| *s != seq);
+                self.changed.notify_all();
+                continue;
+            }
+            self.move_to_members(&slot, id, vols);
+            let seq = slot.seq;
+            drop(slot);
+            let mut st = self.state.lock();
+            st.inflight.retain(|s| *s != seq);
+            let _ = st.free.push_within_capacity(id);
+            st.since_flush += 1;
+            self.changed.notify_all();
+        }
+        self.checkpoint(io);
+    }
+
+    /// Every stripe below this sequence number has been written.
+    fn written_below(&self, st: &State) -> u64 {
+        let open = st
+            .open
+            .iter()
+            .zip(st.open_seq.iter())
+            .filter_map(|(o, q)| o.map(|_| *q));
+        Iterator::chain(st.inflight.iter().copied(), open)
+            .min()
+            .unwrap_or(st.next_seq)
+    }
+
+    /// After [`CHECKPOINT_STRIPES`] stripes written without a flush,
+    /// flushes the members so that later headers can vouch for those
+    /// stripes: assembly then checks the data of only the stripes written
+    /// since, which a power cut may have torn.
+    fn checkpoint(&self, io: &Io<'_>) {
+        let target = {
+            let mut st = self.state.lock();
+            if st.since_flush < CHECKPOINT_STRIPES || st.failed {
+                return;
+            }
+            st.since_flush = 0;
+            self.written_below(&st).saturating_sub(1)
+        };
+        for m in io.members {
+            if m.bdev.flush().is_err() {
+                // The next flush request reports it.
+                return;
+            }
+        }
+        let mut st = self.state.lock();
+        st.durable_seq = st.durable_seq.max(target);
+    }
+
+    /// The last stripe written, if every stripe is on stable storage.
+    pub(crate) fn log_head(&self) -> Option<(StripeLocation, u64)> {
+        let st = self.state.lock();
+        let idle = st.inflight.is_empty() && st.open.iter().all(Option::is_none);
+        if !idle || st.failed || st.durable_seq < st.prev_seq {
+            return None;
+        }
+        st.prev.map(|p| (p, st.prev_seq))
+    }
+
+    /// Points every block of the written stripe in `slot` that still lives
+    /// in its buffer at its place on the members.
+    fn move_to_members(&self, slot: &Slot, id: u16, vols: &[&Volume]) {
+        let h = slot.out.header();
+        let sb = u64::from(h.strip_blocks);
+        for (i, p) in h.pieces_with_strip() {
+            let Ok(StripRole::Data(k)) = geometry::strip_role(h, i) else {
+                continue;
+            };
+            let (Some(s), Some(vol)) = (h.strips().get(i), vols.iter().find(|v| v.id == p.volume))
+            else {
+                continue;
+            };
+            let base = u64::from(k) * sb + u64::from(p.start);
+            let mut m = vol.map.lock();
+            for b in 0..u64::from(p.len) {
+                let mem = Entry::Mem {
+                    slot: id,
+                    offset: (base + b) as u32,
+                };
+                let disk = Entry::Disk {
+                    member: s.member,
+                    block: s.lba + 1 + u64::from(p.start) + b,
+                };
+                m.replace(p.host_lba + b, mem, disk);
+            }
+        }
+    }
+
+    /// Copies block bytes of buffer `slot` at byte `off` of its data space
+    /// into the read segment `seg`. Call with the volume's map locked, so
+    /// that the buffer cannot be reused meanwhile.
+    pub(crate) fn read_mem(&self, slot: u16, off: usize, seg: &Segment<'_>) -> bool {
+        let Some(buf) = self.data.get(usize::from(slot)) else {
+            return false;
+        };
+        let len = seg.len() as usize;
+        buf.with(|d| d.get(off..off + len).is_some_and(|s| seg.copy_from(s)))
+    }
+
+    /// Closes every open stripe and waits until every stripe closed so far
+    /// is written, then flushes every member: everything acknowledged
+    /// before the call is then on stable storage.
+    pub(crate) fn flush<T: BatchDone>(&self, owner: &Arc<T>, io: &Io<'_>) -> Result {
+        let mut closing: [Option<u16>; MAX_GROUPS] = [None; MAX_GROUPS];
+        let target = {
+            let mut st = self.state.lock();
+            for (g, c) in closing.iter_mut().enumerate() {
+                *c = self.take_open(&mut st, g, true)?;
+            }
+            st.since_flush = 0;
+            st.next_seq - 1
+        };
+        for id in closing.into_iter().flatten() {
+            self.close(owner, io, id);
+        }
+        {
+            let mut st = self.state.lock();
+            while !st.failed && st.inflight.iter().any(|&s| s <= target) {
+                self.changed.wait(&mut st);
+            }
+            if st.failed {
+                return Err(EIO);
+            }
+        }
+        for m in io.members {
+            m.bdev.flush()?;
+        }
+        let mut st = self.state.lock();
+        st.durable_seq = st.durable_seq.max(target);
+        Ok(())
+    }
+}
+
+#[kernel::prelude::kunit_tests(stria_writer)]
+mod tests {
+    use super::*;
+
+    fn policy(raid: RaidType, width: usize, strip_blocks: u32) -> Policy {
+        Policy {
+            group: 0,
+            members: (1 << width) - 1,
+            raid,
+            width,
+            strip_blocks,
+        }
+    }
+
+    #[test]
+    fn full_stripes_keep_their_shape() {
+        for (raid, width) in [
+            (RaidType::Raid5, 4),
+            (RaidType::Raid6, 5),
+            (RaidType::Raid0, 3),
+            (RaidType::Raid1, 2),
+        ] {
+            let p = policy(raid, width, 16);
+            let full = plan(&p, p.data_blocks());
+            assert_eq!(
+                full,
+                Some(Plan {
+                    raid,
+                    nr_data: p.data_strips(),
+                    nr_strips: width,
+                    strip_blocks: 16,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn small_stripes_are_mirrored_or_narrow() {
+        let p5 = policy(RaidType::Raid5, 4, 16);
+        // One block: two copies beat a three-strip RAID-5 stripe.
+        let one = plan(&p5, 1);
+        assert_eq!(
+            one,
+            Some(Plan {
+                raid: RaidType::Raid1,
+                nr_data: 1,
+                nr_strips: 2,
+                strip_blocks: 1,
+            })
+        );
+        // RAID-6 keeps surviving two lost members: three strips of one
+        // block (one data strip and its P and Q, or three copies).
+        let p6 = policy(RaidType::Raid6, 5, 16);
+        assert_eq!(plan(&p6, 1).map(|p| (p.nr_strips, p.cost())), Some((3, 6)));
+        // More than a strip: parity, never strips longer than allocated.
+        for used in 1..=p5.data_blocks() {
+            let Some(c) = plan(&p5, used) else {
+                panic!("no plan for {used} blocks");
+            };
+            assert!(c.strip_blocks <= 16);
+            assert!(c.nr_data as u64 * u64::from(c.strip_blocks) >= used);
+            assert!(c.cost() <= 4 * 17);
+            // Never worse than padding the whole stripe.
+            assert!(c.nr_strips <= 4);
+        }
+        assert_eq!(plan(&p5, 0), None);
+        assert_eq!(plan(&p5, p5.data_blocks() + 1), None);
+    }
+
+    #[test]
+    fn policies_from_groups_are_checked() {
+        let g = StripeGroup {
+            members: 0b1111,
+            raid_type: RaidType::Raid5,
+            width: 4,
+            strip_blocks: 16,
+        };
+        assert!(Policy::from_group(0, &g, 4).is_ok());
+        // A member beyond the array, too few members, a zero strip.
+        assert!(Policy::from_group(0, &g, 3).is_err());
+        let narrow = StripeGroup { width: 5, ..g };
+        assert!(Policy::from_group(0, &narrow, 4).is_err());
+        let empty = StripeGroup {
+            strip_blocks: 0,
+            ..g
+        };
+        assert!(Policy::from_group(0, &empty, 4).is_err());
+    }
+}
