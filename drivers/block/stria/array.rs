@@ -1,34 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An assembled array: its members, its volume and its I/O path.
+//! An assembled array: its members, volumes, writer and volume table.
 
-use crate::blk::bio::Bio;
-use crate::blk::bio::BioOp;
 use crate::blk::bio::BioSet;
-use crate::blk::disk::Operations;
 use crate::blk::disk::StackOn;
 use crate::blk::iobuf::BatchDone;
 use crate::blk::request::Fanout;
-use crate::blk::request::Op;
-use crate::blk::request::Request;
 use crate::blk::Status;
+use crate::format::header::StripeLocation;
 use crate::format::superblock::Layout;
-use crate::map::Entry;
+use crate::format::superblock::VolumeEntry;
+use crate::format::superblock::MAX_VOLUMES;
 use crate::map::Map;
 use crate::members;
 use crate::members::Member;
 use crate::rebuild;
 use crate::uapi;
+use crate::volume::VolumeDev;
 use crate::writer::Io;
 use crate::writer::Policy;
 use crate::writer::Volume;
 use crate::writer::Writer;
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::atomic::Acquire;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::Release;
 use kernel::sync::Arc;
-use kernel::sync::ArcBorrow;
 use kernel::sync::Mutex;
 use kernel::sync::SpinLock;
 use kernel::workqueue;
@@ -40,25 +39,27 @@ pub(crate) const BLOCK_BYTES: u32 = crate::format::geometry::BLOCK_SIZE as u32;
 /// Largest host request, in sectors (1 MiB).
 pub(crate) const MAX_REQUEST_SECTORS: u32 = 2048;
 
-/// Who has the volume open, and whether it is going away.
-struct OpenState {
-    openers: u32,
-    stopping: bool,
+/// I/O counters reported by STATUS, for all volumes together.
+pub(crate) struct Counters {
+    /// Read requests.
+    pub(crate) reads: Atomic<u64>,
+    /// Write requests.
+    pub(crate) writes: Atomic<u64>,
+    /// Flush requests.
+    pub(crate) flushes: Atomic<u64>,
+    /// Requests failed.
+    pub(crate) errors: Atomic<u64>,
 }
 
-/// I/O counters reported by STATUS.
-struct Counters {
-    reads: Atomic<u64>,
-    writes: Atomic<u64>,
-    flushes: Atomic<u64>,
-    errors: Atomic<u64>,
+/// The volume table as the superblocks record it.
+pub(crate) struct Table {
+    /// Volumes, at most [`MAX_VOLUMES`].
+    pub(crate) volumes: KVec<VolumeEntry>,
+    /// Id the next volume gets.
+    pub(crate) next_id: u32,
+    generation: u64,
+    log: Option<(StripeLocation, u64)>,
 }
-
-/// Vectors of a member read bio: a megabyte request split at every 4 KiB
-/// block and page boundary stays below it.
-const READ_VECS: u16 = 256;
-/// Most vectors one block of a request can take (512-byte segments).
-const VECS_PER_BLOCK: u16 = (BLOCK_BYTES / 512) as u16;
 
 /// Requests waiting at most: one per tag of the volume's queue.
 const MAX_DEFERRED: usize = crate::blk::disk::QUEUE_DEPTH as usize;
@@ -68,31 +69,44 @@ const MAX_DEFERRED: usize = crate::blk::disk::QUEUE_DEPTH as usize;
 /// `queue_rq` may run inside the submission of a bio to the volume, where
 /// the member bios it submits are only queued until it returns: waiting
 /// there for a stripe buffer or a flush would wait for itself.
-enum Deferred {
+pub(crate) enum Deferred {
     /// A write that found no free stripe buffer after `done` blocks.
     Write {
-        fan: Fanout<Array>,
+        /// The request.
+        fan: Fanout<VolumeDev>,
+        /// Its volume.
+        vol: Arc<Volume>,
+        /// First block.
         lba: u64,
+        /// Blocks.
         n: u64,
+        /// Blocks already packed.
         done: u64,
+        /// Whether it must be durable on completion.
         fua: bool,
     },
     /// A flush, or a FUA write already packed.
-    Flush { fan: Fanout<Array> },
+    Flush {
+        /// The request.
+        fan: Fanout<VolumeDev>,
+    },
 }
 
-/// An array of members presenting one volume.
+/// An array of members and the volumes it serves.
 #[pin_data]
 pub(crate) struct Array {
     identity: members::Identity,
     members: KVec<Member>,
-    volume: Volume,
+    /// Volumes being served, for the writer.
+    #[pin]
+    volumes: SpinLock<KVec<Arc<Volume>>>,
+    /// Serialises changes of the volume table and superblock writes.
+    #[pin]
+    table: Mutex<KBox<Table>>,
     #[pin]
     writer: Writer,
     #[pin]
     bioset: BioSet,
-    #[pin]
-    open: Mutex<OpenState>,
     /// Finishes written stripes.
     #[pin]
     work: Work<Array, 0>,
@@ -101,6 +115,9 @@ pub(crate) struct Array {
     /// Serves deferred requests.
     #[pin]
     defer_work: Work<Array, 1>,
+    /// Workers running: each holds a reference to the array, and with it
+    /// the members, until it returns.
+    busy: Atomic<u32>,
     counters: Counters,
 }
 
@@ -113,7 +130,9 @@ impl WorkItem<0> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.writer.complete(&this.io(), &[&this.volume]);
+        this.busy.add(1, Relaxed);
+        this.writer.complete(&this.io(), &|id| this.find_volume(id));
+        this.busy.fetch_sub(1, Release);
     }
 }
 
@@ -121,6 +140,7 @@ impl WorkItem<1> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
+        this.busy.add(1, Relaxed);
         loop {
             let next = {
                 let mut q = this.deferred.lock();
@@ -132,6 +152,7 @@ impl WorkItem<1> for Array {
             let Ok(next) = next else { break };
             this.serve_deferred(next);
         }
+        this.busy.fetch_sub(1, Release);
     }
 }
 
@@ -145,46 +166,55 @@ impl BatchDone for Array {
 
 impl Array {
     /// Claims the members named by `paths`, checks their superblocks,
-    /// rebuilds the volume's map from their stripes and sets up the writer.
+    /// rebuilds the volumes' maps from their stripes and sets up the writer.
     pub(crate) fn new(paths: &[&CStr]) -> Result<impl PinInit<Self, Error>> {
         let (members, identity) = members::assemble(paths)?;
-        let Some(entry) = identity
-            .volumes
-            .iter()
-            .find(|v| v.layout == Layout::FullPointer)
-            .copied()
-        else {
-            pr_err!("the array has no log-structured volume\n");
-            return Err(EINVAL);
-        };
         let mut policies = KVec::new();
         for (i, g) in identity.groups.iter().enumerate() {
-            policies.push(Policy::from_group(i as u8, g, members.len())?, GFP_KERNEL)?;
+            let p = Policy::from_group(i as u8, g, members.len()).inspect_err(|_| {
+                pr_err!("stripe group {} has an unusable policy\n", i);
+            })?;
+            policies.push(p, GFP_KERNEL)?;
         }
-        if usize::from(entry.group) >= policies.len() {
-            pr_err!("volume {} names a missing stripe group\n", entry.id);
-            return Err(EINVAL);
+        let mut table = KBox::new(
+            Table {
+                volumes: KVec::with_capacity(MAX_VOLUMES, GFP_KERNEL)?,
+                next_id: identity.next_volume_id,
+                generation: identity.generation,
+                log: None,
+            },
+            GFP_KERNEL,
+        )?;
+        // Room for every volume the table can hold: adding one later must
+        // not allocate under the list's lock.
+        let mut vols = KVec::with_capacity(MAX_VOLUMES, GFP_KERNEL)?;
+        for entry in identity.volumes.iter() {
+            table.volumes.push(*entry, GFP_KERNEL)?;
+            if entry.layout != Layout::FullPointer {
+                pr_warn!("volume {}: layout not served, skipped\n", entry.id);
+                continue;
+            }
+            vols.push(Self::volume_of(entry, policies.len())?, GFP_KERNEL)?;
         }
-        let volume = Volume {
-            id: entry.id,
-            group: usize::from(entry.group),
-            map: KBox::pin_init(Map::new(entry.size_blocks)?, GFP_KERNEL)?,
+        let found = {
+            let mut refs = KVec::with_capacity(vols.len(), GFP_KERNEL)?;
+            for v in vols.iter() {
+                refs.push(&**v, GFP_KERNEL)?;
+            }
+            rebuild::rebuild(&members, &identity.uuid, &refs)?
         };
-        let found = rebuild::rebuild(&members, &identity.uuid, &[&volume])?;
         let writer = Writer::new(identity.uuid, policies, found.start)?;
         Ok(try_pin_init!(Self {
             identity,
             members,
-            volume,
+            volumes <- kernel::new_spinlock!(vols),
+            table <- kernel::new_mutex!(table),
             writer <- writer,
             bioset <- BioSet::new(64),
-            open <- kernel::new_mutex!(OpenState {
-                openers: 0,
-                stopping: false,
-            }),
             work <- kernel::new_work!("stria_array"),
             deferred <- kernel::new_spinlock!(KVec::with_capacity(MAX_DEFERRED, GFP_KERNEL)?),
             defer_work <- kernel::new_work!("stria_deferred"),
+            busy: Atomic::new(0),
             counters: Counters {
                 reads: Atomic::new(0),
                 writes: Atomic::new(0),
@@ -194,16 +224,178 @@ impl Array {
         }))
     }
 
-    fn io(&self) -> Io<'_> {
+    /// The in-memory volume for table entry `e`.
+    fn volume_of(e: &VolumeEntry, nr_groups: usize) -> Result<Arc<Volume>> {
+        if usize::from(e.group) >= nr_groups {
+            pr_err!("volume {} names a missing stripe group\n", e.id);
+            return Err(EINVAL);
+        }
+        Ok(Arc::new(
+            Volume {
+                id: e.id,
+                group: usize::from(e.group),
+                map: KBox::pin_init(Map::new(e.size_blocks)?, GFP_KERNEL)?,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The volumes being served.
+    pub(crate) fn volume_list(&self) -> Result<KVec<Arc<Volume>>> {
+        let mut v = KVec::with_capacity(MAX_VOLUMES, GFP_KERNEL)?;
+        for vol in self.volumes.lock().iter() {
+            v.push_within_capacity(vol.clone()).map_err(|_| ENOMEM)?;
+        }
+        Ok(v)
+    }
+
+    /// Volume `id`, if it is being served.
+    pub(crate) fn find_volume(&self, id: u32) -> Option<Arc<Volume>> {
+        self.volumes.lock().iter().find(|v| v.id == id).cloned()
+    }
+
+    /// A copy of the volume table.
+    pub(crate) fn table(&self) -> Result<KBox<Table>> {
+        let t = self.table.lock();
+        self.table_copy(&t)
+    }
+
+    /// Changes the volume table with `f` and writes it to every member's
+    /// superblock; the change stands only if that succeeds.
+    pub(crate) fn change_table<R>(&self, f: impl FnOnce(&mut Table) -> Result<R>) -> Result<R> {
+        let mut t = self.table.lock();
+        let mut new = self.table_copy(&t)?;
+        let r = f(&mut new)?;
+        new.generation = new.generation.checked_add(1).ok_or(EINVAL)?;
+        let now = crate::blk::wall_clock_seconds();
+        members::write_superblocks(&self.members, |sb| {
+            for (i, slot) in sb.volumes.iter_mut().enumerate() {
+                *slot = new.volumes.get(i).copied();
+            }
+            sb.next_volume_id = new.next_id;
+            sb.generation = new.generation;
+            sb.mtime = now;
+            if let Some((head, seq)) = new.log {
+                sb.log_head = Some(head);
+                sb.log_seq = seq;
+            }
+        })?;
+        *t = new;
+        Ok(r)
+    }
+
+    fn table_copy(&self, t: &Table) -> Result<KBox<Table>> {
+        let mut volumes = KVec::with_capacity(MAX_VOLUMES, GFP_KERNEL)?;
+        for v in t.volumes.iter() {
+            volumes.push(*v, GFP_KERNEL)?;
+        }
+        Ok(KBox::new(
+            Table {
+                volumes,
+                next_id: t.next_id,
+                generation: t.generation,
+                log: t.log,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Adds a volume described by `e` to the table and starts serving it.
+    pub(crate) fn add_volume(&self, e: VolumeEntry) -> Result<Arc<Volume>> {
+        let vol = Self::volume_of(&e, self.identity.groups.len())?;
+        self.change_table(|t| {
+            if t.volumes.len() >= MAX_VOLUMES {
+                pr_err!("the volume table is full\n");
+                return Err(ENOSPC);
+            }
+            t.volumes.push(e, GFP_KERNEL)?;
+            t.next_id = e.id.checked_add(1).ok_or(ENOSPC)?;
+            Ok(())
+        })?;
+        self.volumes
+            .lock()
+            .push_within_capacity(vol.clone())
+            .map_err(|_| ENOMEM)?;
+        Ok(vol)
+    }
+
+    /// Removes volume `id` from the table; its stripes' pieces are ignored
+    /// from now on (ids are never reused).
+    pub(crate) fn remove_volume(&self, id: u32) -> Result {
+        self.change_table(|t| {
+            let before = t.volumes.len();
+            t.volumes.retain(|v| v.id != id);
+            if t.volumes.len() == before {
+                return Err(ENOENT);
+            }
+            Ok(())
+        })?;
+        self.volumes.lock().retain(|v| v.id != id);
+        Ok(())
+    }
+
+    /// Changes volume `vol`'s size to `blocks`. Blocks cut off are trimmed
+    /// in the log first (durably), so that growing again shows zeros, also
+    /// after re-assembly.
+    pub(crate) fn resize_volume(this: &Arc<Self>, vol: &Volume, blocks: u64) -> Result {
+        let old = vol.map.size_blocks();
+        if blocks < old {
+            let io = this.io();
+            this.writer.write::<Self, VolumeDev>(
+                this,
+                &io,
+                vol,
+                blocks,
+                old - blocks,
+                0,
+                None,
+                true,
+            )?;
+            this.writer.flush(this, &io)?;
+        }
+        this.change_table(|t| {
+            let e = t
+                .volumes
+                .iter_mut()
+                .find(|v| v.id == vol.id)
+                .ok_or(ENOENT)?;
+            e.size_blocks = blocks;
+            Ok(())
+        })?;
+        vol.map.resize(blocks)
+    }
+
+    /// The array's stripe groups.
+    pub(crate) fn nr_groups(&self) -> usize {
+        self.identity.groups.len()
+    }
+
+    /// The writer.
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Member `i`.
+    pub(crate) fn member(&self, i: u8) -> Option<&Member> {
+        self.members.get(usize::from(i))
+    }
+
+    /// The bio set for member bios.
+    pub(crate) fn bioset(&self) -> &BioSet {
+        &self.bioset
+    }
+
+    /// The I/O counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The members and bio set, for the writer.
+    pub(crate) fn io(&self) -> Io<'_> {
         Io {
             members: &self.members,
             bioset: &self.bioset,
         }
-    }
-
-    /// Volume size in 512-byte sectors.
-    pub(crate) fn capacity_sectors(&self) -> u64 {
-        self.volume.map.size_blocks() * u64::from(BLOCK_BYTES / 512)
     }
 
     /// Preferred I/O size: a block.
@@ -232,18 +424,8 @@ impl Array {
         Ok(v)
     }
 
-    /// Marks the array as stopping unless the volume is open.
-    pub(crate) fn begin_stop(&self) -> Result {
-        let mut s = self.open.lock();
-        if s.openers > 0 {
-            return Err(EBUSY);
-        }
-        s.stopping = true;
-        Ok(())
-    }
-
     /// Writes out everything buffered and flushes the members; called once
-    /// the volume's disk is gone.
+    /// the volumes' disks are gone.
     pub(crate) fn shut_down(this: &Arc<Self>) {
         if let Err(e) = this.writer.flush(this, &this.io()) {
             pr_err!(
@@ -252,37 +434,50 @@ impl Array {
             );
             return;
         }
+        // The workers that saw the last stripes done may still hold the
+        // array (and so the members) for a moment: let them return, so that
+        // the members are free when the stop is reported.
+        while this.busy.load(Acquire) > 0 {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        }
         // A clean stop: the superblocks vouch for every stripe, so the next
         // assembly need not check any stripe's data.
-        if let Some((head, seq)) = this.writer.log_head() {
-            if let Err(e) = members::record_log_head(&this.members, head, seq) {
+        if let Some(log) = this.writer.log_head() {
+            if let Err(e) = this.change_table(|t| {
+                t.log = Some(log);
+                Ok(())
+            }) {
                 pr_err!("cannot record the end of the log: error {}\n", e.to_errno());
             }
         }
     }
 
-    /// Fills a STATUS answer.
-    pub(crate) fn status(&self, index: u32) -> uapi::Status {
-        let map = self.volume.map.stats();
-        let strip = self
-            .identity
-            .groups
-            .get(self.volume.group)
-            .map_or(0, |g| g.strip_blocks);
+    /// Fills a STATUS answer; `main` is the volume /dev/striaN serves (id
+    /// 1), if it exists, and `open_count` how often the volumes are open.
+    pub(crate) fn status(&self, index: u32, open_count: u32) -> uapi::Status {
+        let main = self.find_volume(1);
+        let (mut mapped, mut bytes) = (0, 0);
+        for v in self.volume_list().unwrap_or_default().iter() {
+            let m = v.map.stats();
+            mapped += m.mapped;
+            bytes += m.leaf_bytes + m.dir_bytes;
+        }
+        let strip = self.identity.groups.first().map_or(0, |g| g.strip_blocks);
         let mut st = uapi::Status {
             index,
             nr_members: self.members.len() as u32,
             layout: uapi::LAYOUT_LOG,
             chunk_sectors: strip * (BLOCK_BYTES / 512),
-            open_count: self.open.lock().openers,
-            capacity_sectors: self.capacity_sectors(),
+            open_count,
+            capacity_sectors: main
+                .map_or(0, |v| v.map.size_blocks() * u64::from(BLOCK_BYTES / 512)),
             reads: self.counters.reads.load(Relaxed),
             writes: self.counters.writes.load(Relaxed),
             flushes: self.counters.flushes.load(Relaxed),
             errors: self.counters.errors.load(Relaxed),
             array_uuid: self.identity.uuid.0,
-            map_blocks: map.mapped,
-            map_bytes: map.leaf_bytes + map.dir_bytes,
+            map_blocks: mapped,
+            map_bytes: bytes,
             stripes: self.writer.stats.stripes.load(Relaxed),
             partial_stripes: self.writer.stats.partial.load(Relaxed),
             ..uapi::Status::default()
@@ -302,29 +497,8 @@ impl Array {
         st
     }
 
-    /// Host block range of a request: first block and count.
-    fn blocks_of(fan: &Fanout<Self>, size_blocks: u64) -> Result<(u64, u64)> {
-        let spb = u64::from(BLOCK_BYTES / 512);
-        let sector = fan.sector();
-        let bytes = u64::from(fan.bytes());
-        if sector % spb != 0 || bytes % u64::from(BLOCK_BYTES) != 0 {
-            pr_err!("request not aligned to 4 KiB blocks at sector {}\n", sector);
-            return Err(EIO);
-        }
-        let lba = sector / spb;
-        let n = bytes / u64::from(BLOCK_BYTES);
-        if lba.checked_add(n).is_none_or(|e| e > size_blocks) {
-            pr_err!(
-                "request beyond the end of the volume at sector {}\n",
-                sector
-            );
-            return Err(EIO);
-        }
-        Ok((lba, n))
-    }
-
     /// Hands `d` to the deferral worker.
-    fn defer(this: &Arc<Self>, d: Deferred) {
+    pub(crate) fn defer(this: &Arc<Self>, d: Deferred) {
         if let Err(kernel::alloc::kvec::PushError(d)) = this.deferred.lock().push_within_capacity(d)
         {
             // Cannot happen: there are no more requests than room.
@@ -336,38 +510,13 @@ impl Array {
         let _ = workqueue::system_unbound().enqueue::<_, 1>(this.clone());
     }
 
-    /// Packs a write without waiting; what must wait is deferred.
-    fn write(this: &Arc<Self>, fan: Fanout<Self>, fua: bool) {
-        let r = Self::blocks_of(&fan, this.volume.map.size_blocks()).and_then(|(lba, n)| {
-            this.volume.map.prepare(lba, n)?;
-            let done = this
-                .writer
-                .write(this, &this.io(), &this.volume, lba, n, 0, &fan, false)?;
-            Ok((lba, n, done))
-        });
-        match r {
-            Err(e) => fan.fail(Status::from_error(e)),
-            Ok((lba, n, done)) if done < n => Self::defer(
-                this,
-                Deferred::Write {
-                    fan,
-                    lba,
-                    n,
-                    done,
-                    fua,
-                },
-            ),
-            Ok(_) if fua => Self::defer(this, Deferred::Flush { fan }),
-            Ok(_) => {}
-        }
-    }
-
     /// Serves a deferred request, waiting as needed (worker context).
     fn serve_deferred(self: &Arc<Self>, d: Deferred) {
         let io = self.io();
         let (fan, r) = match d {
             Deferred::Write {
                 fan,
+                vol,
                 lba,
                 n,
                 done,
@@ -375,7 +524,7 @@ impl Array {
             } => {
                 let r = self
                     .writer
-                    .write(self, &io, &self.volume, lba, n, done, &fan, true)
+                    .write(self, &io, &vol, lba, n, done, Some(&fan), true)
                     .and_then(|_| {
                         if fua {
                             self.writer.flush(self, &io)
@@ -393,123 +542,5 @@ impl Array {
         if let Err(e) = r {
             fan.fail(Status::from_error(e));
         }
-    }
-
-    /// Serves a read from the map: unwritten blocks as zeros, blocks of
-    /// stripes still being written from memory, the rest from the members,
-    /// with contiguous member blocks in one bio.
-    fn read(&self, fan: &Fanout<Self>) -> Result {
-        let (lba, _) = Self::blocks_of(fan, self.volume.map.size_blocks())?;
-        let block = u64::from(BLOCK_BYTES);
-        let mut pos = lba * block;
-        // (member, next member byte, vectors used, bio)
-        let mut cur: Option<(u8, u64, u16, Bio)> = None;
-        for seg in fan.segments() {
-            let mut done = 0u32;
-            while done < seg.len() {
-                let inb = pos % block;
-                let n = (seg.len() - done).min((block - inb) as u32);
-                let piece = seg.slice(done, n).ok_or(EIO)?;
-                let mut map = self.volume.map.lock();
-                match map.get(pos / block) {
-                    Entry::Unmapped => {
-                        drop(map);
-                        if !piece.zero() {
-                            return Err(EIO);
-                        }
-                    }
-                    Entry::Mem { slot, offset } => {
-                        let off = offset as usize * BLOCK_BYTES as usize + inb as usize;
-                        let ok = self.writer.read_mem(slot, off, &piece);
-                        drop(map);
-                        if !ok {
-                            pr_err!("buffered block {} unreadable\n", pos / block);
-                            return Err(EIO);
-                        }
-                    }
-                    Entry::Disk {
-                        member,
-                        block: mblock,
-                    } => {
-                        drop(map);
-                        let at = mblock * block + inb;
-                        let fits = matches!(&cur, Some((m, next, used, _))
-                            if *m == member && *next == at
-                                && (inb != 0 || *used + VECS_PER_BLOCK <= READ_VECS));
-                        if !fits {
-                            if let Some((_, _, _, bio)) = cur.take() {
-                                fan.submit(bio);
-                            }
-                            let m = self.members.get(usize::from(member)).ok_or(EIO)?;
-                            let mut bio =
-                                fan.new_bio(&self.bioset, &m.bdev, BioOp::Read, READ_VECS)?;
-                            bio.set_sector(at / 512);
-                            cur = Some((member, at, 0, bio));
-                        }
-                        let Some((_, next, used, bio)) = cur.as_mut() else {
-                            return Err(EIO);
-                        };
-                        if !bio.add(&piece) {
-                            pr_err!("member bio full at block {}\n", pos / block);
-                            return Err(EIO);
-                        }
-                        *next += u64::from(n);
-                        *used += 1;
-                    }
-                }
-                pos += u64::from(n);
-                done += n;
-            }
-        }
-        if let Some((_, _, _, bio)) = cur.take() {
-            fan.submit(bio);
-        }
-        Ok(())
-    }
-}
-
-impl Operations for Array {
-    fn queue_rq(this: ArcBorrow<'_, Self>, rq: Request<Self>) {
-        let this: Arc<Self> = this.into();
-        let op = rq.op();
-        let fua = rq.is_fua();
-        let fan = rq.fan_out();
-        match op {
-            Op::Flush => {
-                this.counters.flushes.add(1, Relaxed);
-                Self::defer(&this, Deferred::Flush { fan });
-            }
-            Op::Read => {
-                this.counters.reads.add(1, Relaxed);
-                if let Err(e) = this.read(&fan) {
-                    fan.fail(Status::from_error(e));
-                }
-            }
-            Op::Write => {
-                this.counters.writes.add(1, Relaxed);
-                Self::write(&this, fan, fua);
-            }
-            Op::Other(_) => fan.fail(Status::not_supported()),
-        }
-    }
-
-    fn completed(&self, status: Status) {
-        if status.is_err() {
-            self.counters.errors.add(1, Relaxed);
-        }
-    }
-
-    fn open(&self) -> Result {
-        let mut s = self.open.lock();
-        if s.stopping {
-            return Err(ENXIO);
-        }
-        s.openers = s.openers.checked_add(1).ok_or(EBUSY)?;
-        Ok(())
-    }
-
-    fn release(&self) {
-        let mut s = self.open.lock();
-        s.openers = s.openers.saturating_sub(1);
     }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The control device's ioctls: ASSEMBLE, STOP and STATUS.
+//! The control device's ioctls: ASSEMBLE, STOP, STATUS, VOLUME and VOLUMES.
 
 use crate::array::Array;
 use crate::array::BLOCK_BYTES;
@@ -9,7 +9,13 @@ use crate::blk::disk::Disk;
 use crate::blk::disk::DiskParams;
 use crate::blk::misc::capable_sys_admin;
 use crate::blk::misc::Control;
+use crate::format::superblock::CopyMeta;
+use crate::format::superblock::Layout;
+use crate::format::superblock::VolumeEntry;
+use crate::format::superblock::VOLUME_NAME_LEN;
 use crate::uapi;
+use crate::volume::VolumeDev;
+use crate::writer::Volume;
 use core::pin::Pin;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -17,20 +23,127 @@ use kernel::sync::Arc;
 use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
 
-/// An assembled array and the volume it serves.
+/// A volume's block device.
+struct VolDisk {
+    id: u32,
+    // Dropped first: deleting the disk drains its I/O.
+    disk: Option<Disk<VolumeDev>>,
+    dev: Arc<VolumeDev>,
+}
+
+impl Drop for VolDisk {
+    fn drop(&mut self) {
+        drop(self.disk.take());
+    }
+}
+
+/// An assembled array and the devices of its volumes.
 struct Slot {
-    disk: Option<Disk<Array>>,
+    disks: KVec<VolDisk>,
     array: Arc<Array>,
+}
+
+impl Slot {
+    /// How many times the array's volumes are open.
+    fn openers(&self) -> u32 {
+        self.disks.iter().map(|d| d.dev.openers()).sum()
+    }
+
+    /// Refuses further opens of every volume, unless one is open (`EBUSY`).
+    fn begin_stop(&self) -> Result {
+        for (i, d) in self.disks.iter().enumerate() {
+            if let Err(e) = d.dev.begin_close() {
+                for d in self.disks.iter().take(i) {
+                    d.dev.cancel_close();
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn find(&self, id: u32) -> Option<usize> {
+        self.disks.iter().position(|d| d.id == id)
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        // Deleting the disk drains its I/O; what the writer still buffers
-        // then goes to the members before they are closed.
-        drop(self.disk.take());
+        // Deleting the disks drains their I/O; what the writer still
+        // buffers then goes to the members before they are closed.
+        self.disks.clear();
         Array::shut_down(&self.array);
     }
 }
+
+/// The name of array `index`'s device for volume `id`.
+fn disk_name(index: usize, id: u32, out: &mut [u8; 32]) -> Result {
+    out.fill(0);
+    let mut w = kernel::str::NullTerminatedFormatter::new(out).ok_or(EINVAL)?;
+    if id == 1 {
+        core::fmt::write(&mut w, fmt!("stria{}", index))
+    } else {
+        core::fmt::write(&mut w, fmt!("stria{}v{}", index, id))
+    }
+    .map_err(|_| EINVAL)
+}
+
+/// Makes the block device of `vol`.
+fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDisk> {
+    let id = vol.id;
+    let params = DiskParams {
+        capacity_sectors: vol.map.size_blocks() * u64::from(BLOCK_BYTES / 512),
+        logical_block_size: BLOCK_BYTES,
+        max_hw_sectors: MAX_REQUEST_SECTORS,
+        io_min: array.io_min(),
+        io_opt: array.io_opt(),
+    };
+    let dev = VolumeDev::new(array.clone(), vol)?;
+    let disk = if id == 1 {
+        Disk::new(
+            fmt!("stria{}", index),
+            &params,
+            &array.stack_on()?,
+            dev.clone(),
+        )?
+    } else {
+        Disk::new(
+            fmt!("stria{}v{}", index, id),
+            &params,
+            &array.stack_on()?,
+            dev.clone(),
+        )?
+    };
+    Ok(VolDisk {
+        id,
+        disk: Some(disk),
+        dev,
+    })
+}
+
+/// Checks a volume name from user space: 1 to 31 of `[A-Za-z0-9._-]`, NUL
+/// padded.
+fn volume_name(raw: &[u8; uapi::VOLUME_NAME_MAX]) -> Result<[u8; VOLUME_NAME_LEN]> {
+    let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    let (name, pad) = raw.split_at(len);
+    let ok_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    if len == 0
+        || len >= VOLUME_NAME_LEN
+        || !name.iter().all(ok_char)
+        || pad.iter().any(|&b| b != 0)
+    {
+        pr_err!("volume: a name is 1 to 31 of A-Z a-z 0-9 . _ -\n");
+        return Err(EINVAL);
+    }
+    let mut out = [0u8; VOLUME_NAME_LEN];
+    for (d, s) in out.iter_mut().zip(name) {
+        *d = *s;
+    }
+    Ok(out)
+}
+
+/// Largest volume, in blocks: what a map entry can address.
+const MAX_VOLUME_BLOCKS: u64 = 1 << 40;
 
 /// What an array number is used for.
 ///
@@ -166,29 +279,18 @@ impl Controller {
         };
         writer.write_slice(&out.encode())?;
         let array = Arc::pin_init(Array::new(paths)?, GFP_KERNEL)?;
-        let params = DiskParams {
-            capacity_sectors: array.capacity_sectors(),
-            logical_block_size: BLOCK_BYTES,
-            max_hw_sectors: MAX_REQUEST_SECTORS,
-            io_min: array.io_min(),
-            io_opt: array.io_opt(),
-        };
-        let disk = Disk::new(
-            fmt!("stria{}", index),
-            &params,
-            &array.stack_on()?,
-            array.clone(),
-        )?;
+        let vols = array.volume_list()?;
+        let mut disks = KVec::with_capacity(vols.len(), GFP_KERNEL)?;
+        for vol in vols.into_iter() {
+            disks.push(make_disk(index, &array, vol)?, GFP_KERNEL)?;
+        }
         pr_info!(
-            "{}: assembled from {} members, {} MiB\n",
-            disk.name().to_str().unwrap_or("?"),
+            "stria{}: assembled from {} members, {} volumes\n",
+            index,
             paths.len(),
-            array.capacity_sectors() >> 11
+            disks.len()
         );
-        Ok(Slot {
-            disk: Some(disk),
-            array,
-        })
+        Ok(Slot { disks, array })
     }
 
     fn stop(&self, arg: usize) -> Result<isize> {
@@ -203,8 +305,8 @@ impl Controller {
             let Entry::Live(slot) = entry else {
                 return Err(ENOENT);
             };
-            slot.array.begin_stop().inspect_err(|_| {
-                pr_err!("stria{}: cannot stop: the volume is open\n", req.index);
+            slot.begin_stop().inspect_err(|_| {
+                pr_err!("stria{}: cannot stop: a volume is open\n", req.index);
             })?;
             match core::mem::replace(entry, Entry::Busy) {
                 Entry::Live(slot) => slot,
@@ -229,12 +331,199 @@ impl Controller {
         let st = {
             let table = self.table.lock();
             match table.get(index as usize) {
-                Some(Entry::Live(slot)) => slot.array.status(index),
+                Some(Entry::Live(slot)) => slot.array.status(index, slot.openers()),
                 _ => return Err(ENOENT),
             }
         };
         st.encode(&mut raw);
         writer.write_slice(&raw)?;
+        Ok(0)
+    }
+}
+
+impl Controller {
+    /// Takes array `index` out of the table as `Busy` for a long operation.
+    fn take(&self, index: u32) -> Result<Slot> {
+        let mut table = self.table.lock();
+        let entry = table.get_mut(index as usize).ok_or(ENOENT)?;
+        if !matches!(entry, Entry::Live(_)) {
+            return Err(ENOENT);
+        }
+        match core::mem::replace(entry, Entry::Busy) {
+            Entry::Live(slot) => Ok(slot),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// Puts back what [`Self::take`] took.
+    fn put(&self, index: u32, slot: Slot) {
+        if let Some(e) = self.table.lock().get_mut(index as usize) {
+            *e = Entry::Live(slot);
+        }
+    }
+
+    fn volume(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), uapi::Volume::SIZE).reader_writer();
+        let mut raw = [0u8; uapi::Volume::SIZE];
+        reader.read_slice(&mut raw)?;
+        let req = uapi::Volume::decode(&raw).map_err(|e| abi_error("volume", e))?;
+        let mut slot = self.take(req.index)?;
+        let r = Self::volume_op(&mut slot, req.index as usize, &req);
+        self.put(req.index, slot);
+        let id = r?;
+        let out = uapi::Volume { id, ..req };
+        writer.write_slice(&out.encode())?;
+        Ok(0)
+    }
+
+    fn volume_op(slot: &mut Slot, index: usize, req: &uapi::Volume) -> Result<u32> {
+        let blocks = || -> Result<u64> {
+            let spb = u64::from(BLOCK_BYTES / 512);
+            if req.size_sectors == 0
+                || req.size_sectors % spb != 0
+                || req.size_sectors / spb > MAX_VOLUME_BLOCKS
+            {
+                pr_err!(
+                    "volume: size must be a multiple of 4 KiB, from 4 KiB to {} TiB\n",
+                    MAX_VOLUME_BLOCKS >> 28
+                );
+                return Err(EINVAL);
+            }
+            Ok(req.size_sectors / spb)
+        };
+        let table = slot.array.table()?;
+        let find = || -> Result<VolumeEntry> {
+            let name = if req.id == 0 {
+                Some(volume_name(&req.name)?)
+            } else {
+                None
+            };
+            table
+                .volumes
+                .iter()
+                .find(|v| match name {
+                    Some(n) => v.name == n,
+                    None => v.id == req.id,
+                })
+                .copied()
+                .ok_or_else(|| {
+                    pr_err!("stria{}: no such volume\n", index);
+                    ENOENT
+                })
+        };
+        match req.op {
+            uapi::VOLUME_CREATE => {
+                let name = volume_name(&req.name)?;
+                let size_blocks = blocks()?;
+                if req.id != 0 {
+                    return Err(EINVAL);
+                }
+                if table.volumes.iter().any(|v| v.name == name) {
+                    pr_err!("stria{}: a volume of that name exists\n", index);
+                    return Err(EEXIST);
+                }
+                if slot.array.nr_groups() == 0 {
+                    return Err(EINVAL);
+                }
+                let e = VolumeEntry {
+                    id: table.next_id,
+                    flags: 0,
+                    size_blocks,
+                    layout: Layout::FullPointer,
+                    copy_meta: CopyMeta::None,
+                    group: 0,
+                    parent_id: 0,
+                    origin_id: 0,
+                    copy_generation: 0,
+                    ctime: crate::blk::wall_clock_seconds(),
+                    name,
+                };
+                slot.disks.reserve(1, GFP_KERNEL)?;
+                let vol = slot.array.add_volume(e)?;
+                match make_disk(index, &slot.array, vol) {
+                    Ok(d) => slot.disks.push(d, GFP_KERNEL)?,
+                    Err(err) => {
+                        let _ = slot.array.remove_volume(e.id);
+                        return Err(err);
+                    }
+                }
+                Ok(e.id)
+            }
+            uapi::VOLUME_RESIZE => {
+                let e = find()?;
+                let size_blocks = blocks()?;
+                let i = slot.find(e.id).ok_or(ENOENT)?;
+                let d = slot.disks.get(i).ok_or(ENOENT)?;
+                Array::resize_volume(&slot.array, d.dev.volume(), size_blocks)?;
+                if let Some(disk) = d.disk.as_ref() {
+                    disk.set_capacity(size_blocks * u64::from(BLOCK_BYTES / 512));
+                }
+                Ok(e.id)
+            }
+            uapi::VOLUME_DELETE => {
+                let e = find()?;
+                if let Some(i) = slot.find(e.id) {
+                    let d = slot.disks.get(i).ok_or(ENOENT)?;
+                    d.dev.begin_close().inspect_err(|_| {
+                        pr_err!(
+                            "stria{}: cannot delete volume {}: it is open\n",
+                            index,
+                            e.id
+                        );
+                    })?;
+                    // Deleting the disk drains its I/O.
+                    slot.disks.remove(i).map_err(|_| ENOENT)?;
+                }
+                slot.array.remove_volume(e.id)?;
+                Ok(e.id)
+            }
+            _ => {
+                pr_err!("volume: unknown operation {}\n", req.op);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    fn volumes(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), uapi::Volumes::SIZE).reader_writer();
+        // Six kilobytes: off the stack.
+        let mut buf = KVec::from_elem(0u8, uapi::Volumes::SIZE, GFP_KERNEL)?;
+        let raw =
+            <&mut [u8; uapi::Volumes::SIZE]>::try_from(buf.as_mut_slice()).map_err(|_| EINVAL)?;
+        reader.read_slice(&mut raw[..])?;
+        let index = uapi::Volumes::decode_request(raw).map_err(|e| abi_error("volumes", e))?;
+        raw.fill(0);
+        let table = self.table.lock();
+        let Some(Entry::Live(slot)) = table.get(index as usize) else {
+            return Err(ENOENT);
+        };
+        let vt = slot.array.table()?;
+        let mut n = 0usize;
+        for e in vt.volumes.iter() {
+            let d = slot.find(e.id).and_then(|i| slot.disks.get(i));
+            let map = d.map(|d| d.dev.volume().map.stats()).unwrap_or_default();
+            let mut info = uapi::VolumeInfo {
+                id: e.id,
+                open_count: d.map_or(0, |d| d.dev.openers()),
+                size_sectors: e.size_blocks * u64::from(BLOCK_BYTES / 512),
+                map_blocks: map.mapped,
+                map_bytes: map.leaf_bytes + map.dir_bytes,
+                ..uapi::VolumeInfo::default()
+            };
+            for (dst, src) in info.name.iter_mut().zip(e.name.iter()) {
+                *dst = *src;
+            }
+            if d.is_some() {
+                disk_name(index as usize, e.id, &mut info.disk)?;
+            }
+            uapi::Volumes::encode_info(raw, n, &info);
+            n += 1;
+        }
+        drop(table);
+        uapi::Volumes::encode_head(raw, index, n as u32);
+        writer.write_slice(&raw[..])?;
         Ok(0)
     }
 }
@@ -248,6 +537,8 @@ impl Control for Controller {
             uapi::IOC_ASSEMBLE => self.assemble(arg),
             uapi::IOC_STOP => self.stop(arg),
             uapi::IOC_STATUS => self.status(arg),
+            uapi::IOC_VOLUME => self.volume(arg),
+            uapi::IOC_VOLUMES => self.volumes(arg),
             _ => Err(ENOTTY),
         }
     }

@@ -88,6 +88,8 @@ struct Inner {
     mapped: u64,
     /// Leaves allocated.
     nr_leaves: u64,
+    /// Size of the volume in blocks.
+    size_blocks: u64,
 }
 
 /// The forward map of one volume.
@@ -95,7 +97,6 @@ struct Inner {
 pub(crate) struct Map {
     #[pin]
     inner: SpinLock<Inner>,
-    size_blocks: u64,
 }
 
 /// Memory use of a map.
@@ -122,21 +123,61 @@ impl Map {
                 leaves,
                 mapped: 0,
                 nr_leaves: 0,
+                size_blocks,
             }),
-            size_blocks,
         }))
     }
 
     /// Size of the volume in blocks.
     pub(crate) fn size_blocks(&self) -> u64 {
-        self.size_blocks
+        self.inner.lock().size_blocks
+    }
+
+    /// Changes the volume's size to `size_blocks`; blocks beyond the new
+    /// end are forgotten (unmapped), so that growing again shows zeros.
+    pub(crate) fn resize(&self, size_blocks: u64) -> Result {
+        let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
+        let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            leaves.push(None, GFP_KERNEL)?;
+        }
+        let mut guard = self.inner.lock();
+        let g = &mut *guard;
+        for (new, old) in leaves.iter_mut().zip(g.leaves.iter_mut()) {
+            *new = old.take();
+        }
+        // What no longer fits is dropped with the old directory.
+        let mut dropped = 0u64;
+        for l in g.leaves.iter().skip(n).flatten() {
+            dropped += l.iter().filter(|&&v| v != 0).count() as u64;
+            g.nr_leaves = g.nr_leaves.saturating_sub(1);
+        }
+        // The tail of the last leaf past the new end.
+        let tail = (size_blocks % LEAF_ENTRIES) as usize;
+        if tail != 0 {
+            if let Some(Some(last)) = leaves.last_mut() {
+                for v in last.iter_mut().skip(tail) {
+                    if *v != 0 {
+                        dropped += 1;
+                        *v = 0;
+                    }
+                }
+            }
+        }
+        g.mapped = g.mapped.saturating_sub(dropped);
+        g.size_blocks = size_blocks;
+        core::mem::swap(&mut g.leaves, &mut leaves);
+        // Freeing vmalloc'd memory may sleep: not under the lock.
+        drop(guard);
+        drop(leaves);
+        Ok(())
     }
 
     /// Makes sure leaves exist for blocks `lba .. lba + n`, so that setting
     /// them under the lock never allocates.
     pub(crate) fn prepare(&self, lba: u64, n: u64) -> Result {
         let end = lba.checked_add(n).ok_or(EINVAL)?;
-        if end > self.size_blocks {
+        if end > self.size_blocks() {
             return Err(EINVAL);
         }
         let mut i = lba / LEAF_ENTRIES;
@@ -219,6 +260,25 @@ impl Locked<'_> {
         Ok(old)
     }
 
+    /// Unmaps blocks `lba .. lba + n`, skipping leaves that do not exist
+    /// (nothing there is mapped).
+    pub(crate) fn unmap(&mut self, lba: u64, n: u64) {
+        let end = lba.saturating_add(n);
+        let mut pos = lba;
+        while pos < end {
+            let leaf_end = (pos / LEAF_ENTRIES + 1) * LEAF_ENTRIES;
+            let stop = leaf_end.min(end);
+            if self.slot(pos).is_none() {
+                pos = stop;
+                continue;
+            }
+            for b in pos..stop {
+                let _ = self.set(b, Entry::Unmapped);
+            }
+            pos = stop;
+        }
+    }
+
     /// Points block `lba` at `new` only if it still points at `old`.
     pub(crate) fn replace(&mut self, lba: u64, old: Entry, new: Entry) -> bool {
         if self.get(lba) != old {
@@ -297,6 +357,34 @@ mod tests {
     }
 
     #[test]
+    fn resize_forgets_what_is_cut_off() -> Result {
+        let map = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        map.prepare(0, 3 * LEAF_ENTRIES)?;
+        let disk = Entry::Disk {
+            member: 0,
+            block: 9,
+        };
+        {
+            let mut m = map.lock();
+            for lba in [0, 10, LEAF_ENTRIES + 20, 2 * LEAF_ENTRIES + 1] {
+                m.set(lba, disk)?;
+            }
+        }
+        map.resize(LEAF_ENTRIES + 10)?;
+        assert_eq!(map.size_blocks(), LEAF_ENTRIES + 10);
+        let st = map.stats();
+        assert_eq!(st.mapped, 2);
+        assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
+        map.resize(3 * LEAF_ENTRIES)?;
+        map.prepare(0, 3 * LEAF_ENTRIES)?;
+        let mut m = map.lock();
+        assert_eq!(m.get(10), disk);
+        assert_eq!(m.get(LEAF_ENTRIES + 20), Entry::Unmapped);
+        assert_eq!(m.get(2 * LEAF_ENTRIES + 1), Entry::Unmapped);
+        Ok(())
+    }
+
+    #[test]
     fn replace_only_if_unchanged() -> Result {
         let map = KBox::pin_init(Map::new(LEAF_ENTRIES)?, GFP_KERNEL)?;
         map.prepare(0, LEAF_ENTRIES)?;
@@ -316,8 +404,11 @@ mod tests {
         assert!(!m.replace(8, mem, disk));
         assert_eq!(m.get(8), newer);
         m.set(8, Entry::Unmapped)?;
+        // Unmapping runs over leaves that were never made.
+        m.unmap(0, 3 * LEAF_ENTRIES);
+        assert_eq!(m.get(7), Entry::Unmapped);
         drop(m);
-        assert_eq!(map.stats().mapped, 1);
+        assert_eq!(map.stats().mapped, 0);
         Ok(())
     }
 }

@@ -6,7 +6,6 @@
 use crate::blk::bdev::Bdev;
 use crate::format::error::FormatError;
 use crate::format::geometry;
-use crate::format::header::StripeLocation;
 use crate::format::superblock;
 use crate::format::superblock::Locations;
 use crate::format::superblock::StripeGroup;
@@ -113,6 +112,10 @@ pub(crate) struct Identity {
     pub(crate) groups: KVec<StripeGroup>,
     /// Its volumes.
     pub(crate) volumes: KVec<VolumeEntry>,
+    /// Id the next volume gets.
+    pub(crate) next_volume_id: u32,
+    /// Superblock generation written at assembly.
+    pub(crate) generation: u64,
 }
 
 /// Claims `paths`, checks that they are exactly the members of one array,
@@ -205,13 +208,16 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
     for v in first.sb.volumes.iter().flatten() {
         volumes.push(*v, GFP_KERNEL)?;
     }
+    let next_volume_id = first.sb.next_volume_id;
+    record_assembly(&mut members)?;
     let identity = Identity {
         uuid: array.ok_or(EINVAL)?,
         name,
         groups,
         volumes,
+        next_volume_id,
+        generation: members.first().map_or(0, |m| m.sb.generation),
     };
-    record_assembly(&mut members)?;
     Ok((members, identity))
 }
 
@@ -237,19 +243,6 @@ fn record_assembly(members: &mut KVec<Member>) -> Result {
     write_superblocks(members, |_| {})
 }
 
-/// Records in every member's superblock that the log ends, durably, with
-/// the stripe `seq` whose first strip's header is at `head`: the array was
-/// stopped cleanly. One generation above assembly's.
-pub(crate) fn record_log_head(members: &[Member], head: StripeLocation, seq: u64) -> Result {
-    let now = crate::blk::wall_clock_seconds();
-    write_superblocks(members, |sb| {
-        sb.generation = sb.generation.saturating_add(1);
-        sb.mtime = now;
-        sb.log_head = Some(head);
-        sb.log_seq = seq;
-    })
-}
-
 /// The newest log position any member's superblock records.
 pub(crate) fn log_seq(members: &[Member]) -> u64 {
     members.iter().map(|m| m.sb.log_seq).max().unwrap_or(0)
@@ -258,7 +251,7 @@ pub(crate) fn log_seq(members: &[Member]) -> u64 {
 /// Writes every member's superblock, changed by `update` on the way
 /// (the in-memory copy stays as it is): backups first, flushed, then
 /// primaries, flushed.
-fn write_superblocks(members: &[Member], update: impl Fn(&mut Superblock)) -> Result {
+pub(crate) fn write_superblocks(members: &[Member], update: impl Fn(&mut Superblock)) -> Result {
     let mut buf = KVec::from_elem(0u8, SB_BYTES, GFP_KERNEL)?;
     let mut sb = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
     for backup in [true, false] {

@@ -193,18 +193,21 @@ fn replay(h: &StripeHeader, vols: &[&Volume]) -> Result<u64> {
             skipped += 1;
             continue;
         }
+        let Some(run) = geometry::piece_run(h, i, p).map_err(|_| EINVAL)? else {
+            // A trim record: what it covers reads as zeros again.
+            vol.map.lock().unmap(p.host_lba, n);
+            continue;
+        };
         vol.map.prepare(p.host_lba, n)?;
-        let run = geometry::piece_run(h, i, p).map_err(|_| EINVAL)?;
         let mut m = vol.map.lock();
         for b in 0..n {
-            let e = match run {
-                Some(r) => Entry::Disk {
-                    member: r.member,
-                    block: r.lba + b,
+            m.set(
+                p.host_lba + b,
+                Entry::Disk {
+                    member: run.member,
+                    block: run.lba + b,
                 },
-                None => Entry::Unmapped,
-            };
-            m.set(p.host_lba + b, e)?;
+            )?;
         }
     }
     Ok(skipped)
@@ -241,6 +244,10 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
     let mut torn = 0u64;
     let mut skipped = 0u64;
     let mut newest: Option<(u64, StripeLocation)> = None;
+    // The strips of every stripe kept, and each one's link to the stripe
+    // written before it: a stripe whose every copy is gone leaves a gap.
+    let mut places: KVVec<(u8, u64)> = KVVec::with_capacity(copies.len(), GFP_KERNEL)?;
+    let mut links: KVVec<(u64, StripeLocation)> = KVVec::new();
     let mut i = 0usize;
     while i < copies.len() {
         let seq = copies.get(i).map_or(0, |c| c.seq);
@@ -279,12 +286,30 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
                 n,
                 want
             );
-            bad += (want.saturating_sub(n)) as u64;
+        }
+        for st in hdr.strips() {
+            places.push((st.member, st.lba), GFP_KERNEL)?;
+        }
+        if let Some(p) = hdr.prev {
+            links.push((seq, p), GFP_KERNEL)?;
         }
         skipped += replay(&hdr, vols)?;
         stripes += 1;
         if let Ok(loc) = hdr.location(0) {
             newest = Some((seq, loc));
+        }
+    }
+    places.sort_unstable();
+    let mut missing = 0u64;
+    for (seq, p) in links.iter() {
+        if places.binary_search(&(p.member, p.lba)).is_err() {
+            pr_warn!(
+                "stripe {}: the stripe written before it (member {} block {}) is gone\n",
+                seq,
+                p.member,
+                p.lba
+            );
+            missing += 1;
         }
     }
     if skipped > 0 {
@@ -302,11 +327,12 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
         mapped += v.map.stats().mapped;
     }
     pr_info!(
-        "rebuilt maps from {} stripes ({} blocks mapped, {} torn stripes ignored, {} bad header copies) in {} ms\n",
+        "rebuilt maps from {} stripes ({} blocks mapped, {} torn stripes ignored, {} bad header copies, {} stripes missing) in {} ms\n",
         stripes,
         mapped,
         torn,
         bad,
+        missing,
         t0.elapsed().as_millis()
     );
     Ok(Found {

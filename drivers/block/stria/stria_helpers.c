@@ -59,14 +59,14 @@ gfp_t stria_gfp_noio(void)
 	return GFP_NOIO;
 }
 
-void stria_memcpy_from_bvec(char *to, struct bio_vec *bvec)
+void *stria_kmap_local_page(struct page *page)
 {
-	memcpy_from_bvec(to, bvec);
+	return kmap_local_page(page);
 }
 
-void stria_memcpy_to_bvec(struct bio_vec *bvec, const char *from)
+void stria_kunmap_local(const void *addr)
 {
-	memcpy_to_bvec(bvec, from);
+	kunmap_local(addr);
 }
 
 void stria_memzero_bvec(struct bio_vec *bvec)

@@ -16,6 +16,7 @@ mod format_kunit;
 mod map;
 mod members;
 mod rebuild;
+mod volume;
 mod writer;
 
 /// The on-disk format core, shared byte for byte with the helper; its host

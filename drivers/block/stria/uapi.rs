@@ -39,6 +39,21 @@ pub(crate) const IOC_ASSEMBLE: u32 = ioc(IOC_READ | IOC_WRITE, 0, Assemble::SIZE
 pub(crate) const IOC_STOP: u32 = ioc(IOC_WRITE, 1, Stop::SIZE);
 /// `STRIA_IOC_STATUS`.
 pub(crate) const IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 2, Status::SIZE);
+/// `STRIA_IOC_VOLUME`.
+pub(crate) const IOC_VOLUME: u32 = ioc(IOC_READ | IOC_WRITE, 3, Volume::SIZE);
+/// `STRIA_IOC_VOLUMES`.
+pub(crate) const IOC_VOLUMES: u32 = ioc(IOC_READ | IOC_WRITE, 4, Volumes::SIZE);
+
+/// `STRIA_VOLUME_NAME_MAX`.
+pub(crate) const VOLUME_NAME_MAX: usize = 32;
+/// `STRIA_MAX_VOLUMES`.
+pub(crate) const MAX_VOLUMES: usize = 64;
+/// `STRIA_VOLUME_CREATE`.
+pub(crate) const VOLUME_CREATE: u32 = 1;
+/// `STRIA_VOLUME_RESIZE`.
+pub(crate) const VOLUME_RESIZE: u32 = 2;
+/// `STRIA_VOLUME_DELETE`.
+pub(crate) const VOLUME_DELETE: u32 = 3;
 
 /// Why a structure from user space was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +102,17 @@ fn get_bytes(b: &[u8], off: usize, out: &mut [u8]) {
     if let Some(s) = b.get(off..off + out.len()) {
         out.copy_from_slice(s);
     }
+}
+
+/// The request part of a query (`size`, `flags`, then an array `index`).
+fn decode_query(b: &[u8], size: usize) -> Result<u32, AbiError> {
+    if get_u32(b, 0) as usize != size {
+        return Err(AbiError::Size);
+    }
+    if get_u32(b, 4) != 0 {
+        return Err(AbiError::Reserved);
+    }
+    Ok(get_u32(b, 8))
 }
 
 fn all_zero(b: &[u8], range: core::ops::Range<usize>) -> bool {
@@ -264,13 +290,7 @@ impl Status {
 
     /// Decodes the request part (`size`, `flags`, `index`) from user space.
     pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        if get_u32(b, 4) != 0 {
-            return Err(AbiError::Reserved);
-        }
-        Ok(get_u32(b, 8))
+        decode_query(b, Self::SIZE)
     }
 
     /// Encodes the whole structure.
@@ -336,6 +356,172 @@ impl Status {
                 free_sectors: get_u64(b, off + MemberInfo::FREE_OFFSET),
             };
             off += MemberInfo::SIZE;
+        }
+        Ok(s)
+    }
+}
+
+/// `struct stria_volume`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Volume {
+    /// The array's number.
+    pub(crate) index: u32,
+    /// One of the `VOLUME_*` operations.
+    pub(crate) op: u32,
+    /// The volume's id (0: by name); out for create.
+    pub(crate) id: u32,
+    /// Size in 512-byte sectors.
+    pub(crate) size_sectors: u64,
+    /// Name, NUL padded.
+    pub(crate) name: [u8; VOLUME_NAME_MAX],
+}
+
+impl Volume {
+    /// `sizeof(struct stria_volume)`.
+    pub(crate) const SIZE: usize = 80;
+    /// Offset of `id`, the only field written back.
+    pub(crate) const ID_OFFSET: usize = 16;
+    const NAME_OFFSET: usize = 32;
+
+    /// Decodes and checks the structure passed by user space.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        if get_u32(b, 4) != 0 || get_u32(b, 20) != 0 || !all_zero(b, 64..80) {
+            return Err(AbiError::Reserved);
+        }
+        let mut v = Self {
+            index: get_u32(b, 8),
+            op: get_u32(b, 12),
+            id: get_u32(b, 16),
+            size_sectors: get_u64(b, 24),
+            ..Self::default()
+        };
+        get_bytes(b, Self::NAME_OFFSET, &mut v.name);
+        Ok(v)
+    }
+
+    /// Encodes the structure as user space passes it.
+    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        put_u32(&mut b, 0, Self::SIZE as u32);
+        put_u32(&mut b, 8, self.index);
+        put_u32(&mut b, 12, self.op);
+        put_u32(&mut b, 16, self.id);
+        put_u64(&mut b, 24, self.size_sectors);
+        put_bytes(&mut b, Self::NAME_OFFSET, &self.name);
+        b
+    }
+}
+
+/// `struct stria_volume_info`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct VolumeInfo {
+    /// Volume id.
+    pub(crate) id: u32,
+    /// How many times its block device is open.
+    pub(crate) open_count: u32,
+    /// Size in 512-byte sectors.
+    pub(crate) size_sectors: u64,
+    /// Blocks its map points somewhere.
+    pub(crate) map_blocks: u64,
+    /// Memory its map takes, in bytes.
+    pub(crate) map_bytes: u64,
+    /// Name, NUL padded.
+    pub(crate) name: [u8; VOLUME_NAME_MAX],
+    /// Block device name, NUL padded.
+    pub(crate) disk: [u8; 32],
+}
+
+impl VolumeInfo {
+    /// `sizeof(struct stria_volume_info)`.
+    pub(crate) const SIZE: usize = 96;
+}
+
+/// `struct stria_volumes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Volumes {
+    /// The array's number.
+    pub(crate) index: u32,
+    /// Valid entries in `volumes`.
+    pub(crate) nr_volumes: u32,
+    /// The volumes.
+    pub(crate) volumes: [VolumeInfo; MAX_VOLUMES],
+}
+
+impl Default for Volumes {
+    fn default() -> Self {
+        Self {
+            index: 0,
+            nr_volumes: 0,
+            volumes: [VolumeInfo::default(); MAX_VOLUMES],
+        }
+    }
+}
+
+impl Volumes {
+    /// `sizeof(struct stria_volumes)`.
+    pub(crate) const SIZE: usize = 16 + MAX_VOLUMES * VolumeInfo::SIZE;
+    const VOLUMES_OFFSET: usize = 16;
+
+    /// Decodes the request part (`size`, `flags`, `index`) from user space.
+    pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
+        decode_query(b, Self::SIZE)
+    }
+
+    /// Encodes the whole structure.
+    pub(crate) fn encode(&self, b: &mut [u8; Self::SIZE]) {
+        b.fill(0);
+        Self::encode_head(b, self.index, self.nr_volumes);
+        for (i, v) in self.volumes.iter().enumerate() {
+            Self::encode_info(b, i, v);
+        }
+    }
+
+    /// Encodes everything but the entries (flags are zero).
+    pub(crate) fn encode_head(b: &mut [u8; Self::SIZE], index: u32, nr_volumes: u32) {
+        put_u32(b, 0, Self::SIZE as u32);
+        put_u32(b, 4, 0);
+        put_u32(b, 8, index);
+        put_u32(b, 12, nr_volumes);
+    }
+
+    /// Encodes entry `i` (ignored beyond the last).
+    pub(crate) fn encode_info(b: &mut [u8; Self::SIZE], i: usize, v: &VolumeInfo) {
+        if i >= MAX_VOLUMES {
+            return;
+        }
+        let off = Self::VOLUMES_OFFSET + i * VolumeInfo::SIZE;
+        put_u32(b, off, v.id);
+        put_u32(b, off + 4, v.open_count);
+        put_u64(b, off + 8, v.size_sectors);
+        put_u64(b, off + 16, v.map_blocks);
+        put_u64(b, off + 24, v.map_bytes);
+        put_bytes(b, off + 32, &v.name);
+        put_bytes(b, off + 64, &v.disk);
+    }
+
+    /// Decodes the whole structure, as the helper reads the kernel's answer.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        let mut s = Self {
+            index: get_u32(b, 8),
+            nr_volumes: get_u32(b, 12),
+            ..Self::default()
+        };
+        let mut off = Self::VOLUMES_OFFSET;
+        for v in s.volumes.iter_mut() {
+            v.id = get_u32(b, off);
+            v.open_count = get_u32(b, off + 4);
+            v.size_sectors = get_u64(b, off + 8);
+            v.map_blocks = get_u64(b, off + 16);
+            v.map_bytes = get_u64(b, off + 24);
+            get_bytes(b, off + 32, &mut v.name);
+            get_bytes(b, off + 64, &mut v.disk);
+            off += VolumeInfo::SIZE;
         }
         Ok(s)
     }

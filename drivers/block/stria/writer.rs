@@ -32,6 +32,7 @@ use crate::format::geometry::RaidType;
 use crate::format::geometry::StripRole;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::geometry::MAX_STRIPS;
+use crate::format::header::Appended;
 use crate::format::header::HeaderBuilder;
 use crate::format::header::StripeLocation;
 use crate::format::header::StripeParams;
@@ -95,7 +96,6 @@ impl Policy {
             && g.strip_blocks > 0
             && g.strip_blocks <= geometry::MAX_STRIP_BLOCKS;
         if !ok {
-            pr_err!("stripe group {} has an unusable policy\n", index);
             return Err(EINVAL);
         }
         Ok(Self {
@@ -411,16 +411,17 @@ impl Writer {
         self.state.lock().space.free_blocks(member)
     }
 
-    /// Packs blocks `lba + from .. lba + n` of `vol`, whose data is the
-    /// request's (block `lba` at its first byte), into the open stripe of
-    /// the volume's group; full stripes are written on the way. Returns how
-    /// far it got: all `n` blocks, or fewer when no stripe buffer is free
-    /// and `wait` is false (the caller is inside bio submission, where
-    /// waiting for our own bios would deadlock).
+    /// Packs blocks `lba + from .. lba + n` of `vol` into the open stripe
+    /// of the volume's group, with their data from `src` (block `lba` at its
+    /// first byte), or as a trim record (the blocks become unwritten) when
+    /// `src` is `None`; full stripes are written on the way. Returns how far
+    /// it got: all `n` blocks, or fewer when no stripe buffer is free and
+    /// `wait` is false (the caller is inside bio submission, where waiting
+    /// for our own bios would deadlock).
     ///
     /// `vol.map` must have been prepared for the range.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write<T: BatchDone>(
+    pub(crate) fn write<T: BatchDone, O: crate::blk::disk::Operations>(
         &self,
         owner: &Arc<T>,
         io: &Io<'_>,
@@ -428,7 +429,7 @@ impl Writer {
         lba: u64,
         n: u64,
         from: u64,
-        fan: &Fanout<impl crate::blk::disk::Operations>,
+        src: Option<&Fanout<O>>,
         wait: bool,
     ) -> Result<u64> {
         let g = vol.group;
@@ -462,7 +463,17 @@ impl Writer {
                 }
             };
             let mut slot = self.slot(id)?.lock();
-            let placed = match slot.nominal.append(vol.id, lba + done, n - done) {
+            let placed = match src {
+                Some(_) => slot.nominal.append(vol.id, lba + done, n - done),
+                None => slot
+                    .nominal
+                    .append_trim(vol.id, lba + done, n - done)
+                    .map(|blocks| Appended {
+                        data_offset: 0,
+                        blocks,
+                    }),
+            };
+            let placed = match placed {
                 Ok(a) => a,
                 Err(FormatError::DoesNotFit) => {
                     // Full in a way `free_blocks` could not tell: close it.
@@ -479,45 +490,11 @@ impl Writer {
                     return Err(EIO);
                 }
             };
-            let off = usize::try_from(placed.data_offset)
-                .ok()
-                .and_then(|o| o.checked_mul(BLOCK))
-                .ok_or(EIO)?;
-            let len = usize::try_from(placed.blocks)
-                .ok()
-                .and_then(|b| b.checked_mul(BLOCK))
-                .ok_or(EIO)?;
-            let src = done as usize * BLOCK;
-            let copied = self.data[usize::from(id)].with(|d| {
-                d.get_mut(off..off + len)
-                    .is_some_and(|dst| fan.copy_out(src, dst))
-            });
-            {
-                let mut m = vol.map.lock();
-                for i in 0..placed.blocks {
-                    let e = if copied {
-                        Entry::Mem {
-                            slot: id,
-                            offset: (placed.data_offset + i) as u32,
-                        }
-                    } else {
-                        Entry::Unmapped
-                    };
-                    m.set(lba + done + i, e)?;
-                }
+            if let Some(fan) = src {
+                self.fill(vol, id, lba + done, done, placed, fan)?;
+            } else {
+                vol.map.lock().unmap(lba + done, placed.blocks);
             }
-            if !copied {
-                // The piece is in the header already; its blocks now hold
-                // zeros rather than stale bytes, and the host gets an error.
-                self.data[usize::from(id)].with(|d| {
-                    if let Some(dst) = d.get_mut(off..off + len) {
-                        dst.fill(0);
-                    }
-                });
-                pr_err!("write request shorter than its length\n");
-                return Err(EIO);
-            }
-            self.stats.host_blocks.add(placed.blocks, Relaxed);
             done += placed.blocks;
             // Closing may split pieces at new strip boundaries: keep a
             // piece slot per data strip for that.
@@ -533,6 +510,63 @@ impl Writer {
             }
         }
         Ok(done)
+    }
+
+    /// Copies the data of the blocks just placed into buffer `id` and points
+    /// the map at them; `done` is their first block's index in the request.
+    fn fill<O: crate::blk::disk::Operations>(
+        &self,
+        vol: &Volume,
+        id: u16,
+        lba: u64,
+        done: u64,
+        placed: Appended,
+        fan: &Fanout<O>,
+    ) -> Result {
+        let off = usize::try_from(placed.data_offset)
+            .ok()
+            .and_then(|o| o.checked_mul(BLOCK))
+            .ok_or(EIO)?;
+        let len = usize::try_from(placed.blocks)
+            .ok()
+            .and_then(|b| b.checked_mul(BLOCK))
+            .ok_or(EIO)?;
+        let src = usize::try_from(done)
+            .ok()
+            .and_then(|d| d.checked_mul(BLOCK))
+            .ok_or(EIO)?;
+        let buf = self.data.get(usize::from(id)).ok_or(EIO)?;
+        let copied = buf.with(|d| {
+            d.get_mut(off..off + len)
+                .is_some_and(|dst| fan.copy_out(src, dst))
+        });
+        {
+            let mut m = vol.map.lock();
+            for i in 0..placed.blocks {
+                let e = if copied {
+                    Entry::Mem {
+                        slot: id,
+                        offset: (placed.data_offset + i) as u32,
+                    }
+                } else {
+                    Entry::Unmapped
+                };
+                m.set(lba + i, e)?;
+            }
+        }
+        if !copied {
+            // The piece is in the header already; its blocks now hold
+            // zeros rather than stale bytes, and the host gets an error.
+            buf.with(|d| {
+                if let Some(dst) = d.get_mut(off..off + len) {
+                    dst.fill(0);
+                }
+            });
+            pr_err!("write request shorter than its length\n");
+            return Err(EIO);
+        }
+        self.stats.host_blocks.add(placed.blocks, Relaxed);
+        Ok(())
     }
 
     /// Opens stripe buffer `id` for group `g`: allocates a full stripe's
@@ -588,7 +622,12 @@ impl Writer {
         };
         let pol = self.policies.get(g).ok_or(EINVAL)?;
         let mut slot = self.slot(id)?.lock();
-        let plan = plan(pol, slot.nominal.used_blocks());
+        // A stripe of trim records only still needs a data block to exist.
+        let used = match slot.nominal.used_blocks() {
+            0 if !slot.nominal.is_empty() => 1,
+            u => u,
+        };
+        let plan = plan(pol, used);
         let sb = u64::from(pol.strip_blocks);
         for (i, l) in slot.locs.iter().enumerate().take(pol.width) {
             let used = match plan {
@@ -665,6 +704,17 @@ impl Writer {
         // whatever the strip size: that is where the map points.
         let mut fill = 0u64;
         for p in slot.nominal.header().pieces() {
+            if p.is_trim() {
+                let n = slot
+                    .out
+                    .append_trim(p.volume, p.host_lba, u64::from(p.host_len))
+                    .map_err(fmt)?;
+                if n != u64::from(p.host_len) {
+                    pr_err!("stripe {}: a trim record split when it was closed\n", seq);
+                    return Err(EIO);
+                }
+                continue;
+            }
             let a = slot
                 .out
                 .append(p.volume, p.host_lba, u64::from(p.len))
@@ -765,7 +815,7 @@ impl Writer {
 
     /// Finishes the stripes whose batches ended: points their blocks at the
     /// members and frees their buffers. Process context (the worker).
-    pub(crate) fn complete(&self, io: &Io<'_>, vols: &[&Volume]) {
+    pub(crate) fn complete(&self, io: &Io<'_>, vols: &dyn Fn(u32) -> Option<Arc<Volume>>) {
         let mask = self.done.xchg(0, Full);
         for id in 0..SLOTS {
             if mask & (1u64 << id) == 0 {
@@ -847,15 +897,14 @@ impl Writer {
 
     /// Points every block of the written stripe in `slot` that still lives
     /// in its buffer at its place on the members.
-    fn move_to_members(&self, slot: &Slot, id: u16, vols: &[&Volume]) {
+    fn move_to_members(&self, slot: &Slot, id: u16, vols: &dyn Fn(u32) -> Option<Arc<Volume>>) {
         let h = slot.out.header();
         let sb = u64::from(h.strip_blocks);
         for (i, p) in h.pieces_with_strip() {
             let Ok(StripRole::Data(k)) = geometry::strip_role(h, i) else {
                 continue;
             };
-            let (Some(s), Some(vol)) = (h.strips().get(i), vols.iter().find(|v| v.id == p.volume))
-            else {
+            let (Some(s), Some(vol)) = (h.strips().get(i), vols(p.volume)) else {
                 continue;
             };
             let base = u64::from(k) * sb + u64::from(p.start);

@@ -19,6 +19,8 @@
 #define STRIA_MAX_ARRAYS	64
 #define STRIA_PATH_MAX		256
 #define STRIA_NAME_MAX		64
+#define STRIA_VOLUME_NAME_MAX	32
+#define STRIA_MAX_VOLUMES	64
 
 /* Layouts reported by STRIA_IOC_STATUS. */
 #define STRIA_LAYOUT_RAID0	0
@@ -124,5 +126,82 @@ struct stria_status {
 #define STRIA_IOC_ASSEMBLE	_IOWR(STRIA_IOCTL_MAGIC, 0x00, struct stria_assemble)
 #define STRIA_IOC_STOP		_IOW(STRIA_IOCTL_MAGIC, 0x01, struct stria_stop)
 #define STRIA_IOC_STATUS	_IOWR(STRIA_IOCTL_MAGIC, 0x02, struct stria_status)
+
+/* Operations of STRIA_IOC_VOLUME. */
+#define STRIA_VOLUME_CREATE	1
+#define STRIA_VOLUME_RESIZE	2
+#define STRIA_VOLUME_DELETE	3
+
+/**
+ * struct stria_volume - create, resize or delete a volume of an array
+ * @size:		sizeof(struct stria_volume)
+ * @flags:		must be 0
+ * @index:		the array's number
+ * @op:			STRIA_VOLUME_*
+ * @id:			resize, delete: the volume's id, or 0 to name it by
+ *			@name; create: out, the new volume's id
+ * @reserved0:		must be 0
+ * @size_sectors:	create, resize: the size in 512-byte sectors, a
+ *			multiple of 8 and not 0 (volumes are thin: any size up
+ *			to 2^40 4 KiB blocks, whatever the pool holds)
+ * @name:		create: the name, 1 to 31 characters out of [A-Za-z0-9._-],
+ *			NUL padded, unique in the array; resize, delete: the
+ *			name when @id is 0
+ * @reserved:		must be 0
+ *
+ * The volume table is on stable storage (every member's superblock) when
+ * the call returns.  A volume that is open cannot be deleted (EBUSY).  Its
+ * block device is /dev/striaN for volume id 1 and /dev/striaNvID for the
+ * others, N being the array's number.
+ */
+struct stria_volume {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 op;
+	__u32 id;
+	__u32 reserved0;
+	__u64 size_sectors;
+	char name[STRIA_VOLUME_NAME_MAX];
+	__u64 reserved[2];
+};
+#define STRIA_IOC_VOLUME	_IOWR(STRIA_IOCTL_MAGIC, 0x03, struct stria_volume)
+
+/**
+ * struct stria_volume_info - one volume as reported by STRIA_IOC_VOLUMES
+ * @id:			volume id, never reused in the array
+ * @open_count:		how many times its block device is open
+ * @size_sectors:	size in 512-byte sectors
+ * @map_blocks:		blocks its map points somewhere
+ * @map_bytes:		memory its map takes, in bytes
+ * @name:		name, NUL padded
+ * @disk:		block device name (without /dev/), NUL padded
+ */
+struct stria_volume_info {
+	__u32 id;
+	__u32 open_count;
+	__u64 size_sectors;
+	__u64 map_blocks;
+	__u64 map_bytes;
+	char name[STRIA_VOLUME_NAME_MAX];
+	char disk[32];
+};
+
+/**
+ * struct stria_volumes - list the volumes of an array
+ * @size:		sizeof(struct stria_volumes)
+ * @flags:		must be 0
+ * @index:		the array's number; ENOENT if there is none
+ * @nr_volumes:		out: number of valid entries in @volumes
+ * @volumes:		out: the volumes, by id
+ */
+struct stria_volumes {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 nr_volumes;
+	struct stria_volume_info volumes[STRIA_MAX_VOLUMES];
+};
+#define STRIA_IOC_VOLUMES	_IOWR(STRIA_IOCTL_MAGIC, 0x04, struct stria_volumes)
 
 #endif /* _UAPI_LINUX_STRIA_H */

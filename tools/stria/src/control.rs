@@ -13,6 +13,8 @@ use std::os::unix::fs::FileTypeExt;
 nix::ioctl_readwrite_bad!(ioc_assemble, uapi::IOC_ASSEMBLE, [u8; uapi::Assemble::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_stop, uapi::IOC_STOP, [u8; uapi::Stop::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_status, uapi::IOC_STATUS, [u8; uapi::Status::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_volume, uapi::IOC_VOLUME, [u8; uapi::Volume::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_volumes, uapi::IOC_VOLUMES, [u8; uapi::Volumes::SIZE]);
 
 /// Path of the control device.
 pub fn control_path() -> String {
@@ -142,6 +144,37 @@ impl Control {
         uapi::Status::decode(&buf)
             .map(Some)
             .map_err(|_| Failure::msg("status: bad answer from the kernel"))
+    }
+
+    /// Creates, resizes or deletes a volume as `req` says; returns the
+    /// kernel's answer (`id` is the new volume's for a create).  A refusal
+    /// is reported as `what` and the errno.
+    pub fn volume(&self, req: &uapi::Volume, what: &str) -> Result<uapi::Volume, Failure> {
+        let mut buf = req.encode();
+        // SAFETY: `buf` is a `struct stria_volume`.
+        unsafe { ioc_volume(self.file.as_raw_fd(), &mut buf) }
+            .map_err(|e| Failure::errno(what, e))?;
+        uapi::Volume::decode(&buf)
+            .map_err(|_| Failure::msg(format!("{what}: bad answer from the kernel")))
+    }
+
+    /// The volumes of array `index`, or `None` if there is no such array.
+    pub fn volumes(&self, index: u32) -> Result<Option<uapi::Volumes>, Failure> {
+        let mut buf = [0u8; uapi::Volumes::SIZE];
+        uapi::Volumes {
+            index,
+            ..Default::default()
+        }
+        .encode(&mut buf);
+        // SAFETY: `buf` is a `struct stria_volumes`.
+        match unsafe { ioc_volumes(self.file.as_raw_fd(), &mut buf) } {
+            Ok(_) => {}
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(Failure::errno(format!("volumes of stria{index}"), e)),
+        }
+        uapi::Volumes::decode(&buf)
+            .map(Some)
+            .map_err(|_| Failure::msg("volumes: bad answer from the kernel"))
     }
 
     /// The status of every array.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `stria`: assemble, stop and inspect stria arrays.
+//! `stria`: assemble, stop and inspect stria arrays and manage their
+//! volumes.
 
 mod control;
 mod error;
@@ -11,11 +12,13 @@ mod scan;
 #[path = "../../../drivers/block/stria/uapi.rs"]
 #[allow(dead_code)]
 mod uapi;
+mod volume;
 
 use clap::Parser;
 use clap::Subcommand;
 use error::Failure;
 use serde::Serialize;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Administer stria log-structured RAID arrays.
@@ -77,7 +80,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Assemble an array from member block devices; prints its volume.
+    /// Assemble an array from member block devices; prints its first volume.
     Assemble {
         /// Member block devices, in any order.
         #[arg(required_unless_present = "scan")]
@@ -90,7 +93,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stop an array: its volume goes away and its members are released.
+    /// Stop an array: its volumes go away and its members are released.
     Stop {
         /// The volume (/dev/striaN, striaN or N).
         #[arg(required_unless_present = "all")]
@@ -103,6 +106,56 @@ enum Command {
     Status {
         /// The volume (/dev/striaN, striaN or N); all arrays if omitted.
         volume: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create, resize, delete and list the volumes of an array.
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VolumeCommand {
+    /// Create a thin volume in an array; prints its block device.
+    Create {
+        /// The array: its number N or any of its volumes (/dev/striaN,
+        /// striaN, /dev/striaNvM, striaNvM).
+        array: String,
+        /// The volume's name: 1 to 31 characters out of A-Z a-z 0-9 . _ -,
+        /// unique in the array.
+        name: String,
+        /// Size: bytes, or a number with K, M, G, T or P (powers of 1024);
+        /// a multiple of 4 KiB.
+        #[arg(long, value_name = "SIZE")]
+        size: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grow or shrink a volume; shrinking drops the data beyond the new end.
+    Resize {
+        /// The volume: its device (/dev/striaNvM, /dev/striaN, striaNvM) or
+        /// ARRAY/NAME.
+        volume: String,
+        /// New size: bytes, or a number with K, M, G, T or P; a multiple of
+        /// 4 KiB.
+        #[arg(long, value_name = "SIZE")]
+        size: String,
+    },
+    /// Delete a volume and its data; refused while it is open.
+    Delete {
+        /// The volume: its device (/dev/striaNvM, /dev/striaN, striaNvM) or
+        /// ARRAY/NAME.
+        volume: String,
+    },
+    /// List the volumes of an array, or of every array.
+    List {
+        /// The array: its number N or any of its volumes; all arrays if
+        /// omitted.
+        array: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -234,6 +287,24 @@ fn print_report(r: &ArrayReport) {
     );
 }
 
+/// Runs `f` with a spinner, the elapsed time and `msg` on stderr when it
+/// is a terminal.
+fn with_spinner<T>(msg: &'static str, f: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return f();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(msg);
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let r = f();
+    bar.finish_and_clear();
+    r
+}
+
 /// `assemble --scan`: every complete array that is not running yet.
 fn assemble_scan(ctl: &control::Control, json: bool) -> Result<(), Failure> {
     let running: Vec<[u8; 16]> = ctl.all()?.iter().map(|s| s.array_uuid).collect();
@@ -254,7 +325,9 @@ fn assemble_scan(ctl: &control::Control, json: bool) -> Result<(), Failure> {
             continue;
         }
         let paths: Vec<String> = a.members.iter().map(|m| m.path.clone()).collect();
-        match ctl.assemble(&paths) {
+        match with_spinner("assembling: scanning the members' stripe headers", || {
+            ctl.assemble(&paths)
+        }) {
             Ok(index) => {
                 if !json {
                     println!(
@@ -352,7 +425,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if scan {
                 return assemble_scan(&ctl, json);
             }
-            let index = ctl.assemble(&members)?;
+            // The kernel scans every member's stripe headers before the
+            // call returns: show that it is working on a terminal.
+            let index = with_spinner("assembling: scanning the members' stripe headers", || {
+                ctl.assemble(&members)
+            })?;
             let volume = format!("/dev/stria{index}");
             if json {
                 println!(
@@ -395,6 +472,40 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("no arrays");
             } else {
                 reports.iter().for_each(print_report);
+            }
+        }
+        Command::Volume { command } => run_volume(command)?,
+    }
+    Ok(())
+}
+
+fn run_volume(cmd: VolumeCommand) -> Result<(), Failure> {
+    match cmd {
+        VolumeCommand::Create {
+            array,
+            name,
+            size,
+            json,
+        } => {
+            let r = volume::create(&array, &name, &size)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("{}", r.device);
+            }
+        }
+        VolumeCommand::Resize { volume, size } => volume::resize(&volume, &size)?,
+        VolumeCommand::Delete { volume } => volume::delete(&volume)?,
+        VolumeCommand::List { array, json } => {
+            let r = volume::list(array.as_deref())?;
+            if json {
+                print_json(&r.unwrap_or_default())?;
+            } else {
+                match r {
+                    None => println!("no arrays"),
+                    Some(v) if v.is_empty() => println!("no volumes"),
+                    Some(v) => volume::print_list(&v),
+                }
             }
         }
     }

@@ -46,6 +46,37 @@ int main(void)
 	P("min.members", STRIA_MIN_MEMBERS);
 	P("max.arrays", STRIA_MAX_ARRAYS);
 	P("path.max", STRIA_PATH_MAX);
+	P("volume.size", sizeof(struct stria_volume));
+	P("volume.flags", offsetof(struct stria_volume, flags));
+	P("volume.index", offsetof(struct stria_volume, index));
+	P("volume.op", offsetof(struct stria_volume, op));
+	P("volume.id", offsetof(struct stria_volume, id));
+	P("volume.reserved0", offsetof(struct stria_volume, reserved0));
+	P("volume.size_sectors", offsetof(struct stria_volume, size_sectors));
+	P("volume.name", offsetof(struct stria_volume, name));
+	P("volume.name_len", sizeof(((struct stria_volume *)0)->name));
+	P("volume.reserved", offsetof(struct stria_volume, reserved));
+	P("vinfo.size", sizeof(struct stria_volume_info));
+	P("vinfo.id", offsetof(struct stria_volume_info, id));
+	P("vinfo.open_count", offsetof(struct stria_volume_info, open_count));
+	P("vinfo.size_sectors", offsetof(struct stria_volume_info, size_sectors));
+	P("vinfo.map_blocks", offsetof(struct stria_volume_info, map_blocks));
+	P("vinfo.map_bytes", offsetof(struct stria_volume_info, map_bytes));
+	P("vinfo.name", offsetof(struct stria_volume_info, name));
+	P("vinfo.name_len", sizeof(((struct stria_volume_info *)0)->name));
+	P("vinfo.disk", offsetof(struct stria_volume_info, disk));
+	P("vinfo.disk_len", sizeof(((struct stria_volume_info *)0)->disk));
+	P("volumes.size", sizeof(struct stria_volumes));
+	P("volumes.index", offsetof(struct stria_volumes, index));
+	P("volumes.nr", offsetof(struct stria_volumes, nr_volumes));
+	P("volumes.volumes", offsetof(struct stria_volumes, volumes));
+	P("ioc.volume", STRIA_IOC_VOLUME);
+	P("ioc.volumes", STRIA_IOC_VOLUMES);
+	P("op.create", STRIA_VOLUME_CREATE);
+	P("op.resize", STRIA_VOLUME_RESIZE);
+	P("op.delete", STRIA_VOLUME_DELETE);
+	P("volume_name.max", STRIA_VOLUME_NAME_MAX);
+	P("max.volumes", STRIA_MAX_VOLUMES);
 	return 0;
 }
 "#;
@@ -168,4 +199,215 @@ fn stop_and_status_round_trip() {
     st.encode(&mut raw);
     assert_eq!(uapi::Status::decode(&raw), Ok(st));
     assert_eq!(uapi::Status::decode_request(&raw), Ok(2));
+}
+
+/// Reads the native-endian integer of `n` bytes at `off`.
+fn field(raw: &[u8], off: u64, n: usize) -> u64 {
+    let off = off as usize;
+    let mut a = [0u8; 8];
+    a[..n].copy_from_slice(&raw[off..off + n]);
+    u64::from_ne_bytes(a)
+}
+
+#[test]
+fn volume_layouts_match_the_c_header() {
+    let c = probe();
+    assert_eq!(c["volume.size"], uapi::Volume::SIZE as u64);
+    assert_eq!(c["volume.id"], uapi::Volume::ID_OFFSET as u64);
+    assert_eq!(c["volume.name_len"], uapi::VOLUME_NAME_MAX as u64);
+    assert_eq!(c["vinfo.size"], uapi::VolumeInfo::SIZE as u64);
+    assert_eq!(c["vinfo.name_len"], uapi::VOLUME_NAME_MAX as u64);
+    assert_eq!(c["volumes.size"], uapi::Volumes::SIZE as u64);
+
+    // Every field the codec writes lands where C has it.
+    let mut v = uapi::Volume {
+        index: 0x1122_3344,
+        op: 0x5566_7788,
+        id: 0x99aa_bbcc,
+        size_sectors: 0x0102_0304_0506_0708,
+        ..Default::default()
+    };
+    v.name = [b'n'; uapi::VOLUME_NAME_MAX];
+    let raw = v.encode();
+    assert_eq!(field(&raw, 0, 4), uapi::Volume::SIZE as u64);
+    assert_eq!(field(&raw, c["volume.flags"], 4), 0);
+    assert_eq!(field(&raw, c["volume.index"], 4), 0x1122_3344);
+    assert_eq!(field(&raw, c["volume.op"], 4), 0x5566_7788);
+    assert_eq!(field(&raw, c["volume.id"], 4), 0x99aa_bbcc);
+    assert_eq!(field(&raw, c["volume.reserved0"], 4), 0);
+    assert_eq!(
+        field(&raw, c["volume.size_sectors"], 8),
+        0x0102_0304_0506_0708
+    );
+    let name = c["volume.name"] as usize;
+    assert!(raw[name..name + uapi::VOLUME_NAME_MAX]
+        .iter()
+        .all(|&b| b == b'n'));
+    // The name ends where the reserved words begin, and they run to the end.
+    assert_eq!(
+        c["volume.reserved"],
+        c["volume.name"] + c["volume.name_len"]
+    );
+    let reserved = c["volume.reserved"] as usize;
+    assert_eq!(reserved + 16, uapi::Volume::SIZE);
+    assert!(raw[reserved..].iter().all(|&b| b == 0));
+
+    // The same for the second entry of a listing.
+    let mut vs = uapi::Volumes {
+        index: 0x0a0b_0c0d,
+        nr_volumes: 0x0e0f_1011,
+        ..Default::default()
+    };
+    vs.volumes[1] = uapi::VolumeInfo {
+        id: 0x2122_2324,
+        open_count: 0x2526_2728,
+        size_sectors: 0x3132_3334_3536_3738,
+        map_blocks: 0x4142_4344_4546_4748,
+        map_bytes: 0x5152_5354_5556_5758,
+        name: [b'v'; uapi::VOLUME_NAME_MAX],
+        disk: [b'd'; 32],
+    };
+    let mut raw = [0u8; uapi::Volumes::SIZE];
+    vs.encode(&mut raw);
+    assert_eq!(field(&raw, 0, 4), uapi::Volumes::SIZE as u64);
+    assert_eq!(field(&raw, c["volumes.index"], 4), 0x0a0b_0c0d);
+    assert_eq!(field(&raw, c["volumes.nr"], 4), 0x0e0f_1011);
+    let e = c["volumes.volumes"] + c["vinfo.size"];
+    assert_eq!(field(&raw, e + c["vinfo.id"], 4), 0x2122_2324);
+    assert_eq!(field(&raw, e + c["vinfo.open_count"], 4), 0x2526_2728);
+    assert_eq!(
+        field(&raw, e + c["vinfo.size_sectors"], 8),
+        0x3132_3334_3536_3738
+    );
+    assert_eq!(
+        field(&raw, e + c["vinfo.map_blocks"], 8),
+        0x4142_4344_4546_4748
+    );
+    assert_eq!(
+        field(&raw, e + c["vinfo.map_bytes"], 8),
+        0x5152_5354_5556_5758
+    );
+    let name = (e + c["vinfo.name"]) as usize;
+    assert!(raw[name..name + uapi::VOLUME_NAME_MAX]
+        .iter()
+        .all(|&b| b == b'v'));
+    let disk = (e + c["vinfo.disk"]) as usize;
+    assert_eq!(c["vinfo.disk_len"], 32);
+    assert!(raw[disk..disk + 32].iter().all(|&b| b == b'd'));
+    assert_eq!(c["vinfo.disk"] + c["vinfo.disk_len"], c["vinfo.size"]);
+    // Entries 0 and 2 stay zero.
+    let first = c["volumes.volumes"] as usize;
+    let size = c["vinfo.size"] as usize;
+    assert!(raw[first..first + size].iter().all(|&b| b == 0));
+    assert!(raw[first + 2 * size..first + 3 * size]
+        .iter()
+        .all(|&b| b == 0));
+}
+
+#[test]
+fn volume_requests_ops_and_limits_match_the_c_header() {
+    let c = probe();
+    assert_eq!(c["ioc.volume"], u64::from(uapi::IOC_VOLUME));
+    assert_eq!(c["ioc.volumes"], u64::from(uapi::IOC_VOLUMES));
+    assert_eq!(c["op.create"], u64::from(uapi::VOLUME_CREATE));
+    assert_eq!(c["op.resize"], u64::from(uapi::VOLUME_RESIZE));
+    assert_eq!(c["op.delete"], u64::from(uapi::VOLUME_DELETE));
+    assert_eq!(c["volume_name.max"], uapi::VOLUME_NAME_MAX as u64);
+    assert_eq!(c["max.volumes"], uapi::MAX_VOLUMES as u64);
+    // The size must fit the request number's 14-bit size field.
+    const { assert!(uapi::Volumes::SIZE < 1 << 14) };
+    assert_eq!(
+        (uapi::IOC_VOLUMES >> 16) & 0x3fff,
+        uapi::Volumes::SIZE as u32
+    );
+    // Both directions: the kernel writes the answer back.
+    assert_eq!(uapi::IOC_VOLUME >> 30, 3);
+    assert_eq!(uapi::IOC_VOLUMES >> 30, 3);
+}
+
+#[test]
+fn volume_round_trips_and_checks_its_header() {
+    let mut v = uapi::Volume {
+        index: 5,
+        op: uapi::VOLUME_RESIZE,
+        id: 3,
+        size_sectors: 8 << 20,
+        ..Default::default()
+    };
+    v.name[..3].copy_from_slice(b"web");
+    let raw = v.encode();
+    assert_eq!(uapi::Volume::decode(&raw), Ok(v));
+    let mut bad = raw;
+    bad[0] = 79;
+    assert_eq!(uapi::Volume::decode(&bad), Err(uapi::AbiError::Size));
+    // flags, reserved0 and both reserved words must be zero.
+    for off in [4, 20, 64, 72, uapi::Volume::SIZE - 1] {
+        let mut bad = raw;
+        bad[off] = 1;
+        assert_eq!(
+            uapi::Volume::decode(&bad),
+            Err(uapi::AbiError::Reserved),
+            "byte {off}"
+        );
+    }
+    // The name may fill its field; the kernel checks what is in it.
+    v.name = [b'x'; uapi::VOLUME_NAME_MAX];
+    assert_eq!(uapi::Volume::decode(&v.encode()), Ok(v));
+}
+
+#[test]
+fn volumes_round_trip() {
+    let mut vs = uapi::Volumes {
+        index: 9,
+        nr_volumes: 3,
+        ..Default::default()
+    };
+    for (i, e) in vs.volumes.iter_mut().enumerate().take(3) {
+        let id = i as u32 * 2 + 1;
+        *e = uapi::VolumeInfo {
+            id,
+            open_count: i as u32,
+            size_sectors: 8 * (u64::from(id) << 20),
+            map_blocks: 100 * i as u64,
+            map_bytes: 4096 * i as u64 + 64,
+            ..Default::default()
+        };
+        let name = format!("vol{i}");
+        e.name[..name.len()].copy_from_slice(name.as_bytes());
+        let disk = if id == 1 {
+            "stria9".to_string()
+        } else {
+            format!("stria9v{id}")
+        };
+        e.disk[..disk.len()].copy_from_slice(disk.as_bytes());
+    }
+    vs.volumes[uapi::MAX_VOLUMES - 1].id = 64;
+    let mut raw = [0u8; uapi::Volumes::SIZE];
+    vs.encode(&mut raw);
+    assert_eq!(uapi::Volumes::decode(&raw), Ok(vs));
+    assert_eq!(uapi::Volumes::decode_request(&raw), Ok(9));
+    let mut bad = raw;
+    bad[0] = 1;
+    assert_eq!(uapi::Volumes::decode(&bad), Err(uapi::AbiError::Size));
+    assert_eq!(
+        uapi::Volumes::decode_request(&bad),
+        Err(uapi::AbiError::Size)
+    );
+    let mut bad = raw;
+    bad[4] = 1;
+    assert_eq!(
+        uapi::Volumes::decode_request(&bad),
+        Err(uapi::AbiError::Reserved)
+    );
+
+    // The kernel's way: head and entries one by one.
+    let mut piecewise = [0u8; uapi::Volumes::SIZE];
+    uapi::Volumes::encode_head(&mut piecewise, vs.index, vs.nr_volumes);
+    for (i, e) in vs.volumes.iter().enumerate() {
+        uapi::Volumes::encode_info(&mut piecewise, i, e);
+    }
+    assert_eq!(piecewise, raw);
+    // An entry beyond the table is ignored, not written out of bounds.
+    uapi::Volumes::encode_info(&mut piecewise, uapi::MAX_VOLUMES, &vs.volumes[0]);
+    assert_eq!(piecewise, raw);
 }

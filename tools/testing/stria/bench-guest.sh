@@ -35,6 +35,28 @@ vol=$(fresh_array --raid 5 --strip 64)
 measure stria "$vol"
 stria stop "$vol"
 
+# Space an fsync-heavy workload costs: member bytes taken per host byte
+# written, with an fsync after every 4 KiB write and without.
+free_bytes() { # volume
+	stria status --json "$1" | sed -n 's/.*"free_bytes": \([0-9]*\).*/\1/p' |
+		awk '{t += $1} END {print t}'
+}
+space() { # label fio-options...
+	local vol before after label=$1
+	shift
+	vol=$(fresh_array --raid 5 --strip 64)
+	before=$(free_bytes "$vol")
+	fio --name=space --filename="$vol" --direct=1 --ioengine=psync --rw=randwrite \
+		--bs=4k --size=256M --io_size=8M --randrepeat=0 "$@" >/dev/null 2>&1
+	sync
+	blockdev --flushbufs "$vol"
+	after=$(free_bytes "$vol")
+	echo "SPACE $label $(( (before - after) * 100 / (8 * 1048576) ))"
+	stria stop "$vol"
+}
+space fsync --fsync=1
+space nofsync
+
 wipe
 mdadm --create /dev/md0 --run --force --level=5 --chunk=64 --raid-devices=4 \
 	--assume-clean --metadata=1.2 "${MEMBERS[@]}" >/dev/null 2>&1

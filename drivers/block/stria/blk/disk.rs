@@ -182,8 +182,13 @@ impl<T: Operations> TagSet<T> {
                     (*slot).queue_depth = queue_depth;
                     (*slot).numa_node = bindings::NUMA_NO_NODE;
                     (*slot).cmd_size = core::mem::size_of::<Pdu>() as u32;
-                    // Member bios are allocated with GFP_NOIO, which may sleep.
-                    (*slot).flags = bindings::BLK_MQ_F_BLOCKING;
+                    // Member bios are allocated with GFP_NOIO, which may
+                    // sleep; requests complete through the members' queues;
+                    // the members' own schedulers order the I/O, so none
+                    // here by default.
+                    (*slot).flags = bindings::BLK_MQ_F_BLOCKING
+                        | bindings::BLK_MQ_F_STACKING
+                        | bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT;
                     to_result(bindings::blk_mq_alloc_tag_set(slot))
                 }
             }),
@@ -343,9 +348,10 @@ impl<T: Operations> Disk<T> {
     }
 
     /// The disk's name, as in `/dev`.
-    pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: The name was written NUL terminated at creation.
-        unsafe { CStr::from_char_ptr((*self.gendisk).disk_name.as_ptr()) }
+    /// Changes the disk's size and tells user space.
+    pub(crate) fn set_capacity(&self, sectors: u64) {
+        // SAFETY: By the type invariant the disk is added and live.
+        unsafe { bindings::set_capacity_and_notify(self.gendisk, sectors) };
     }
 }
 

@@ -31,8 +31,8 @@ extern "C" {
     pub(super) fn stria_blk_open_read_write_excl() -> bindings::blk_mode_t;
     pub(super) fn stria_blk_feat_write_cache_fua() -> bindings::blk_features_t;
     pub(super) fn stria_gfp_noio() -> bindings::gfp_t;
-    pub(super) fn stria_memcpy_from_bvec(to: *mut u8, bvec: *mut bindings::bio_vec);
-    pub(super) fn stria_memcpy_to_bvec(bvec: *mut bindings::bio_vec, from: *const u8);
+    pub(super) fn stria_kmap_local_page(page: *mut bindings::page) -> *mut c_void;
+    pub(super) fn stria_kunmap_local(addr: *const c_void);
     pub(super) fn stria_memzero_bvec(bvec: *mut bindings::bio_vec);
     pub(super) fn stria_memalloc_noio_save() -> c_uint;
     pub(super) fn stria_memalloc_noio_restore(flags: c_uint);

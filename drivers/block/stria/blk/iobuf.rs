@@ -26,7 +26,25 @@ use kernel::sync::LockClassKey;
 /// Bytes per page of a buffer.
 const PAGE: usize = kernel::page::PAGE_SIZE;
 
-/// A vmalloc'd byte buffer that member bios can carry.
+/// Memory of an [`IoBuf`].
+enum Bytes {
+    /// Physically contiguous, in the direct map: one bio vector, and the
+    /// cheapest memory to copy into.
+    Kmalloc(KVec<u8>),
+    /// Virtually contiguous only, when no contiguous run was free.
+    Vmalloc(VVec<u8>),
+}
+
+impl Bytes {
+    fn slice_mut(&mut self) -> &mut [u8] {
+        match self {
+            Bytes::Kmalloc(v) => v.as_mut_slice(),
+            Bytes::Vmalloc(v) => v.as_mut_slice(),
+        }
+    }
+}
+
+/// A byte buffer that member bios can carry.
 ///
 /// CPU access goes through a spinlock; a bio reads the memory directly,
 /// which is why a buffer must not be changed while a [`Batch`] writing it
@@ -36,12 +54,13 @@ const PAGE: usize = kernel::page::PAGE_SIZE;
 /// # Invariants
 ///
 /// `bytes` is never resized, so its memory stays at the address bios were
-/// given for as long as the buffer lives.
+/// given for as long as the buffer lives; `vmalloc` tells which kind it is.
 #[pin_data]
 pub(crate) struct IoBuf {
     #[pin]
-    bytes: SpinLock<KVVec<u8>>,
+    bytes: SpinLock<Bytes>,
     len: usize,
+    vmalloc: bool,
 }
 
 impl IoBuf {
@@ -52,12 +71,17 @@ impl IoBuf {
         name: &'static CStr,
         key: Pin<&'static LockClassKey>,
     ) -> Result<Arc<Self>> {
-        let v = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let bytes = match KVec::from_elem(0u8, len, GFP_KERNEL | __GFP_NOWARN) {
+            Ok(v) => Bytes::Kmalloc(v),
+            Err(_) => Bytes::Vmalloc(VVec::from_elem(0u8, len, GFP_KERNEL)?),
+        };
+        let vmalloc = matches!(bytes, Bytes::Vmalloc(_));
         // INVARIANT: Nothing below ever resizes `bytes`.
         Arc::pin_init(
             pin_init!(Self {
-                bytes <- SpinLock::new(v, name, key),
+                bytes <- SpinLock::new(bytes, name, key),
                 len,
+                vmalloc,
             }),
             GFP_KERNEL,
         )
@@ -66,7 +90,7 @@ impl IoBuf {
     /// Runs `f` on the bytes, under the buffer's lock.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
         let mut g = self.bytes.lock();
-        f(g.as_mut_slice())
+        f(g.slice_mut())
     }
 
     /// Address of byte `off` for a bio, if `off + len` lies in the buffer.
@@ -76,7 +100,16 @@ impl IoBuf {
         }
         let mut g = self.bytes.lock();
         // The pointer stays valid after the guard goes: see the invariant.
-        Some(g.as_mut_ptr().wrapping_add(off))
+        Some(g.slice_mut().as_mut_ptr().wrapping_add(off))
+    }
+
+    /// Bio vectors `len` bytes from `off` take at most.
+    fn vecs(&self, off: usize, len: usize) -> usize {
+        if self.vmalloc {
+            (off % PAGE + len).div_ceil(PAGE)
+        } else {
+            1
+        }
     }
 }
 
@@ -162,7 +195,7 @@ impl<T: BatchDone> Batch<T> {
                 return Err(EINVAL);
             }
             buf.addr(*off, *len).ok_or(EINVAL)?;
-            pages = pages.checked_add(len.div_ceil(PAGE) + 1).ok_or(EINVAL)?;
+            pages = pages.checked_add(buf.vecs(*off, *len)).ok_or(EINVAL)?;
         }
         let nr_vecs = u16::try_from(pages)
             .ok()
@@ -186,10 +219,17 @@ impl<T: BatchDone> Batch<T> {
         unsafe { (*bio.as_ptr()).bi_iter.bi_sector = sector };
         for (buf, off, len) in parts {
             let addr = buf.addr(*off, *len).ok_or(EINVAL)?;
-            // SAFETY: `addr..addr + len` lies in the buffer's vmalloc
-            // memory, which the batch keeps alive (`bufs`) until the bio
-            // has ended; the bio has a vector per page touched.
-            let ok = unsafe { bindings::bio_add_vmalloc(bio.as_ptr(), addr.cast(), *len as u32) };
+            let ok = if buf.vmalloc {
+                // SAFETY: `addr..addr + len` lies in the buffer's vmalloc
+                // memory, which the batch keeps alive (`bufs`) until the
+                // bio has ended; the bio has a vector per page touched.
+                unsafe { bindings::bio_add_vmalloc(bio.as_ptr(), addr.cast(), *len as u32) }
+            } else {
+                // SAFETY: As above, for physically contiguous kmalloc
+                // memory, which takes one vector.
+                unsafe { bindings::bio_add_virt_nofail(bio.as_ptr(), addr.cast(), *len as u32) };
+                true
+            };
             if !ok {
                 // SAFETY: Never submitted; nobody else holds it.
                 unsafe { bindings::bio_put(bio.as_ptr()) };

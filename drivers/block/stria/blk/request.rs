@@ -197,16 +197,39 @@ impl<'a> Segment<'a> {
         &self.bv
     }
 
+    /// Runs `f` on the segment's bytes, mapped.
+    ///
+    /// # Safety
+    ///
+    /// `f` may only write to them if the request is a read.
+    unsafe fn with_mapped<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let bv = &self.bv;
+        // SAFETY: The page belongs to the live request the segment borrows
+        // from; mapping it has no other effect.
+        let base = unsafe { ffi::stria_kmap_local_page(bv.bv_page) };
+        // SAFETY: A segment lies within one page: `bv_offset + bv_len` is at
+        // most a page, all of it mapped at `base` until it is unmapped below;
+        // nothing else accesses it meanwhile (the request is ours).
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(
+                base.cast::<u8>().add(bv.bv_offset as usize),
+                bv.bv_len as usize,
+            )
+        };
+        let r = f(bytes);
+        // SAFETY: Unmaps what was mapped above, in reverse order of mapping.
+        unsafe { ffi::stria_kunmap_local(base) };
+        r
+    }
+
     /// Copies the segment's bytes into `dst`, which must be exactly as
     /// long; returns `false` otherwise.
     pub(crate) fn copy_to(&self, dst: &mut [u8]) -> bool {
         if dst.len() != self.bv.bv_len as usize {
             return false;
         }
-        let mut bv = self.bv;
-        // SAFETY: The page belongs to the live request the segment borrows
-        // from; `dst` has room for `bv_len` bytes.
-        unsafe { ffi::stria_memcpy_from_bvec(dst.as_mut_ptr(), &mut bv) };
+        // SAFETY: Only reads the request's bytes.
+        unsafe { self.with_mapped(|b| dst.copy_from_slice(b)) };
         true
     }
 
@@ -224,10 +247,9 @@ impl<'a> Segment<'a> {
         if src.len() != self.bv.bv_len as usize || !self.fills_pages() {
             return false;
         }
-        let mut bv = self.bv;
-        // SAFETY: The page belongs to the live read request the segment
-        // borrows from, whose data we produce; `src` has `bv_len` bytes.
-        unsafe { ffi::stria_memcpy_to_bvec(&mut bv, src.as_ptr()) };
+        // SAFETY: Writes only to the pages of a read request, whose data we
+        // produce.
+        unsafe { self.with_mapped(|b| b.copy_from_slice(src)) };
         true
     }
 

@@ -34,8 +34,11 @@ fn load(c: &[u8]) -> u64 {
 
 #[inline(always)]
 fn store(c: &mut [u8], v: u64) {
-    for (d, s) in c.iter_mut().zip(v.to_ne_bytes()) {
-        *d = s;
+    // One eight-byte store; iterating the array instead costs a call per
+    // byte where the compiler does not inline core's iterator (the kernel
+    // builds for size).
+    if let Ok(w) = <&mut [u8; WORD]>::try_from(c) {
+        *w = v.to_ne_bytes();
     }
 }
 

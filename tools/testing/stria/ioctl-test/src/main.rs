@@ -70,6 +70,158 @@ fn status(fd: RawFd, index: u32) -> Result<(), Errno> {
     ioctl(fd, uapi::IOC_STATUS, buf.as_mut_ptr())
 }
 
+fn volume_req(index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) -> [u8; uapi::Volume::SIZE] {
+    let mut v = uapi::Volume {
+        index,
+        op,
+        id,
+        size_sectors: sectors,
+        ..Default::default()
+    };
+    let n = name.len().min(v.name.len());
+    v.name[..n].copy_from_slice(&name[..n]);
+    v.encode()
+}
+
+fn volume(fd: RawFd, index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) -> Result<(), Errno> {
+    let mut req = volume_req(index, op, id, sectors, name);
+    ioctl(fd, uapi::IOC_VOLUME, req.as_mut_ptr())
+}
+
+fn volumes(fd: RawFd, index: u32, size: u32, flags: u32) -> Result<(), Errno> {
+    let mut buf = vec![0u8; uapi::Volumes::SIZE];
+    buf[..4].copy_from_slice(&size.to_ne_bytes());
+    buf[4..8].copy_from_slice(&flags.to_ne_bytes());
+    buf[8..12].copy_from_slice(&index.to_ne_bytes());
+    ioctl(fd, uapi::IOC_VOLUMES, buf.as_mut_ptr())
+}
+
+/// Volume requests that are malformed or name what does not exist.
+fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
+    const GIB: u64 = 1 << 21;
+    let create = uapi::VOLUME_CREATE;
+    let mut raw = volume_req(index, create, 0, GIB, b"ok");
+    raw[0] = 79;
+    t.expect(
+        "volume: wrong size field",
+        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
+    let mut raw = volume_req(index, create, 0, GIB, b"ok");
+    raw[4] = 1;
+    t.expect(
+        "volume: flags set",
+        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
+    let mut raw = volume_req(index, create, 0, GIB, b"ok");
+    raw[uapi::Volume::SIZE - 1] = 1;
+    t.expect(
+        "volume: reserved byte set",
+        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volume: unknown operation",
+        volume(fd, index, 99, 0, GIB, b"ok"),
+        Err(Errno::EINVAL),
+    );
+    for (what, name) in [
+        ("empty name", &b""[..]),
+        ("name with a slash", &b"a/b"[..]),
+        ("name with a space", &b"a b"[..]),
+        ("name of 32 characters", &[b'x'; 32][..]),
+    ] {
+        t.expect(
+            &format!("volume: {what}"),
+            volume(fd, index, create, 0, GIB, name),
+            Err(Errno::EINVAL),
+        );
+    }
+    t.expect(
+        "volume: size 0",
+        volume(fd, index, create, 0, 0, b"ok"),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volume: size not whole blocks",
+        volume(fd, index, create, 0, GIB + 1, b"ok"),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volume: size u64::MAX",
+        volume(fd, index, create, 0, !7u64, b"ok"),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volume: create with an id",
+        volume(fd, index, create, 7, GIB, b"ok"),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volume: duplicate name",
+        volume(fd, index, create, 0, GIB, b"vol0"),
+        Err(Errno::EEXIST),
+    );
+    t.expect(
+        "volume: resize a missing id",
+        volume(fd, index, uapi::VOLUME_RESIZE, 77, GIB, b""),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "volume: delete a missing name",
+        volume(fd, index, uapi::VOLUME_DELETE, 0, 0, b"nosuch"),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "volume: missing array",
+        volume(fd, 40, create, 0, GIB, b"ok"),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "volumes: wrong size field",
+        volumes(fd, index, 16, 0),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volumes: flags set",
+        volumes(fd, index, uapi::Volumes::SIZE as u32, 1),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volumes: missing array",
+        volumes(fd, 40, uapi::Volumes::SIZE as u32, 0),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "volumes: the array's",
+        volumes(fd, index, uapi::Volumes::SIZE as u32, 0),
+        Ok(()),
+    );
+    // The table holds 64 volumes; vol0 is one of them.
+    let mut made = 0;
+    for i in 0..64 {
+        if volume(fd, index, create, 0, 8, format!("v{i}").as_bytes()).is_err() {
+            break;
+        }
+        made += 1;
+    }
+    t.expect(
+        "volume: 63 more fit the table",
+        if made == 63 {
+            Ok(())
+        } else {
+            Err(Errno::E2BIG)
+        },
+        Ok(()),
+    );
+    t.expect(
+        "volume: the 65th",
+        volume(fd, index, create, 0, 8, b"one-too-many"),
+        Err(Errno::ENOSPC),
+    );
+}
+
 /// Issues ASSEMBLE with `req` copied into a read-only page.
 fn assemble_read_only(fd: RawFd, req: &[u8; uapi::Assemble::SIZE]) -> Result<(), Errno> {
     use nix::sys::mman::mmap_anonymous;
@@ -282,6 +434,7 @@ fn main() {
         .map(|x| x.index)
         .unwrap_or(u32::MAX);
     t.expect("status of the new array", status(fd, index), Ok(()));
+    volume_abuse(&mut t, fd, index);
     t.expect(
         "member in use by another array",
         assemble(fd, &[c, b]).0,

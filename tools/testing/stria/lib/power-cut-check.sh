@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the guest halves of the power-cut test (sourced after
+# common.sh): what must hold after a power cut.
+
+# The ext4 on VOL mounts (replaying its journal), every file named by a
+# whole line of the fsynced manifest is there with the content it was
+# written with, and once unmounted the filesystem checks clean.
+pc_check() { # VOL
+	local vol=$1 n
+	mkdir -p /mnt/pc
+	mount "$vol" /mnt/pc
+	[ -f /mnt/pc/manifest ] || die "the manifest is gone after the power cut"
+	# "name checksum" lines; a torn last line was never fsynced.  Each
+	# line was appended after its file was fsynced: the file must exist.
+	awk 'length($2) == 64 { print $2 "  " $1 }' /mnt/pc/manifest >/tmp/manifest.sha256
+	n=$(wc -l </tmp/manifest.sha256)
+	if ! (cd /mnt/pc && sha256sum -c /tmp/manifest.sha256 >/tmp/check.out 2>&1); then
+		grep -v ': OK$' /tmp/check.out | head -n 20
+		die "fsynced files missing or changed after the power cut"
+	fi
+	umount /mnt/pc
+	e2fsck -f -n "$vol" >/tmp/fsck.out 2>&1 || { cat /tmp/fsck.out; die "fsck after the power cut"; }
+	echo "ok: $n fsynced files intact"
+}
