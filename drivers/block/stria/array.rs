@@ -90,6 +90,16 @@ pub(crate) enum Deferred {
         /// The request.
         fan: Fanout<VolumeDev>,
     },
+    /// A read that could not get a bio without sleeping, from byte `from`
+    /// of the request on.
+    Read {
+        /// The request.
+        fan: Fanout<VolumeDev>,
+        /// Its volume.
+        vol: Arc<Volume>,
+        /// Bytes of it already served.
+        from: u64,
+    },
 }
 
 /// An array of members and the volumes it serves.
@@ -115,6 +125,7 @@ pub(crate) struct Array {
     /// Serves deferred requests.
     #[pin]
     defer_work: Work<Array, 1>,
+
     /// Workers running: each holds a reference to the array, and with it
     /// the members, until it returns.
     busy: Atomic<u32>,
@@ -503,7 +514,9 @@ impl Array {
         {
             // Cannot happen: there are no more requests than room.
             pr_err!("too many deferred requests\n");
-            let (Deferred::Write { fan, .. } | Deferred::Flush { fan }) = d;
+            let (Deferred::Write { fan, .. }
+            | Deferred::Flush { fan }
+            | Deferred::Read { fan, .. }) = d;
             fan.fail(Status::from_error(EIO));
             return;
         }
@@ -522,20 +535,24 @@ impl Array {
                 done,
                 fua,
             } => {
-                let r = self
-                    .writer
-                    .write(self, &io, &vol, lba, n, done, Some(&fan), true)
-                    .and_then(|_| {
-                        if fua {
-                            self.writer.flush(self, &io)
-                        } else {
-                            Ok(())
-                        }
-                    });
+                let r = crate::blk::noio(|| {
+                    vol.map.prepare(lba, n, GFP_KERNEL)?;
+                    self.writer
+                        .write(self, &io, &vol, lba, n, done, Some(&fan), true)?;
+                    if fua {
+                        self.writer.flush(self, &io)?;
+                    }
+                    Ok(())
+                });
                 (fan, r)
             }
             Deferred::Flush { fan } => {
-                let r = self.writer.flush(self, &io);
+                let r = crate::blk::noio(|| self.writer.flush(self, &io));
+                (fan, r)
+            }
+            Deferred::Read { fan, vol, from } => {
+                let r = crate::blk::noio(|| crate::volume::read(self, &vol, &fan, from, true))
+                    .map(|_| ());
                 (fan, r)
             }
         };

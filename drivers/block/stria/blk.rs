@@ -25,6 +25,17 @@ const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
 /// `REQ_FUA`, built from its bit number (the macro is not in the bindings).
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
 
+/// Runs `f` with memory reclaim kept from issuing I/O, as a worker serving
+/// the volumes' requests must: reclaim might write to those very volumes.
+pub(crate) fn noio<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: Saving the task's allocation scope has no other effect.
+    let flags = unsafe { ffi::stria_memalloc_noio_save() };
+    let r = f();
+    // SAFETY: Restores the scope saved above, on the same task.
+    unsafe { ffi::stria_memalloc_noio_restore(flags) };
+    r
+}
+
 /// Wall-clock time in seconds since the epoch, for on-disk timestamps.
 pub(crate) fn wall_clock_seconds() -> u64 {
     // SAFETY: Reading the clock has no preconditions.

@@ -174,8 +174,9 @@ impl Map {
     }
 
     /// Makes sure leaves exist for blocks `lba .. lba + n`, so that setting
-    /// them under the lock never allocates.
-    pub(crate) fn prepare(&self, lba: u64, n: u64) -> Result {
+    /// them under the lock never allocates; leaves are allocated with
+    /// `flags` (`GFP_NOWAIT` where sleeping is not allowed).
+    pub(crate) fn prepare(&self, lba: u64, n: u64, flags: kernel::alloc::Flags) -> Result {
         let end = lba.checked_add(n).ok_or(EINVAL)?;
         if end > self.size_blocks() {
             return Err(EINVAL);
@@ -190,7 +191,7 @@ impl Map {
                 .get(idx)
                 .is_some_and(Option::is_some);
             if !present {
-                let leaf = KBox::init(pin_init::init_zeroed::<Leaf>(), GFP_KERNEL)?;
+                let leaf = KBox::init(pin_init::init_zeroed::<Leaf>(), flags)?;
                 let mut g = self.inner.lock();
                 let g = &mut *g;
                 let slot = g.leaves.get_mut(idx).ok_or(EINVAL)?;
@@ -336,7 +337,7 @@ mod tests {
         // An unprepared leaf refuses the write rather than allocating under
         // the lock.
         assert_eq!(map.lock().set(5, Entry::Unmapped).err(), Some(ENOMEM));
-        map.prepare(LEAF_ENTRIES - 1, 2)?;
+        map.prepare(LEAF_ENTRIES - 1, 2, GFP_KERNEL)?;
         let disk = Entry::Disk {
             member: 2,
             block: 77,
@@ -352,14 +353,17 @@ mod tests {
         assert_eq!(st.mapped, 2);
         assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
         // Beyond the end: refused.
-        assert_eq!(map.prepare(10 * LEAF_ENTRIES + 3, 1).err(), Some(EINVAL));
+        assert_eq!(
+            map.prepare(10 * LEAF_ENTRIES + 3, 1, GFP_KERNEL).err(),
+            Some(EINVAL)
+        );
         Ok(())
     }
 
     #[test]
     fn resize_forgets_what_is_cut_off() -> Result {
         let map = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-        map.prepare(0, 3 * LEAF_ENTRIES)?;
+        map.prepare(0, 3 * LEAF_ENTRIES, GFP_KERNEL)?;
         let disk = Entry::Disk {
             member: 0,
             block: 9,
@@ -376,7 +380,7 @@ mod tests {
         assert_eq!(st.mapped, 2);
         assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
         map.resize(3 * LEAF_ENTRIES)?;
-        map.prepare(0, 3 * LEAF_ENTRIES)?;
+        map.prepare(0, 3 * LEAF_ENTRIES, GFP_KERNEL)?;
         let mut m = map.lock();
         assert_eq!(m.get(10), disk);
         assert_eq!(m.get(LEAF_ENTRIES + 20), Entry::Unmapped);
@@ -387,7 +391,7 @@ mod tests {
     #[test]
     fn replace_only_if_unchanged() -> Result {
         let map = KBox::pin_init(Map::new(LEAF_ENTRIES)?, GFP_KERNEL)?;
-        map.prepare(0, LEAF_ENTRIES)?;
+        map.prepare(0, LEAF_ENTRIES, GFP_KERNEL)?;
         let mem = Entry::Mem { slot: 3, offset: 9 };
         let newer = Entry::Mem { slot: 4, offset: 0 };
         let disk = Entry::Disk {

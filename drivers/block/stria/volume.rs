@@ -109,102 +109,141 @@ impl VolumeDev {
     /// Packs a write without waiting; what must wait is deferred.
     fn write(&self, fan: Fanout<Self>, fua: bool) {
         let a = &self.array;
-        let r = self.blocks_of(&fan).and_then(|(lba, n)| {
-            self.vol.map.prepare(lba, n)?;
-            let done = a
-                .writer()
-                .write(a, &a.io(), &self.vol, lba, n, 0, Some(&fan), false)?;
-            Ok((lba, n, done))
-        });
+        let (lba, n) = match self.blocks_of(&fan) {
+            Ok(r) => r,
+            Err(e) => return fan.fail(Status::from_error(e)),
+        };
+        let deferred = |fan, done| Deferred::Write {
+            fan,
+            vol: self.vol.clone(),
+            lba,
+            n,
+            done,
+            fua,
+        };
+        if self
+            .vol
+            .map
+            .prepare(lba, n, GFP_NOWAIT | __GFP_NOWARN)
+            .is_err()
+        {
+            // The worker allocates the map's leaves, waiting if it must.
+            return Array::defer(a, deferred(fan, 0));
+        }
+        let r = a
+            .writer()
+            .write(a, &a.io(), &self.vol, lba, n, 0, Some(&fan), false);
         match r {
             Err(e) => fan.fail(Status::from_error(e)),
-            Ok((lba, n, done)) if done < n => Array::defer(
-                a,
-                Deferred::Write {
-                    fan,
-                    vol: self.vol.clone(),
-                    lba,
-                    n,
-                    done,
-                    fua,
-                },
-            ),
+            Ok(done) if done < n => Array::defer(a, deferred(fan, done)),
             Ok(_) if fua => Array::defer(a, Deferred::Flush { fan }),
             Ok(_) => {}
         }
     }
+}
 
-    /// Serves a read from the map: unwritten blocks as zeros, blocks of
-    /// stripes still being written from memory, the rest from the members,
-    /// with contiguous member blocks in one bio.
-    fn read(&self, fan: &Fanout<Self>) -> Result {
-        let (lba, _) = self.blocks_of(fan)?;
-        let block = u64::from(BLOCK_BYTES);
-        let mut pos = lba * block;
-        // (member, next member byte, vectors used, bio)
-        let mut cur: Option<(u8, u64, u16, Bio)> = None;
-        for seg in fan.segments() {
-            let mut done = 0u32;
-            while done < seg.len() {
-                let inb = pos % block;
-                let n = (seg.len() - done).min((block - inb) as u32);
-                let piece = seg.slice(done, n).ok_or(EIO)?;
-                let mut map = self.vol.map.lock();
-                match map.get(pos / block) {
-                    Entry::Unmapped => {
-                        drop(map);
-                        if !piece.zero() {
-                            return Err(EIO);
-                        }
-                    }
-                    Entry::Mem { slot, offset } => {
-                        let off = offset as usize * BLOCK_BYTES as usize + inb as usize;
-                        let ok = self.array.writer().read_mem(slot, off, &piece);
-                        drop(map);
-                        if !ok {
-                            pr_err!("buffered block {} unreadable\n", pos / block);
-                            return Err(EIO);
-                        }
-                    }
-                    Entry::Disk {
-                        member,
-                        block: mblock,
-                    } => {
-                        drop(map);
-                        let at = mblock * block + inb;
-                        let fits = matches!(&cur, Some((m, next, used, _))
-                            if *m == member && *next == at
-                                && (inb != 0 || *used + VECS_PER_BLOCK <= READ_VECS));
-                        if !fits {
-                            if let Some((_, _, _, bio)) = cur.take() {
-                                fan.submit(bio);
-                            }
-                            let m = self.array.member(member).ok_or(EIO)?;
-                            let mut bio =
-                                fan.new_bio(self.array.bioset(), &m.bdev, BioOp::Read, READ_VECS)?;
-                            bio.set_sector(at / 512);
-                            cur = Some((member, at, 0, bio));
-                        }
-                        let Some((_, next, used, bio)) = cur.as_mut() else {
-                            return Err(EIO);
-                        };
-                        if !bio.add(&piece) {
-                            pr_err!("member bio full at block {}\n", pos / block);
-                            return Err(EIO);
-                        }
-                        *next += u64::from(n);
-                        *used += 1;
-                    }
-                }
+/// Serves the part of read request `fan` of `vol` from byte `from` of the
+/// request on (0 for all of it), through the map: unwritten blocks as
+/// zeros, blocks of stripes still being written from memory, the rest from
+/// the members, contiguous member blocks in one bio. Returns where it
+/// stopped when a bio could not be had without sleeping (`may_sleep`
+/// false): the rest is for a worker.
+pub(crate) fn read(
+    array: &Array,
+    vol: &Volume,
+    fan: &Fanout<VolumeDev>,
+    from: u64,
+    may_sleep: bool,
+) -> Result<Option<u64>> {
+    let spb = u64::from(BLOCK_BYTES / 512);
+    let block = u64::from(BLOCK_BYTES);
+    let start = fan.sector() / spb * block;
+    let mut pos = start;
+    // (member, next member byte, vectors used, bio)
+    let mut cur: Option<(u8, u64, u16, Bio)> = None;
+    for seg in fan.segments() {
+        let mut done = 0u32;
+        while done < seg.len() {
+            let inb = pos % block;
+            let n = (seg.len() - done).min((block - inb) as u32);
+            if pos - start < from {
                 pos += u64::from(n);
                 done += n;
+                continue;
             }
+            let piece = seg.slice(done, n).ok_or(EIO)?;
+            let mut map = vol.map.lock();
+            match map.get(pos / block) {
+                Entry::Unmapped => {
+                    drop(map);
+                    if !piece.zero() {
+                        return Err(EIO);
+                    }
+                }
+                Entry::Mem { slot, offset } => {
+                    let off = offset as usize * BLOCK_BYTES as usize + inb as usize;
+                    let ok = array.writer().read_mem(slot, off, &piece);
+                    drop(map);
+                    if !ok {
+                        pr_err!("buffered block {} unreadable\n", pos / block);
+                        return Err(EIO);
+                    }
+                }
+                Entry::Disk {
+                    member,
+                    block: mblock,
+                } => {
+                    drop(map);
+                    let at = mblock * block + inb;
+                    let fits = matches!(&cur, Some((m, next, used, _))
+                        if *m == member && *next == at
+                            && (inb != 0 || *used + VECS_PER_BLOCK <= READ_VECS));
+                    if !fits {
+                        // A new bio starts on a block boundary: where the
+                        // rest can be handed over.
+                        let m = array.member(member).ok_or(EIO)?;
+                        let bio = match fan.new_bio(
+                            array.bioset(),
+                            &m.bdev,
+                            BioOp::Read,
+                            READ_VECS,
+                            may_sleep,
+                        ) {
+                            Ok(b) => b,
+                            Err(e) if e == ENOMEM && !may_sleep && inb == 0 => {
+                                if let Some((_, _, _, b)) = cur.take() {
+                                    fan.submit(b);
+                                }
+                                return Ok(Some(pos - start));
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        if let Some((_, _, _, b)) = cur.take() {
+                            fan.submit(b);
+                        }
+                        let mut bio = bio;
+                        bio.set_sector(at / 512);
+                        cur = Some((member, at, 0, bio));
+                    }
+                    let Some((_, next, used, bio)) = cur.as_mut() else {
+                        return Err(EIO);
+                    };
+                    if !bio.add(&piece) {
+                        pr_err!("member bio full at block {}\n", pos / block);
+                        return Err(EIO);
+                    }
+                    *next += u64::from(n);
+                    *used += 1;
+                }
+            }
+            pos += u64::from(n);
+            done += n;
         }
-        if let Some((_, _, _, bio)) = cur.take() {
-            fan.submit(bio);
-        }
-        Ok(())
     }
+    if let Some((_, _, _, bio)) = cur.take() {
+        fan.submit(bio);
+    }
+    Ok(None)
 }
 
 impl Operations for VolumeDev {
@@ -220,8 +259,17 @@ impl Operations for VolumeDev {
             }
             Op::Read => {
                 c.reads.add(1, Relaxed);
-                if let Err(e) = this.read(&fan) {
-                    fan.fail(Status::from_error(e));
+                match read(&this.array, &this.vol, &fan, 0, false) {
+                    Ok(None) => {}
+                    Ok(Some(from)) => Array::defer(
+                        &this.array,
+                        Deferred::Read {
+                            fan,
+                            vol: this.vol.clone(),
+                            from,
+                        },
+                    ),
+                    Err(e) => fan.fail(Status::from_error(e)),
                 }
             }
             Op::Write => {

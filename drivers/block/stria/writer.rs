@@ -301,6 +301,15 @@ pub(crate) struct Writer {
     pub(crate) stats: WriterStats,
 }
 
+/// Sets bit `bit` of `mask`.
+fn set_bit(mask: &Atomic<u64>, bit: u16) {
+    let b = 1u64 << (bit % 64);
+    let mut cur = mask.load(Relaxed);
+    while let Err(now) = mask.cmpxchg(cur, cur | b, Full) {
+        cur = now;
+    }
+}
+
 /// Offsets in a buffer's `out` part.
 const HDR_OFF: usize = 0;
 const P_OFF: usize = BLOCK;
@@ -478,9 +487,9 @@ impl Writer {
                 Err(FormatError::DoesNotFit) => {
                     // Full in a way `free_blocks` could not tell: close it.
                     drop(slot);
-                    let close = self.take_open(&mut st, g, false)?;
+                    let taken = self.take_open(&mut st, g, false)?;
                     drop(st);
-                    if let Some(id) = close {
+                    if let Some(id) = taken {
                         self.close(owner, io, id);
                     }
                     continue;
@@ -502,9 +511,9 @@ impl Writer {
                 slot.nominal.free_blocks() == 0 || slot.nominal.free_pieces() <= pol.data_strips();
             drop(slot);
             if full {
-                let close = self.take_open(&mut st, g, false)?;
+                let taken = self.take_open(&mut st, g, false)?;
                 drop(st);
-                if let Some(id) = close {
+                if let Some(id) = taken {
                     self.close(owner, io, id);
                 }
             }
@@ -803,14 +812,7 @@ impl Writer {
         if let Some(s) = self.status.get(id) {
             s.store(u32::from(status.is_err()), Relaxed);
         }
-        let bit = 1u64 << (id % 64);
-        let mut cur = self.done.load(Relaxed);
-        loop {
-            match self.done.cmpxchg(cur, cur | bit, Full) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
+        set_bit(&self.done, (id % 64) as u16);
     }
 
     /// Finishes the stripes whose batches ended: points their blocks at the

@@ -288,9 +288,10 @@ fn print_report(r: &ArrayReport) {
 }
 
 /// Runs `f` with a spinner, the elapsed time and `msg` on stderr when it
-/// is a terminal.
+/// is a terminal that can draw one.
 fn with_spinner<T>(msg: &'static str, f: impl FnOnce() -> T) -> T {
-    if !std::io::stderr().is_terminal() {
+    let dumb = std::env::var_os("TERM").is_none_or(|t| t == "dumb");
+    if dumb || !std::io::stderr().is_terminal() {
         return f();
     }
     let bar = indicatif::ProgressBar::new_spinner();

@@ -37,10 +37,10 @@ pub(crate) const QUEUE_DEPTH: u32 = 128;
 pub(crate) trait Operations: Send + Sync + Sized + 'static {
     /// Takes a host request; it must be ended exactly once, now or later.
     ///
-    /// Runs in process context and may sleep to allocate memory (the tag
-    /// set is blocking), but must not wait for member bios it submitted:
-    /// it may run inside the submission of a bio to the disk, where those
-    /// are only queued until it returns.
+    /// Runs in process context (the tag set is blocking), with I/O reclaim
+    /// disabled.  It must never wait for member bios it submitted: it may
+    /// run inside the submission of a bio to the disk, where those are only
+    /// queued until it returns.
     fn queue_rq(this: ArcBorrow<'_, Self>, rq: Request<Self>);
 
     /// Called when a fanned-out request ends, just before it completes.
@@ -110,12 +110,7 @@ impl<T: Operations> Vtable<T> {
         if let Some(rq) = unsafe { Request::<T>::from_raw(rq) } {
             // Memory the driver allocates for a request must not be
             // reclaimed by writing to this very queue.
-            // SAFETY: Saving and restoring the task's allocation scope
-            // around the call has no other effect.
-            let noio = unsafe { ffi::stria_memalloc_noio_save() };
-            T::queue_rq(data, rq);
-            // SAFETY: Restores the scope saved above, on the same task.
-            unsafe { ffi::stria_memalloc_noio_restore(noio) };
+            super::noio(|| T::queue_rq(data, rq));
         }
         Status::OK.raw()
     }
@@ -182,10 +177,11 @@ impl<T: Operations> TagSet<T> {
                     (*slot).queue_depth = queue_depth;
                     (*slot).numa_node = bindings::NUMA_NO_NODE;
                     (*slot).cmd_size = core::mem::size_of::<Pdu>() as u32;
-                    // Member bios are allocated with GFP_NOIO, which may
-                    // sleep; requests complete through the members' queues;
-                    // the members' own schedulers order the I/O, so none
-                    // here by default.
+                    // `queue_rq` may sleep: submitting a member bio may wait
+                    // for the member's queue, and a full stripe is written
+                    // from there; requests complete through the members'
+                    // queues; the members' own schedulers order the I/O, so
+                    // none here by default.
                     (*slot).flags = bindings::BLK_MQ_F_BLOCKING
                         | bindings::BLK_MQ_F_STACKING
                         | bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT;

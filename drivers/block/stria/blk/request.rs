@@ -393,14 +393,18 @@ impl<T: Operations> Fanout<T> {
     ///
     /// `set` and `bdev` must outlive the request; both belong to the queue's
     /// driver data in practice, which outlives every request of the queue.
+    ///
+    /// Without `may_sleep` (in `queue_rq`) it fails with `ENOMEM` rather
+    /// than wait for memory.
     pub(crate) fn new_bio(
         &self,
         set: &BioSet,
         bdev: &Bdev,
         op: BioOp,
         nr_vecs: u16,
+        may_sleep: bool,
     ) -> kernel::error::Result<Bio> {
-        Bio::new(set, bdev, op, nr_vecs, self.rq.as_ptr())
+        Bio::new(set, bdev, op, nr_vecs, self.rq.as_ptr(), may_sleep)
     }
 
     /// Submits `bio`; the request stays alive until it completes.
