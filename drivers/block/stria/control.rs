@@ -9,8 +9,6 @@ use crate::blk::disk::Disk;
 use crate::blk::disk::DiskParams;
 use crate::blk::misc::capable_sys_admin;
 use crate::blk::misc::Control;
-use crate::format::superblock::CopyMeta;
-use crate::format::superblock::Layout;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::VOLUME_NAME_LEN;
 use crate::uapi;
@@ -99,21 +97,10 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
         io_opt: array.io_opt(),
     };
     let dev = VolumeDev::new(array.clone(), vol)?;
-    let disk = if id == 1 {
-        Disk::new(
-            fmt!("stria{}", index),
-            &params,
-            &array.stack_on()?,
-            dev.clone(),
-        )?
-    } else {
-        Disk::new(
-            fmt!("stria{}v{}", index, id),
-            &params,
-            &array.stack_on()?,
-            dev.clone(),
-        )?
-    };
+    let mut name = [0u8; 32];
+    disk_name(index, id, &mut name)?;
+    let name = CStr::from_bytes_until_nul(&name).map_err(|_| EINVAL)?;
+    let disk = Disk::new(fmt!("{}", name), &params, &array.stack_on()?, dev.clone())?;
     Ok(VolDisk {
         id,
         disk: Some(disk),
@@ -426,19 +413,12 @@ impl Controller {
                 if slot.array.nr_groups() == 0 {
                     return Err(EINVAL);
                 }
-                let e = VolumeEntry {
-                    id: table.next_id,
-                    flags: 0,
+                let e = VolumeEntry::thin(
+                    table.next_id,
                     size_blocks,
-                    layout: Layout::FullPointer,
-                    copy_meta: CopyMeta::None,
-                    group: 0,
-                    parent_id: 0,
-                    origin_id: 0,
-                    copy_generation: 0,
-                    ctime: crate::blk::wall_clock_seconds(),
                     name,
-                };
+                    crate::blk::wall_clock_seconds(),
+                );
                 slot.disks.reserve(1, GFP_KERNEL)?;
                 let vol = slot.array.add_volume(e)?;
                 match make_disk(index, &slot.array, vol) {

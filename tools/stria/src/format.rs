@@ -17,8 +17,6 @@ use stria_core::header::looks_like_header;
 use stria_core::header::StripeHeader;
 use stria_core::header::HEADER_BYTES;
 use stria_core::superblock;
-use stria_core::superblock::CopyMeta;
-use stria_core::superblock::Layout;
 use stria_core::superblock::MemberEntry;
 use stria_core::superblock::MemberState;
 use stria_core::superblock::StripeGroup;
@@ -250,19 +248,7 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
     }
     let mut vname = [0u8; superblock::VOLUME_NAME_LEN];
     superblock::set_name(&mut vname, "vol0").map_err(|e| fmt_err("create", e))?;
-    sb.volumes[0] = Some(VolumeEntry {
-        id: 1,
-        flags: 0,
-        size_blocks,
-        layout: Layout::FullPointer,
-        copy_meta: CopyMeta::None,
-        group: 0,
-        parent_id: 0,
-        origin_id: 0,
-        copy_generation: 0,
-        ctime: sb.ctime,
-        name: vname,
-    });
+    sb.volumes[0] = Some(VolumeEntry::thin(1, size_blocks, vname, sb.ctime));
     sb.next_volume_id = 2;
 
     let mut report = CreateReport {

@@ -226,13 +226,18 @@ fn report(st: &uapi::Status) -> ArrayReport {
         errors: st.errors,
         mapped_blocks: st.map_blocks,
         map_bytes: st.map_bytes,
-        map_bytes_per_block: if st.map_blocks == 0 {
-            0.0
-        } else {
-            st.map_bytes as f64 / st.map_blocks as f64
-        },
+        map_bytes_per_block: per_block(st.map_bytes, st.map_blocks),
         stripes: st.stripes,
         partial_stripes: st.partial_stripes,
+    }
+}
+
+/// Map memory per mapped block; 0 for an empty map.
+pub(crate) fn per_block(bytes: u64, blocks: u64) -> f64 {
+    if blocks == 0 {
+        0.0
+    } else {
+        bytes as f64 / blocks as f64
     }
 }
 

@@ -286,11 +286,7 @@ fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
                 open_count: v.open_count,
                 mapped_blocks: v.map_blocks,
                 map_bytes: v.map_bytes,
-                map_bytes_per_block: if v.map_blocks == 0 {
-                    0.0
-                } else {
-                    v.map_bytes as f64 / v.map_blocks as f64
-                },
+                map_bytes_per_block: crate::per_block(v.map_bytes, v.map_blocks),
             }
         })
         .collect()

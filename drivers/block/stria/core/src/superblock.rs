@@ -343,6 +343,25 @@ pub struct VolumeEntry {
     pub name: [u8; VOLUME_NAME_LEN],
 }
 
+impl VolumeEntry {
+    /// A new thin, log-structured volume of group 0, not a copy.
+    pub fn thin(id: u32, size_blocks: u64, name: [u8; VOLUME_NAME_LEN], ctime: u64) -> Self {
+        VolumeEntry {
+            id,
+            flags: 0,
+            size_blocks,
+            layout: Layout::FullPointer,
+            copy_meta: CopyMeta::None,
+            group: 0,
+            parent_id: 0,
+            origin_id: 0,
+            copy_generation: 0,
+            ctime,
+            name,
+        }
+    }
+}
+
 /// A decoded superblock.
 ///
 /// Fixed-size and `Copy` (about 6.5 KiB): keep it in preallocated memory and
