@@ -6,6 +6,7 @@ use crate::blk::bio::BioSet;
 use crate::blk::disk::StackOn;
 use crate::blk::iobuf::BatchDone;
 use crate::blk::request::Fanout;
+use crate::blk::wq;
 use crate::blk::Status;
 use crate::format::header::StripeLocation;
 use crate::format::superblock::Layout;
@@ -18,6 +19,7 @@ use crate::rebuild;
 use crate::uapi;
 use crate::volume::VolumeDev;
 use crate::writer::Io;
+use crate::writer::Owner;
 use crate::writer::Policy;
 use crate::writer::Volume;
 use crate::writer::Writer;
@@ -30,7 +32,6 @@ use kernel::sync::atomic::Release;
 use kernel::sync::Arc;
 use kernel::sync::Mutex;
 use kernel::sync::SpinLock;
-use kernel::workqueue;
 use kernel::workqueue::Work;
 use kernel::workqueue::WorkItem;
 
@@ -64,11 +65,11 @@ pub(crate) struct Table {
 /// Requests waiting at most: one per tag of the volume's queue.
 const MAX_DEFERRED: usize = crate::blk::disk::QUEUE_DEPTH as usize;
 
-/// A request that must wait for the writer, handed to the deferral worker.
+/// A request `queue_rq` cannot finish, handed to a worker.
 ///
-/// `queue_rq` may run inside the submission of a bio to the volume, where
-/// the member bios it submits are only queued until it returns: waiting
-/// there for a stripe buffer or a flush would wait for itself.
+/// `queue_rq` must not sleep, and it may run inside the submission of a bio
+/// to the volume, where member bios are only queued until it returns:
+/// waiting there for a stripe buffer or a flush would wait for itself.
 pub(crate) enum Deferred {
     /// A write that found no free stripe buffer after `done` blocks.
     Write {
@@ -84,21 +85,20 @@ pub(crate) enum Deferred {
         done: u64,
         /// Whether it must be durable on completion.
         fua: bool,
+        /// A discard or write-zeroes: trim records, no data.
+        trim: bool,
     },
     /// A flush, or a FUA write already packed.
     Flush {
         /// The request.
         fan: Fanout<VolumeDev>,
     },
-    /// A read that could not get a bio without sleeping, from byte `from`
-    /// of the request on.
+    /// A read: it submits member bios, which may sleep.
     Read {
         /// The request.
         fan: Fanout<VolumeDev>,
         /// Its volume.
         vol: Arc<Volume>,
-        /// Bytes of it already served.
-        from: u64,
     },
 }
 
@@ -125,6 +125,16 @@ pub(crate) struct Array {
     /// Serves deferred requests.
     #[pin]
     defer_work: Work<Array, 1>,
+    /// Writes the stripes `queue_rq` filled.
+    #[pin]
+    stripe_work: Work<Array, 2>,
+    /// Reads, which submit member bios and so cannot be served in
+    /// `queue_rq`; apart from `deferred`, where a read would wait behind
+    /// writes waiting for a stripe buffer.
+    #[pin]
+    reads: SpinLock<KVec<Deferred>>,
+    #[pin]
+    read_work: Work<Array, 3>,
 
     /// Workers running: each holds a reference to the array, and with it
     /// the members, until it returns.
@@ -135,6 +145,8 @@ pub(crate) struct Array {
 kernel::impl_has_work! {
     impl HasWork<Self, 0> for Array { self.work }
     impl HasWork<Self, 1> for Array { self.defer_work }
+    impl HasWork<Self, 2> for Array { self.stripe_work }
+    impl HasWork<Self, 3> for Array { self.read_work }
 }
 
 impl WorkItem<0> for Array {
@@ -152,18 +164,35 @@ impl WorkItem<1> for Array {
 
     fn run(this: Arc<Array>) {
         this.busy.add(1, Relaxed);
-        loop {
-            let next = {
-                let mut q = this.deferred.lock();
-                if q.is_empty() {
-                    break;
-                }
-                q.remove(0)
-            };
-            let Ok(next) = next else { break };
-            this.serve_deferred(next);
-        }
+        this.serve_all(&this.deferred);
         this.busy.fetch_sub(1, Release);
+    }
+}
+
+impl WorkItem<2> for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        this.busy.add(1, Relaxed);
+        crate::blk::noio(|| this.writer.write_ready(&this, &this.io()));
+        this.busy.fetch_sub(1, Release);
+    }
+}
+
+impl WorkItem<3> for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        this.busy.add(1, Relaxed);
+        this.serve_all(&this.reads);
+        this.busy.fetch_sub(1, Release);
+    }
+}
+
+impl Owner for Array {
+    fn stripes_ready(this: &Arc<Self>) {
+        // Already queued: that run will see these stripes too.
+        let _ = wq::queue().enqueue::<_, 2>(this.clone());
     }
 }
 
@@ -171,7 +200,7 @@ impl BatchDone for Array {
     fn batch_done(this: Arc<Self>, tag: usize, status: Status) {
         this.writer.batch_ended(tag, status);
         // Already queued: that run will see this batch too.
-        let _ = workqueue::system_unbound().enqueue::<_, 0>(this);
+        let _ = wq::queue().enqueue::<_, 0>(this);
     }
 }
 
@@ -225,6 +254,9 @@ impl Array {
             work <- kernel::new_work!("stria_array"),
             deferred <- kernel::new_spinlock!(KVec::with_capacity(MAX_DEFERRED, GFP_KERNEL)?),
             defer_work <- kernel::new_work!("stria_deferred"),
+            stripe_work <- kernel::new_work!("stria_stripes"),
+            reads <- kernel::new_spinlock!(KVec::with_capacity(MAX_DEFERRED, GFP_KERNEL)?),
+            read_work <- kernel::new_work!("stria_reads"),
             busy: Atomic::new(0),
             counters: Counters {
                 reads: Atomic::new(0),
@@ -491,6 +523,8 @@ impl Array {
             map_bytes: bytes,
             stripes: self.writer.stats.stripes.load(Relaxed),
             partial_stripes: self.writer.stats.partial.load(Relaxed),
+            host_blocks: self.writer.stats.host_blocks.load(Relaxed),
+            member_blocks: self.writer.stats.member_blocks.load(Relaxed),
             ..uapi::Status::default()
         };
         for (d, s) in st.name.iter_mut().zip(self.identity.name.iter()) {
@@ -508,10 +542,12 @@ impl Array {
         st
     }
 
-    /// Hands `d` to the deferral worker.
+    /// Hands `d` to a worker: reads to the read worker, the rest to the
+    /// deferral worker.
     pub(crate) fn defer(this: &Arc<Self>, d: Deferred) {
-        if let Err(kernel::alloc::kvec::PushError(d)) = this.deferred.lock().push_within_capacity(d)
-        {
+        let is_read = matches!(d, Deferred::Read { .. });
+        let list = if is_read { &this.reads } else { &this.deferred };
+        if let Err(kernel::alloc::kvec::PushError(d)) = list.lock().push_within_capacity(d) {
             // Cannot happen: there are no more requests than room.
             pr_err!("too many deferred requests\n");
             let (Deferred::Write { fan, .. }
@@ -520,7 +556,27 @@ impl Array {
             fan.fail(Status::from_error(EIO));
             return;
         }
-        let _ = workqueue::system_unbound().enqueue::<_, 1>(this.clone());
+        // Already queued: that run will see this request too.
+        let _ = if is_read {
+            wq::queue().enqueue::<_, 3>(this.clone())
+        } else {
+            wq::queue().enqueue::<_, 1>(this.clone())
+        };
+    }
+
+    /// Serves the requests on `list` until it is empty (worker context).
+    fn serve_all(self: &Arc<Self>, list: &SpinLock<KVec<Deferred>>) {
+        loop {
+            let next = {
+                let mut q = list.lock();
+                if q.is_empty() {
+                    break;
+                }
+                q.remove(0)
+            };
+            let Ok(next) = next else { break };
+            self.serve_deferred(next);
+        }
     }
 
     /// Serves a deferred request, waiting as needed (worker context).
@@ -534,11 +590,17 @@ impl Array {
                 n,
                 done,
                 fua,
+                trim,
             } => {
                 let r = crate::blk::noio(|| {
-                    vol.map.prepare(lba, n, GFP_KERNEL)?;
+                    let src = if trim {
+                        None
+                    } else {
+                        vol.map.prepare(lba, n, GFP_KERNEL)?;
+                        Some(&fan)
+                    };
                     self.writer
-                        .write(self, &io, &vol, lba, n, done, Some(&fan), true)?;
+                        .write(self, &io, &vol, lba, n, done, src, true)?;
                     if fua {
                         self.writer.flush(self, &io)?;
                     }
@@ -550,9 +612,8 @@ impl Array {
                 let r = crate::blk::noio(|| self.writer.flush(self, &io));
                 (fan, r)
             }
-            Deferred::Read { fan, vol, from } => {
-                let r = crate::blk::noio(|| crate::volume::read(self, &vol, &fan, from, true))
-                    .map(|_| ());
+            Deferred::Read { fan, vol } => {
+                let r = crate::blk::noio(|| crate::volume::read(self, &vol, &fan));
                 (fan, r)
             }
         };

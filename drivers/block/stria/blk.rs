@@ -19,6 +19,7 @@ mod ffi;
 pub(crate) mod iobuf;
 pub(crate) mod misc;
 pub(crate) mod request;
+pub(crate) mod wq;
 
 /// `REQ_OP_MASK`: the operation bits of a request's or bio's flags.
 const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;

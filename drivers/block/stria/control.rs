@@ -21,6 +21,10 @@ use kernel::sync::Arc;
 use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
 
+/// Largest discard or write-zeroes request (1 GiB): the block layer splits
+/// larger ones, and each becomes one or a few trim records.
+const MAX_DISCARD_SECTORS: u32 = 1 << 21;
+
 /// A volume's block device.
 struct VolDisk {
     id: u32,
@@ -95,6 +99,7 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
         max_hw_sectors: MAX_REQUEST_SECTORS,
         io_min: array.io_min(),
         io_opt: array.io_opt(),
+        max_discard_sectors: MAX_DISCARD_SECTORS,
     };
     let dev = VolumeDev::new(array.clone(), vol)?;
     let mut name = [0u8; 32];

@@ -83,3 +83,9 @@ void stria_memalloc_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
 }
+
+struct workqueue_struct *stria_alloc_workqueue(const char *name,
+					       unsigned int flags)
+{
+	return alloc_workqueue("%s", flags, 0, name);
+}

@@ -11,6 +11,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/sched/mm.h>
+#include <linux/workqueue.h>
 
 struct gendisk *stria_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 					struct queue_limits *lim,
@@ -31,5 +32,7 @@ void stria_kunmap_local(const void *addr);
 void stria_memzero_bvec(struct bio_vec *bvec);
 unsigned int stria_memalloc_noio_save(void);
 void stria_memalloc_noio_restore(unsigned int flags);
+struct workqueue_struct *stria_alloc_workqueue(const char *name,
+					       unsigned int flags);
 
 #endif /* STRIA_HELPERS_H */

@@ -55,12 +55,16 @@ module! {
 struct StriaModule {
     #[pin]
     control: MiscDevice<Controller>,
+    /// Dropped after the control device, and with it every array: its
+    /// destruction runs what their workers still had queued.
+    _queue: blk::wq::Registration,
 }
 
 impl kernel::InPlaceModule for StriaModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let controller = Controller::new();
         try_pin_init!(Self {
+            _queue: blk::wq::Registration::new()?,
             control <- MiscDevice::register(c"stria-control", controller?),
         })
     }

@@ -250,6 +250,10 @@ pub(crate) struct Status {
     pub(crate) stripes: u64,
     /// Of those, stripes a flush wrote part full.
     pub(crate) partial_stripes: u64,
+    /// Host blocks written since assembly.
+    pub(crate) host_blocks: u64,
+    /// Member blocks written for them.
+    pub(crate) member_blocks: u64,
     /// The members, `nr_members` of them valid.
     pub(crate) members: [MemberInfo; MAX_MEMBERS as usize],
 }
@@ -273,6 +277,8 @@ impl Default for Status {
             map_bytes: 0,
             stripes: 0,
             partial_stripes: 0,
+            host_blocks: 0,
+            member_blocks: 0,
             members: [MemberInfo::default(); MAX_MEMBERS as usize],
         }
     }
@@ -280,13 +286,13 @@ impl Default for Status {
 
 impl Status {
     /// `sizeof(struct stria_status)`.
-    pub(crate) const SIZE: usize = 184 + MAX_MEMBERS as usize * MemberInfo::SIZE;
+    pub(crate) const SIZE: usize = 200 + MAX_MEMBERS as usize * MemberInfo::SIZE;
     const UUID_OFFSET: usize = 72;
     const NAME_OFFSET: usize = 88;
-    /// Offset of `map_blocks`; `map_bytes`, `stripes` and `partial_stripes`
-    /// follow, 8 bytes each.
+    /// Offset of `map_blocks`; `map_bytes`, `stripes`, `partial_stripes`,
+    /// `host_blocks` and `member_blocks` follow, 8 bytes each.
     pub(crate) const MAP_BLOCKS_OFFSET: usize = 152;
-    const MEMBERS_OFFSET: usize = 184;
+    const MEMBERS_OFFSET: usize = 200;
 
     /// Decodes the request part (`size`, `flags`, `index`) from user space.
     pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
@@ -313,6 +319,8 @@ impl Status {
         put_u64(b, Self::MAP_BLOCKS_OFFSET + 8, self.map_bytes);
         put_u64(b, Self::MAP_BLOCKS_OFFSET + 16, self.stripes);
         put_u64(b, Self::MAP_BLOCKS_OFFSET + 24, self.partial_stripes);
+        put_u64(b, Self::MAP_BLOCKS_OFFSET + 32, self.host_blocks);
+        put_u64(b, Self::MAP_BLOCKS_OFFSET + 40, self.member_blocks);
         let mut off = Self::MEMBERS_OFFSET;
         for m in &self.members {
             put_u32(b, off, m.major);
@@ -343,6 +351,8 @@ impl Status {
             map_bytes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 8),
             stripes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 16),
             partial_stripes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 24),
+            host_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET + 32),
+            member_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET + 40),
             ..Self::default()
         };
         get_bytes(b, Self::UUID_OFFSET, &mut s.array_uuid);

@@ -106,8 +106,9 @@ impl VolumeDev {
         Ok((lba, n))
     }
 
-    /// Packs a write without waiting; what must wait is deferred.
-    fn write(&self, fan: Fanout<Self>, fua: bool) {
+    /// Packs a write (or, with `trim`, trim records for a discard or
+    /// write-zeroes) without waiting; what must wait is deferred.
+    fn write(&self, fan: Fanout<Self>, fua: bool, trim: bool) {
         let a = &self.array;
         let (lba, n) = match self.blocks_of(&fan) {
             Ok(r) => r,
@@ -120,19 +121,23 @@ impl VolumeDev {
             n,
             done,
             fua,
+            trim,
         };
-        if self
-            .vol
-            .map
-            .prepare(lba, n, GFP_NOWAIT | __GFP_NOWARN)
-            .is_err()
+        // Trims only clear entries: they need no leaves.
+        if !trim
+            && self
+                .vol
+                .map
+                .prepare(lba, n, GFP_NOWAIT | __GFP_NOWARN)
+                .is_err()
         {
             // The worker allocates the map's leaves, waiting if it must.
             return Array::defer(a, deferred(fan, 0));
         }
+        let src = if trim { None } else { Some(&fan) };
         let r = a
             .writer()
-            .write(a, &a.io(), &self.vol, lba, n, 0, Some(&fan), false);
+            .write(a, &a.io(), &self.vol, lba, n, 0, src, false);
         match r {
             Err(e) => fan.fail(Status::from_error(e)),
             Ok(done) if done < n => Array::defer(a, deferred(fan, done)),
@@ -142,23 +147,14 @@ impl VolumeDev {
     }
 }
 
-/// Serves the part of read request `fan` of `vol` from byte `from` of the
-/// request on (0 for all of it), through the map: unwritten blocks as
+/// Serves read request `fan` of `vol` through the map: unwritten blocks as
 /// zeros, blocks of stripes still being written from memory, the rest from
-/// the members, contiguous member blocks in one bio. Returns where it
-/// stopped when a bio could not be had without sleeping (`may_sleep`
-/// false): the rest is for a worker.
-pub(crate) fn read(
-    array: &Array,
-    vol: &Volume,
-    fan: &Fanout<VolumeDev>,
-    from: u64,
-    may_sleep: bool,
-) -> Result<Option<u64>> {
+/// the members, contiguous member blocks in one bio. Worker context: it
+/// allocates and submits bios.
+pub(crate) fn read(array: &Array, vol: &Volume, fan: &Fanout<VolumeDev>) -> Result {
     let spb = u64::from(BLOCK_BYTES / 512);
     let block = u64::from(BLOCK_BYTES);
-    let start = fan.sector() / spb * block;
-    let mut pos = start;
+    let mut pos = fan.sector() / spb * block;
     // (member, next member byte, vectors used, bio)
     let mut cur: Option<(u8, u64, u16, Bio)> = None;
     for seg in fan.segments() {
@@ -166,11 +162,6 @@ pub(crate) fn read(
         while done < seg.len() {
             let inb = pos % block;
             let n = (seg.len() - done).min((block - inb) as u32);
-            if pos - start < from {
-                pos += u64::from(n);
-                done += n;
-                continue;
-            }
             let piece = seg.slice(done, n).ok_or(EIO)?;
             let mut map = vol.map.lock();
             match map.get(pos / block) {
@@ -199,29 +190,12 @@ pub(crate) fn read(
                         if *m == member && *next == at
                             && (inb != 0 || *used + VECS_PER_BLOCK <= READ_VECS));
                     if !fits {
-                        // A new bio starts on a block boundary: where the
-                        // rest can be handed over.
                         let m = array.member(member).ok_or(EIO)?;
-                        let bio = match fan.new_bio(
-                            array.bioset(),
-                            &m.bdev,
-                            BioOp::Read,
-                            READ_VECS,
-                            may_sleep,
-                        ) {
-                            Ok(b) => b,
-                            Err(e) if e == ENOMEM && !may_sleep && inb == 0 => {
-                                if let Some((_, _, _, b)) = cur.take() {
-                                    fan.submit(b);
-                                }
-                                return Ok(Some(pos - start));
-                            }
-                            Err(e) => return Err(e),
-                        };
+                        let mut bio =
+                            fan.new_bio(array.bioset(), &m.bdev, BioOp::Read, READ_VECS)?;
                         if let Some((_, _, _, b)) = cur.take() {
                             fan.submit(b);
                         }
-                        let mut bio = bio;
                         bio.set_sector(at / 512);
                         cur = Some((member, at, 0, bio));
                     }
@@ -243,7 +217,7 @@ pub(crate) fn read(
     if let Some((_, _, _, bio)) = cur.take() {
         fan.submit(bio);
     }
-    Ok(None)
+    Ok(())
 }
 
 impl Operations for VolumeDev {
@@ -259,22 +233,23 @@ impl Operations for VolumeDev {
             }
             Op::Read => {
                 c.reads.add(1, Relaxed);
-                match read(&this.array, &this.vol, &fan, 0, false) {
-                    Ok(None) => {}
-                    Ok(Some(from)) => Array::defer(
-                        &this.array,
-                        Deferred::Read {
-                            fan,
-                            vol: this.vol.clone(),
-                            from,
-                        },
-                    ),
-                    Err(e) => fan.fail(Status::from_error(e)),
-                }
+                // Member bios are submitted by a worker: submission may
+                // sleep, and `queue_rq` must not.
+                Array::defer(
+                    &this.array,
+                    Deferred::Read {
+                        fan,
+                        vol: this.vol.clone(),
+                    },
+                );
             }
             Op::Write => {
                 c.writes.add(1, Relaxed);
-                this.write(fan, fua);
+                this.write(fan, fua, false);
+            }
+            Op::Discard | Op::WriteZeroes => {
+                c.writes.add(1, Relaxed);
+                this.write(fan, fua, true);
             }
             Op::Other(_) => fan.fail(Status::not_supported()),
         }

@@ -49,6 +49,8 @@ use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Full;
 use kernel::sync::atomic::Relaxed;
+use kernel::sync::lock::spinlock::SpinLockBackend;
+use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
 use kernel::sync::CondVar;
 use kernel::sync::SpinLock;
@@ -220,6 +222,9 @@ struct State {
     open: [Option<u16>; MAX_GROUPS],
     /// Sequence numbers of stripes closed but not yet written.
     inflight: KVec<u64>,
+    /// Buffers closed inside `queue_rq`, oldest first, for the stripe
+    /// worker to write.
+    ready: KVec<u16>,
     next_seq: u64,
     /// Every stripe at or below it is on stable storage.
     durable_seq: u64,
@@ -245,6 +250,14 @@ pub(crate) struct WriterStats {
     pub(crate) host_blocks: Atomic<u64>,
     /// Member blocks written, headers and parity included.
     pub(crate) member_blocks: Atomic<u64>,
+}
+
+/// Who a writer works for: hears of ended batches, and runs
+/// [`Writer::write_ready`] when asked.
+pub(crate) trait Owner: BatchDone {
+    /// Stripes were closed where they could not be written: have a worker
+    /// call [`Writer::write_ready`].
+    fn stripes_ready(this: &Arc<Self>);
 }
 
 /// A volume as the writer sees it.
@@ -379,11 +392,13 @@ impl Writer {
             free.push(i as u16, GFP_KERNEL)?;
         }
         let inflight = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let ready = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
             state <- new_spinlock!(State {
                 free,
                 open: [None; MAX_GROUPS],
                 inflight,
+                ready,
                 next_seq: start.next_seq.max(1),
                 durable_seq: start.durable_seq,
                 prev: start.prev,
@@ -425,12 +440,14 @@ impl Writer {
     /// first byte), or as a trim record (the blocks become unwritten) when
     /// `src` is `None`; full stripes are written on the way. Returns how far
     /// it got: all `n` blocks, or fewer when no stripe buffer is free and
-    /// `wait` is false (the caller is inside bio submission, where waiting
-    /// for our own bios would deadlock).
+    /// `wait` is false.
+    ///
+    /// Without `wait` (in `queue_rq`) it never sleeps: stripes it fills are
+    /// left to the owner's worker ([`Owner::stripes_ready`]).
     ///
     /// `vol.map` must have been prepared for the range.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write<T: BatchDone, O: crate::blk::disk::Operations>(
+    pub(crate) fn write<T: Owner, O: crate::blk::disk::Operations>(
         &self,
         owner: &Arc<T>,
         io: &Io<'_>,
@@ -487,11 +504,7 @@ impl Writer {
                 Err(FormatError::DoesNotFit) => {
                     // Full in a way `free_blocks` could not tell: close it.
                     drop(slot);
-                    let taken = self.take_open(&mut st, g, false)?;
-                    drop(st);
-                    if let Some(id) = taken {
-                        self.close(owner, io, id);
-                    }
+                    self.close_full(owner, io, st, g, wait)?;
                     continue;
                 }
                 Err(e) => {
@@ -511,14 +524,53 @@ impl Writer {
                 slot.nominal.free_blocks() == 0 || slot.nominal.free_pieces() <= pol.data_strips();
             drop(slot);
             if full {
-                let taken = self.take_open(&mut st, g, false)?;
-                drop(st);
-                if let Some(id) = taken {
-                    self.close(owner, io, id);
-                }
+                self.close_full(owner, io, st, g, wait)?;
             }
         }
         Ok(done)
+    }
+
+    /// Closes group `g`'s open stripe, which is full, and writes it now
+    /// (`wait`) or has the owner's worker write it.
+    fn close_full<T: Owner>(
+        &self,
+        owner: &Arc<T>,
+        io: &Io<'_>,
+        mut st: Guard<'_, State, SpinLockBackend>,
+        g: usize,
+        wait: bool,
+    ) -> Result {
+        let Some(id) = self.take_open(&mut st, g, false)? else {
+            return Ok(());
+        };
+        if wait {
+            drop(st);
+            self.close(owner, io, id);
+            return Ok(());
+        }
+        // Room for every buffer: a buffer is on the list at most once.
+        st.ready.push_within_capacity(id).map_err(|_| EINVAL)?;
+        drop(st);
+        T::stripes_ready(owner);
+        Ok(())
+    }
+
+    /// Writes the stripes closed inside `queue_rq`, oldest first. Process
+    /// context (the owner's worker).
+    pub(crate) fn write_ready<T: Owner>(&self, owner: &Arc<T>, io: &Io<'_>) {
+        loop {
+            let id = {
+                let mut st = self.state.lock();
+                if st.ready.is_empty() {
+                    return;
+                }
+                match st.ready.remove(0) {
+                    Ok(id) => id,
+                    Err(_) => return,
+                }
+            };
+            self.close(owner, io, id);
+        }
     }
 
     /// Copies the data of the blocks just placed into buffer `id` and points
@@ -665,7 +717,7 @@ impl Writer {
 
     /// Writes the stripe in buffer `id`, already taken out, or fails the
     /// array if it cannot.
-    fn close<T: BatchDone>(&self, owner: &Arc<T>, io: &Io<'_>, id: u16) {
+    fn close<T: Owner>(&self, owner: &Arc<T>, io: &Io<'_>, id: u16) {
         if let Err(e) = self.build_and_submit(owner, io, id) {
             pr_err!("cannot write a stripe: error {}\n", e.to_errno());
             self.fail_stripe(id);
@@ -681,7 +733,7 @@ impl Writer {
         self.changed.notify_all();
     }
 
-    fn build_and_submit<T: BatchDone>(&self, owner: &Arc<T>, io: &Io<'_>, id: u16) -> Result {
+    fn build_and_submit<T: Owner>(&self, owner: &Arc<T>, io: &Io<'_>, id: u16) -> Result {
         let mut guard = self.slot(id)?.lock();
         let slot = &mut *guard;
         let plan = slot.plan.ok_or(EINVAL)?;
@@ -939,7 +991,7 @@ impl Writer {
     /// Closes every open stripe and waits until every stripe closed so far
     /// is written, then flushes every member: everything acknowledged
     /// before the call is then on stable storage.
-    pub(crate) fn flush<T: BatchDone>(&self, owner: &Arc<T>, io: &Io<'_>) -> Result {
+    pub(crate) fn flush<T: Owner>(&self, owner: &Arc<T>, io: &Io<'_>) -> Result {
         let mut closing: [Option<u16>; MAX_GROUPS] = [None; MAX_GROUPS];
         let target = {
             let mut st = self.state.lock();

@@ -96,6 +96,10 @@ struct stria_member_info {
  * @map_bytes:		out: memory the volume's map takes, in bytes
  * @stripes:		out: stripes written since assembly
  * @partial_stripes:	out: of those, stripes a flush wrote part full
+ * @host_blocks:	out: 4 KiB blocks the volumes were written since assembly
+ * @member_blocks:	out: 4 KiB blocks written to the members for them,
+ *			headers, parity and mirror copies included; over
+ *			@host_blocks, the write amplification
  * @members:		out: the first @nr_members entries describe the members
  */
 struct stria_status {
@@ -118,6 +122,8 @@ struct stria_status {
 	__u64 map_bytes;
 	__u64 stripes;
 	__u64 partial_stripes;
+	__u64 host_blocks;
+	__u64 member_blocks;
 	struct stria_member_info members[STRIA_MAX_MEMBERS];
 };
 

@@ -182,6 +182,10 @@ struct ArrayReport {
     map_bytes_per_block: f64,
     stripes: u64,
     partial_stripes: u64,
+    host_bytes_written: u64,
+    member_bytes_written: u64,
+    /// Member bytes written per host byte; 0 before any write.
+    write_amplification: f64,
 }
 
 #[derive(Serialize)]
@@ -229,8 +233,14 @@ fn report(st: &uapi::Status) -> ArrayReport {
         map_bytes_per_block: per_block(st.map_bytes, st.map_blocks),
         stripes: st.stripes,
         partial_stripes: st.partial_stripes,
+        host_bytes_written: st.host_blocks * BLOCK_BYTES,
+        member_bytes_written: st.member_blocks * BLOCK_BYTES,
+        write_amplification: per_block(st.member_blocks, st.host_blocks),
     }
 }
+
+/// Bytes per 4 KiB block, the unit of the block counters in STATUS.
+const BLOCK_BYTES: u64 = 4096;
 
 /// Map memory per mapped block; 0 for an empty map.
 pub(crate) fn per_block(bytes: u64, blocks: u64) -> f64 {
@@ -289,6 +299,12 @@ fn print_report(r: &ArrayReport) {
     println!(
         "  stripes: {} written, {} closed part full by flushes",
         r.stripes, r.partial_stripes
+    );
+    println!(
+        "  written: {} by the host, {} to the members (write amplification {:.2})",
+        human(r.host_bytes_written),
+        human(r.member_bytes_written),
+        r.write_amplification
     );
 }
 

@@ -36,6 +36,8 @@ int main(void)
 	P("status.map_bytes", offsetof(struct stria_status, map_bytes));
 	P("status.stripes", offsetof(struct stria_status, stripes));
 	P("status.partial", offsetof(struct stria_status, partial_stripes));
+	P("status.host_blocks", offsetof(struct stria_status, host_blocks));
+	P("status.member_blocks", offsetof(struct stria_status, member_blocks));
 	P("member.free", offsetof(struct stria_member_info, free_sectors));
 	P("layout.log", STRIA_LAYOUT_LOG);
 	P("name.max", STRIA_NAME_MAX);
@@ -123,7 +125,7 @@ fn layouts_match_the_c_header() {
     assert_eq!(c["status.size"], uapi::Status::SIZE as u64);
     assert_eq!(c["status.capacity"], 32);
     assert_eq!(c["status.errors"], 64);
-    assert_eq!(c["status.members"], 184);
+    assert_eq!(c["status.members"], 200);
     assert_eq!(c["status.uuid"], 72);
     assert_eq!(c["status.name"], 88);
     let mb = uapi::Status::MAP_BLOCKS_OFFSET as u64;
@@ -131,6 +133,8 @@ fn layouts_match_the_c_header() {
     assert_eq!(c["status.map_bytes"], mb + 8);
     assert_eq!(c["status.stripes"], mb + 16);
     assert_eq!(c["status.partial"], mb + 24);
+    assert_eq!(c["status.host_blocks"], mb + 32);
+    assert_eq!(c["status.member_blocks"], mb + 40);
     assert_eq!(c["member.free"], uapi::MemberInfo::FREE_OFFSET as u64);
     assert_eq!(c["layout.log"], u64::from(uapi::LAYOUT_LOG));
     assert_eq!(c["name.max"], uapi::NAME_MAX as u64);
@@ -185,6 +189,8 @@ fn stop_and_status_round_trip() {
         map_bytes: 4096 + 8,
         stripes: 9,
         partial_stripes: 4,
+        host_blocks: 1000,
+        member_blocks: 1420,
         ..Default::default()
     };
     st.array_uuid = [7; 16];

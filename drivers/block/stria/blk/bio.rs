@@ -98,27 +98,26 @@ impl Bio {
     /// Allocates a bio for `bdev` with room for `nr_vecs` segments, to carry
     /// pages of request `owner` (see [`super::request::Fanout::new_bio`]).
     ///
-    /// With `may_sleep` it may sleep but does not recurse into I/O, and with
-    /// the bio set's reserve it only fails for impossible arguments; without,
-    /// it fails with `ENOMEM` rather than wait for memory.
+    /// It may sleep (never in `queue_rq`) but does not recurse into I/O,
+    /// and with the bio set's reserve it only fails for impossible
+    /// arguments.
     pub(super) fn new(
         set: &BioSet,
         bdev: &Bdev,
         op: BioOp,
         nr_vecs: u16,
         owner: *mut bindings::request,
-        may_sleep: bool,
     ) -> Result<Self> {
-        let gfp = if may_sleep {
-            // SAFETY: Reading a constant.
-            unsafe { ffi::stria_gfp_noio() }
-        } else {
-            bindings::GFP_NOWAIT | bindings::__GFP_NOWARN
-        };
         // SAFETY: `set` is initialised and `bdev` open; GFP_NOIO keeps
-        // reclaim from issuing I/O back to us, GFP_NOWAIT never sleeps.
+        // reclaim from issuing I/O back to us.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(bdev.raw(), nr_vecs, op.opf(), gfp, set.inner.get())
+            bindings::bio_alloc_bioset(
+                bdev.raw(),
+                nr_vecs,
+                op.opf(),
+                ffi::stria_gfp_noio(),
+                set.inner.get(),
+            )
         };
         // INVARIANT: Freshly allocated, not submitted, and without pages.
         Ok(Self {

@@ -37,10 +37,9 @@ pub(crate) const QUEUE_DEPTH: u32 = 128;
 pub(crate) trait Operations: Send + Sync + Sized + 'static {
     /// Takes a host request; it must be ended exactly once, now or later.
     ///
-    /// Runs in process context (the tag set is blocking), with I/O reclaim
-    /// disabled.  It must never wait for member bios it submitted: it may
-    /// run inside the submission of a bio to the disk, where those are only
-    /// queued until it returns.
+    /// Runs in atomic context (under RCU: the tag set is not blocking), with
+    /// I/O reclaim disabled: it must not sleep, so no sleeping allocation,
+    /// no mutex and no bio submission; what needs those goes to a worker.
     fn queue_rq(this: ArcBorrow<'_, Self>, rq: Request<Self>);
 
     /// Called when a fanned-out request ends, just before it completes.
@@ -151,7 +150,7 @@ impl<T: Operations> Vtable<T> {
     }
 }
 
-/// A blk-mq tag set whose `queue_rq` may sleep.
+/// A blk-mq tag set of a stacking driver whose `queue_rq` never sleeps.
 ///
 /// # Invariants
 ///
@@ -177,13 +176,11 @@ impl<T: Operations> TagSet<T> {
                     (*slot).queue_depth = queue_depth;
                     (*slot).numa_node = bindings::NUMA_NO_NODE;
                     (*slot).cmd_size = core::mem::size_of::<Pdu>() as u32;
-                    // `queue_rq` may sleep: submitting a member bio may wait
-                    // for the member's queue, and a full stripe is written
-                    // from there; requests complete through the members'
-                    // queues; the members' own schedulers order the I/O, so
-                    // none here by default.
-                    (*slot).flags = bindings::BLK_MQ_F_BLOCKING
-                        | bindings::BLK_MQ_F_STACKING
+                    // `queue_rq` never sleeps (it hands what must wait, member
+                    // bio submission included, to workers); requests complete
+                    // through the members' queues; the members' own
+                    // schedulers order the I/O, so none here by default.
+                    (*slot).flags = bindings::BLK_MQ_F_STACKING
                         | bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT;
                     to_result(bindings::blk_mq_alloc_tag_set(slot))
                 }
@@ -214,6 +211,10 @@ pub(crate) struct DiskParams {
     pub(crate) io_min: u32,
     /// Optimal I/O size in bytes.
     pub(crate) io_opt: u32,
+    /// Largest discard and write-zeroes request in 512-byte sectors, 0 for
+    /// neither; the driver unmaps what they cover (so write-zeroes unmaps,
+    /// whatever `REQ_NOUNMAP` says: a thin volume has nothing to keep).
+    pub(crate) max_discard_sectors: u32,
 }
 
 /// A member the disk's limits are stacked on, and where its data starts.
@@ -278,13 +279,21 @@ impl<T: Operations> Disk<T> {
         lim.io_min = params.io_min;
         lim.io_opt = params.io_opt;
         lim.chunk_sectors = 0;
-        // Only reads, writes and flushes are served; nothing else may be
-        // inherited from the members.
-        lim.max_hw_discard_sectors = 0;
-        lim.max_user_discard_sectors = 0;
-        lim.max_write_zeroes_sectors = 0;
-        lim.max_hw_wzeroes_unmap_sectors = 0;
-        lim.max_user_wzeroes_unmap_sectors = 0;
+        // Discard and write-zeroes are the driver's own (map changes), not
+        // the members'; nothing else may be inherited from them.
+        let discard = params.max_discard_sectors;
+        lim.max_hw_discard_sectors = discard;
+        lim.max_user_discard_sectors = discard;
+        lim.discard_granularity = if discard > 0 {
+            lim.logical_block_size
+        } else {
+            0
+        };
+        lim.discard_alignment = 0;
+        lim.max_discard_segments = 1;
+        lim.max_write_zeroes_sectors = discard;
+        lim.max_hw_wzeroes_unmap_sectors = discard;
+        lim.max_user_wzeroes_unmap_sectors = discard;
         lim.max_hw_zone_append_sectors = 0;
         lim.atomic_write_hw_max = 0;
         // Flushes and FUA must reach the driver, or nothing would be durable.

@@ -3,6 +3,7 @@
 //! Prototypes of the one-line C wrappers in `stria_helpers.c`.
 
 use kernel::bindings;
+use kernel::ffi::c_char;
 use kernel::ffi::c_uint;
 use kernel::ffi::c_void;
 
@@ -36,4 +37,8 @@ extern "C" {
     pub(super) fn stria_memzero_bvec(bvec: *mut bindings::bio_vec);
     pub(super) fn stria_memalloc_noio_save() -> c_uint;
     pub(super) fn stria_memalloc_noio_restore(flags: c_uint);
+    pub(super) fn stria_alloc_workqueue(
+        name: *const c_char,
+        flags: c_uint,
+    ) -> *mut bindings::workqueue_struct;
 }

@@ -28,6 +28,10 @@ pub(crate) enum Op {
     Write,
     /// Make everything written before durable.
     Flush,
+    /// Forget the data of a range (`REQ_OP_DISCARD`).
+    Discard,
+    /// Make a range read as zeros (`REQ_OP_WRITE_ZEROES`).
+    WriteZeroes,
     /// Any other operation, by its `REQ_OP_*` number.
     Other(u32),
 }
@@ -99,6 +103,8 @@ impl<T: Operations> Request<T> {
             bindings::req_op_REQ_OP_READ => Op::Read,
             bindings::req_op_REQ_OP_WRITE => Op::Write,
             bindings::req_op_REQ_OP_FLUSH => Op::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
             other => Op::Other(other),
         }
     }
@@ -394,21 +400,20 @@ impl<T: Operations> Fanout<T> {
     /// `set` and `bdev` must outlive the request; both belong to the queue's
     /// driver data in practice, which outlives every request of the queue.
     ///
-    /// Without `may_sleep` (in `queue_rq`) it fails with `ENOMEM` rather
-    /// than wait for memory.
+    /// It may sleep: never call it in `queue_rq`.
     pub(crate) fn new_bio(
         &self,
         set: &BioSet,
         bdev: &Bdev,
         op: BioOp,
         nr_vecs: u16,
-        may_sleep: bool,
     ) -> kernel::error::Result<Bio> {
-        Bio::new(set, bdev, op, nr_vecs, self.rq.as_ptr(), may_sleep)
+        Bio::new(set, bdev, op, nr_vecs, self.rq.as_ptr())
     }
 
     /// Submits `bio`; the request stays alive until it completes.
     ///
+    /// It may sleep (in the member's queue): never call it in `queue_rq`.
     /// A bio made for another request is refused (and fails this one):
     /// the pages it holds are only pinned by their own request.
     pub(crate) fn submit(&self, bio: Bio) {
