@@ -1,73 +1,359 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Free space on the members: where the strips of new stripes go.
+//! Member space and the live blocks of every stripe.
 //!
-//! Each member's data area is handed out from its low end upwards, like a
-//! log. A stripe's strips go to the members of its group with the most
-//! space left, so members fill evenly and no stripe puts two strips on one
-//! member; their offsets differ from member to member as they please. A
-//! stripe closed smaller than planned gives back the tail of its strips when
-//! nothing was handed out after them. Space behind the frontier that
-//! overwrites left dead is for free-space collection to reclaim.
+//! Each member's data area is cut into chunks the size of a full strip
+//! (its header block included). A strip takes one whole chunk, wherever a
+//! free one is, so strips of one stripe lie at unrelated offsets on their
+//! members, and a freed stripe leaves whole chunks for any later stripe. A
+//! strip a flush closed short wastes the rest of its chunk until
+//! free-space collection moves its blocks into a full stripe.
+//!
+//! The chunks of a stripe are linked in a ring; the first (its *head*)
+//! keeps the stripe's sequence number, data capacity and live block count.
+//! Every map change that stops pointing at a member block lowers the live
+//! count of the stripe holding it. A stripe with no live blocks left (and
+//! no trim records, which must outlive the data they hide) dies: its chunks
+//! return to free space once every stripe that could hold what replaced
+//! its data is on stable storage, so that a power cut never finds neither
+//! the old data nor the new.
 
+use crate::format::geometry::RaidType;
 use crate::format::geometry::MAX_STRIPS;
 use crate::format::header::StripeLocation;
+use core::num::NonZeroU64;
 use kernel::prelude::*;
 
-/// One member's data area and frontier, in member blocks.
+/// No chunk.
+const NONE: u32 = u32::MAX;
+/// Owner of a chunk some stripe of an older layout overlaps: never freed.
+const PINNED: u32 = u32::MAX - 1;
+/// Owner of a chunk handed to an open stripe.
+const RESERVED: u32 = u32::MAX - 2;
+
+/// Where a stripe is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Area {
-    start: u64,
-    end: u64,
-    next: u64,
+enum Life {
+    /// Closed, its bios not all ended yet.
+    Writing,
+    /// On the members; its live count is exact.
+    Written,
+    /// No live blocks; free once `seq` (here: the newest stripe that may
+    /// hold its replacement) is durable.
+    Dead,
+    /// Collected, yet blocks of it stayed live (a volume deleted meanwhile
+    /// or an error): never picked again.
+    Stuck,
 }
 
-/// Free space of every member.
+/// How free-space collection ranks stripes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// Most space gained first.
+    Greedy,
+    /// Space gained, weighted by age over the cost of moving the live
+    /// blocks (Rosenblum and Ousterhout's cost-benefit): old, mostly dead
+    /// stripes first, sparing young ones whose blocks may die anyway.
+    CostBenefit,
+}
+
+/// One chunk; the stripe fields are meaningful in a stripe's head only.
+#[derive(Clone, Copy, Debug)]
+struct Chunk {
+    /// Head of the stripe holding it, or [`NONE`], [`PINNED`], [`RESERVED`].
+    owner: u32,
+    /// Next chunk of the same stripe (a ring).
+    link: u32,
+    /// Live data blocks.
+    live: u32,
+    /// Data blocks the stripe can hold; for a dead stripe, the next dead
+    /// stripe in death order.
+    cap: u32,
+    /// Sequence number; for a dead stripe, see [`Life::Dead`].
+    seq: u64,
+    life: Life,
+    raid: RaidType,
+    /// Whether the stripe holds trim records.
+    trims: bool,
+}
+
+impl Chunk {
+    const FREE: Chunk = Chunk {
+        owner: NONE,
+        link: NONE,
+        live: 0,
+        cap: 0,
+        seq: 0,
+        life: Life::Written,
+        raid: RaidType::Raid0,
+        trims: false,
+    };
+}
+
+/// One member's chunks.
+struct Area {
+    /// Member block of the first chunk.
+    start: u64,
+    /// Index of its first chunk in [`Space::chunks`].
+    base: u32,
+    nr: u32,
+    /// Free chunks (member-relative), taken from the end; room for all.
+    free: KVVec<u32>,
+}
+
+/// A stripe as the free-space collector sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StripeInfo {
+    /// Its head chunk.
+    pub(crate) head: u32,
+    /// Sequence number.
+    pub(crate) seq: u64,
+}
+
+/// Totals over all members, in blocks unless said otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpaceStats {
+    /// Blocks of all chunks.
+    pub(crate) total: u64,
+    /// Blocks of free chunks.
+    pub(crate) free: u64,
+    /// Live data blocks.
+    pub(crate) live: u64,
+    /// Data blocks the written stripes can hold.
+    pub(crate) capacity: u64,
+    /// Blocks of dead stripes waiting for a flush to be freed.
+    pub(crate) dying: u64,
+    /// Blocks of chunks older layouts left that are never freed.
+    pub(crate) pinned: u64,
+    /// Blocks moving the live blocks of every stripe elsewhere would free.
+    pub(crate) reclaimable: u64,
+    /// Written stripes by RAID type: 0, 1, 5, 6.
+    pub(crate) stripes: [u64; 4],
+}
+
+/// Member space and stripe accounting of an array.
 pub(crate) struct Space {
     areas: KVec<Area>,
+    chunks: KVVec<Chunk>,
+    chunk_blocks: NonZeroU64,
+    /// Dead stripes, oldest death first (linked through `cap`).
+    dead_first: u32,
+    dead_last: u32,
+    /// Member blocks per data block of a full stripe (as a fraction): what
+    /// moving a live block costs.
+    full_cost: (u64, NonZeroU64),
+    /// Blocks [`Self::reclaim`] freed so far.
+    freed_total: u64,
+}
+
+/// Index of `raid` in [`SpaceStats::stripes`].
+fn raid_slot(raid: RaidType) -> usize {
+    match raid {
+        RaidType::Raid0 => 0,
+        RaidType::Raid1 => 1,
+        RaidType::Raid5 => 2,
+        RaidType::Raid6 => 3,
+    }
 }
 
 impl Space {
-    /// Space over data areas `[start, end)`, one per member, all free.
-    pub(crate) fn new(areas: &[(u64, u64)]) -> Result<Self> {
+    /// Space over data areas `[start, end)`, one per member, cut into
+    /// chunks of `chunk_blocks`; every chunk is in use until
+    /// [`Self::finish_claims`].
+    pub(crate) fn new(areas: &[(u64, u64)], chunk_blocks: u64) -> Result<Self> {
+        let chunk_blocks = NonZeroU64::new(chunk_blocks).ok_or(EINVAL)?;
         let mut v = KVec::with_capacity(areas.len(), GFP_KERNEL)?;
+        let mut total = 0u32;
         for &(start, end) in areas {
-            if start > end {
-                return Err(EINVAL);
-            }
+            let len = end.checked_sub(start).ok_or(EINVAL)?;
+            let nr = u32::try_from(len / chunk_blocks).map_err(|_| EINVAL)?;
             v.push(
                 Area {
                     start,
-                    end,
-                    next: start,
+                    base: total,
+                    nr,
+                    free: KVVec::with_capacity(nr as usize, GFP_KERNEL)?,
                 },
                 GFP_KERNEL,
             )?;
+            total = total
+                .checked_add(nr)
+                .filter(|t| *t < RESERVED)
+                .ok_or(EINVAL)?;
         }
-        Ok(Self { areas: v })
+        let mut chunks = KVVec::with_capacity(total as usize, GFP_KERNEL)?;
+        for _ in 0..total {
+            chunks.push(Chunk::FREE, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            areas: v,
+            chunks,
+            chunk_blocks,
+            dead_first: NONE,
+            dead_last: NONE,
+            full_cost: (1, NonZeroU64::MIN),
+            freed_total: 0,
+        })
     }
 
-    /// Marks everything on `member` below block `end` as used (found in
-    /// use when the members were scanned).
-    pub(crate) fn advance(&mut self, member: usize, end: u64) {
-        if let Some(a) = self.areas.get_mut(member) {
-            a.next = a.next.max(end.min(a.end));
+    /// Moving a live block costs `member` member blocks per `data` data
+    /// blocks (those of a full stripe).
+    pub(crate) fn set_full_cost(&mut self, member: u64, data: u64) {
+        if let Some(d) = NonZeroU64::new(data) {
+            self.full_cost = (member, d);
         }
+    }
+
+    /// Chunks of stripe `head`: their places into `out`; returns how many.
+    pub(crate) fn stripe_places(&self, head: u32, out: &mut [StripeLocation; MAX_STRIPS]) -> usize {
+        let mut g = head;
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            let Some(c) = self.get(g).copied() else { break };
+            if c.owner != head {
+                break;
+            }
+            if let Some(p) = self.place_of(g) {
+                *slot = p;
+                n += 1;
+            }
+            g = c.link;
+            if g == head {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Member blocks moving the live blocks of stripe `h` costs, and the
+    /// member blocks its chunks take.
+    fn move_cost(&self, head: u32, h: &Chunk) -> (u64, u64) {
+        let mut out = [StripeLocation { member: 0, lba: 0 }; MAX_STRIPS];
+        let n = self.stripe_places(head, &mut out) as u64;
+        let (m, d) = self.full_cost;
+        (
+            u64::from(h.live).saturating_mul(m) / d,
+            n * self.chunk_blocks.get(),
+        )
+    }
+
+    /// The stripe free-space collection should empty next by `pick`, given
+    /// the newest sequence number `now`: one older than `below` whose
+    /// chunks hold more than moving its live blocks into full stripes
+    /// takes.
+    pub(crate) fn victim(&self, pick: Pick, now: u64, below: u64) -> Option<StripeInfo> {
+        let mut best: Option<(u64, u32)> = None;
+        for (g, c) in self.chunks.iter().enumerate() {
+            if c.owner as usize != g || c.life != Life::Written || c.seq >= below {
+                continue;
+            }
+            let (cost, taken) = self.move_cost(c.owner, c);
+            let gain = taken.saturating_sub(cost);
+            if gain == 0 && !(c.live == 0 && c.trims) {
+                continue;
+            }
+            let score = match pick {
+                Pick::Greedy => gain,
+                Pick::CostBenefit => {
+                    let age = now.saturating_sub(c.seq).saturating_add(1);
+                    let weighted = gain.saturating_mul(age).saturating_mul(1024);
+                    NonZeroU64::new(taken.saturating_add(cost)).map_or(0, |d| weighted / d)
+                }
+            };
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, c.owner));
+            }
+        }
+        let (_, head) = best?;
+        self.stripe(head)
+    }
+
+    /// Keeps stripe `head` from being picked again.
+    pub(crate) fn give_up(&mut self, head: u32) {
+        if let Some(h) = self.get_mut(head) {
+            if h.owner == head && h.life == Life::Written {
+                h.life = Life::Stuck;
+            }
+        }
+    }
+
+    /// Stripe `head`, if it is one.
+    pub(crate) fn stripe(&self, head: u32) -> Option<StripeInfo> {
+        let c = self.get(head)?;
+        (c.owner == head).then_some(StripeInfo { head, seq: c.seq })
+    }
+
+    /// Free-space collection moved what stripe `head` held (its trim
+    /// records included); `newest` as for [`Self::drop_live`]. Returns the
+    /// blocks still live in it: none, unless something went wrong.
+    pub(crate) fn collected(&mut self, head: u32, newest: u64) -> u32 {
+        let Some(h) = self.get_mut(head) else {
+            return 0;
+        };
+        if h.owner != head || h.life != Life::Written {
+            return 0;
+        }
+        h.trims = false;
+        let live = h.live;
+        if live != 0 {
+            h.life = Life::Stuck;
+            return live;
+        }
+        self.maybe_dead(head, newest);
+        0
     }
 
     /// Free blocks of `member`.
     pub(crate) fn free_blocks(&self, member: usize) -> u64 {
-        self.areas.get(member).map_or(0, |a| a.end - a.next)
+        self.areas
+            .get(member)
+            .map_or(0, |a| a.free.len() as u64 * self.chunk_blocks.get())
     }
 
-    /// Used blocks of `member`.
-    pub(crate) fn used_blocks(&self, member: usize) -> u64 {
-        self.areas.get(member).map_or(0, |a| a.next - a.start)
+    /// Free chunks on all members.
+    pub(crate) fn free_chunks(&self) -> u64 {
+        self.areas.iter().map(|a| a.free.len() as u64).sum()
     }
 
-    /// Hands out `width` strips of `span` blocks on distinct members of
-    /// `group` (a member bitmap) into `out`, in member order. `ENOSPC` when
-    /// fewer than `width` members have room; nothing is taken then.
+    /// Free blocks and all blocks of all members' chunks, without a scan.
+    pub(crate) fn free_and_total(&self) -> (u64, u64) {
+        let cb = self.chunk_blocks.get();
+        (self.free_chunks() * cb, self.chunks.len() as u64 * cb)
+    }
+
+    /// The chunk holding block `block` of `member`.
+    fn chunk_of(&self, member: u8, block: u64) -> Option<u32> {
+        let a = self.areas.get(usize::from(member))?;
+        let c = block.checked_sub(a.start)? / self.chunk_blocks;
+        let c = u32::try_from(c).ok().filter(|c| *c < a.nr)?;
+        Some(a.base + c)
+    }
+
+    /// Member and first block of chunk `g`.
+    fn place_of(&self, g: u32) -> Option<StripeLocation> {
+        let (m, a) = self
+            .areas
+            .iter()
+            .enumerate()
+            .find(|(_, a)| g >= a.base && g - a.base < a.nr)?;
+        Some(StripeLocation {
+            member: m as u8,
+            lba: a.start + u64::from(g - a.base) * self.chunk_blocks.get(),
+        })
+    }
+
+    fn get(&self, g: u32) -> Option<&Chunk> {
+        self.chunks.get(g as usize)
+    }
+
+    fn get_mut(&mut self, g: u32) -> Option<&mut Chunk> {
+        self.chunks.get_mut(g as usize)
+    }
+
+    /// Hands out `width` chunks for strips of `span` blocks on distinct
+    /// members of `group` (a member bitmap) into `out`, in member order,
+    /// each from the member with the most free chunks. `ENOSPC` when fewer
+    /// than `width` members have a free chunk; nothing is taken then.
     pub(crate) fn alloc_strips(
         &mut self,
         group: u32,
@@ -75,17 +361,17 @@ impl Space {
         span: u64,
         out: &mut [StripeLocation; MAX_STRIPS],
     ) -> Result {
-        if width == 0 || width > MAX_STRIPS || span == 0 {
+        if width == 0 || width > MAX_STRIPS || span == 0 || span > self.chunk_blocks.get() {
             return Err(EINVAL);
         }
         let mut chosen = 0u32;
         for _ in 0..width {
             // The roomiest member not yet chosen; the lowest index on ties.
-            let mut best: Option<(usize, u64)> = None;
+            let mut best: Option<(usize, usize)> = None;
             for (i, a) in self.areas.iter().enumerate().take(32) {
                 let bit = 1u32 << i;
-                let free = a.end - a.next;
-                if group & bit == 0 || chosen & bit != 0 || free < span {
+                let free = a.free.len();
+                if group & bit == 0 || chosen & bit != 0 || free == 0 {
                     continue;
                 }
                 if best.is_none_or(|(_, f)| free > f) {
@@ -96,32 +382,348 @@ impl Space {
             chosen |= 1 << i;
         }
         let mut k = 0;
-        for (i, a) in self.areas.iter_mut().enumerate().take(32) {
+        for i in 0..self.areas.len().min(32) {
             if chosen & (1 << i) == 0 {
                 continue;
+            }
+            let a = self.areas.get_mut(i).ok_or(EINVAL)?;
+            let c = a.free.pop().ok_or(EINVAL)?;
+            let g = a.base + c;
+            let lba = a.start + u64::from(c) * self.chunk_blocks.get();
+            if let Some(ch) = self.get_mut(g) {
+                ch.owner = RESERVED;
             }
             let slot = out.get_mut(k).ok_or(EINVAL)?;
             *slot = StripeLocation {
                 member: i as u8,
-                lba: a.next,
+                lba,
             };
-            a.next += span;
             k += 1;
         }
         Ok(())
     }
 
-    /// Gives back `blocks` blocks of `member` from `lba` on, if they are the
-    /// last ones handed out there; returns whether they were.
-    pub(crate) fn give_back(&mut self, member: u8, lba: u64, blocks: u64) -> bool {
-        let Some(a) = self.areas.get_mut(usize::from(member)) else {
-            return false;
+    /// Returns a chunk [`Self::alloc_strips`] handed out and nothing used.
+    pub(crate) fn unreserve(&mut self, loc: StripeLocation) {
+        let Some(g) = self.chunk_of(loc.member, loc.lba) else {
+            return;
         };
-        if lba.checked_add(blocks) != Some(a.next) || lba < a.start {
-            return false;
+        if self.get(g).is_some_and(|c| c.owner == RESERVED) {
+            self.release_chunk(g);
         }
-        a.next = lba;
-        true
+    }
+
+    fn release_chunk(&mut self, g: u32) {
+        if let Some(c) = self.get_mut(g) {
+            *c = Chunk::FREE;
+        }
+        if let Some(p) = self.place_of(g) {
+            if let Some(a) = self.areas.get_mut(usize::from(p.member)) {
+                // Room for every chunk was reserved up front.
+                let _ = a.free.push_within_capacity(g - a.base);
+            }
+        }
+    }
+
+    /// Links chunks `g` (the head first) into one stripe.
+    fn link(&mut self, gs: &[u32], info: Chunk) {
+        let Some(&head) = gs.first() else { return };
+        for (i, &g) in gs.iter().enumerate() {
+            let next = gs.get(i + 1).copied().unwrap_or(head);
+            if let Some(c) = self.get_mut(g) {
+                *c = Chunk {
+                    owner: head,
+                    link: next,
+                    ..info
+                };
+            }
+        }
+    }
+
+    /// Makes the reserved chunks at `locs` (strip 0 first) a stripe being
+    /// written: `seq`, `cap` data blocks, `raid`, with or without trim
+    /// records. Returns its head.
+    pub(crate) fn seal(
+        &mut self,
+        locs: &[StripeLocation],
+        seq: u64,
+        cap: u32,
+        raid: RaidType,
+        trims: bool,
+    ) -> Result<u32> {
+        let mut gs = [NONE; MAX_STRIPS];
+        for (g, l) in gs.iter_mut().zip(locs.iter()) {
+            let c = self.chunk_of(l.member, l.lba).ok_or(EINVAL)?;
+            if self.get(c).is_none_or(|c| c.owner != RESERVED) {
+                return Err(EINVAL);
+            }
+            *g = c;
+        }
+        let gs = gs.get(..locs.len()).ok_or(EINVAL)?;
+        self.link(
+            gs,
+            Chunk {
+                owner: NONE,
+                link: NONE,
+                live: 0,
+                cap,
+                seq,
+                life: Life::Writing,
+                raid,
+                trims,
+            },
+        );
+        gs.first().copied().ok_or(EINVAL)
+    }
+
+    /// Stripe `head` is on the members; `newest` is the newest stripe
+    /// sequence number handed out so far.
+    pub(crate) fn written(&mut self, head: u32, newest: u64) {
+        let Some(c) = self.get_mut(head) else { return };
+        if c.owner != head || c.life != Life::Writing {
+            return;
+        }
+        c.life = Life::Written;
+        self.maybe_dead(head, newest);
+    }
+
+    /// A map entry now points at block `block` of `member`.
+    pub(crate) fn add_live(&mut self, member: u8, block: u64) {
+        let Some(head) = self
+            .chunk_of(member, block)
+            .and_then(|g| self.get(g))
+            .map(|c| c.owner)
+        else {
+            return;
+        };
+        if let Some(h) = self.get_mut(head) {
+            h.live = h.live.saturating_add(1);
+        }
+    }
+
+    /// A map entry no longer points at block `block` of `member`; `newest`
+    /// is the newest stripe sequence number handed out so far (the newest
+    /// stripe that may hold what replaced the block).
+    pub(crate) fn drop_live(&mut self, member: u8, block: u64, newest: u64) {
+        let Some(head) = self
+            .chunk_of(member, block)
+            .and_then(|g| self.get(g))
+            .map(|c| c.owner)
+        else {
+            return;
+        };
+        let Some(h) = self.get_mut(head) else { return };
+        h.live = h.live.saturating_sub(1);
+        self.maybe_dead(head, newest);
+    }
+
+    /// Puts `head` on the dead list if nothing in it is needed any more.
+    fn maybe_dead(&mut self, head: u32, newest: u64) {
+        let Some(h) = self.get_mut(head) else { return };
+        if h.owner != head || h.life != Life::Written || h.live != 0 || h.trims {
+            return;
+        }
+        h.life = Life::Dead;
+        h.seq = newest;
+        h.cap = NONE;
+        let last = self.dead_last;
+        self.dead_last = head;
+        match self.get_mut(last) {
+            Some(l) => l.cap = head,
+            None => self.dead_first = head,
+        }
+    }
+
+    /// Frees the chunks of dead stripes whose replacements are durable
+    /// (`durable` and below). Returns the blocks freed.
+    pub(crate) fn reclaim(&mut self, durable: u64) -> u64 {
+        let mut freed = 0u64;
+        while let Some(h) = self.get(self.dead_first).copied() {
+            if h.seq > durable {
+                break;
+            }
+            let head = self.dead_first;
+            self.dead_first = h.cap;
+            if self.dead_first == NONE {
+                self.dead_last = NONE;
+            }
+            freed += self.free_stripe(head);
+        }
+        self.freed_total += freed;
+        freed
+    }
+
+    /// Blocks freed since assembly.
+    pub(crate) fn freed_total(&self) -> u64 {
+        self.freed_total
+    }
+
+    /// Returns every chunk of stripe `head` to free space.
+    fn free_stripe(&mut self, head: u32) -> u64 {
+        let mut g = head;
+        let mut freed = 0u64;
+        for _ in 0..MAX_STRIPS {
+            let Some(c) = self.get(g).copied() else { break };
+            if c.owner != head {
+                break;
+            }
+            self.release_chunk(g);
+            freed += self.chunk_blocks.get();
+            g = c.link;
+            if g == head {
+                break;
+            }
+        }
+        freed
+    }
+
+    /// Records a stripe found on the members at assembly: strips `locs`
+    /// (strip 0 first) of `span` blocks, and the rest as for
+    /// [`Self::seal`]. Call newest first: a stripe on the chunk grid that
+    /// names a chunk a newer stripe holds was freed before and its chunk
+    /// reused, so it is not recorded. Strips off the grid or larger than a
+    /// chunk (an older layout) pin the chunks they touch, and any stripe
+    /// holding one, for good rather than risk freeing live data.
+    pub(crate) fn claim(
+        &mut self,
+        locs: &[StripeLocation],
+        span: u64,
+        seq: u64,
+        cap: u32,
+        raid: RaidType,
+        trims: bool,
+    ) -> Result {
+        let mut gs = [NONE; MAX_STRIPS];
+        let mut fits = span <= self.chunk_blocks.get();
+        let mut reused = false;
+        for (g, l) in gs.iter_mut().zip(locs.iter()) {
+            let a = self.areas.get(usize::from(l.member)).ok_or(EINVAL)?;
+            let aligned = l.lba >= a.start && (l.lba - a.start) % self.chunk_blocks == 0;
+            let c = self.chunk_of(l.member, l.lba).filter(|_| aligned);
+            match c.and_then(|c| self.get(c).map(|ch| (c, ch.owner))) {
+                Some((c, NONE)) => *g = c,
+                Some((_, PINNED | RESERVED)) | None => fits = false,
+                Some(_) => reused = true,
+            }
+        }
+        let gs = gs.get(..locs.len()).ok_or(EINVAL)?;
+        let distinct = gs
+            .iter()
+            .enumerate()
+            .all(|(i, g)| *g == NONE || !gs.iter().take(i).any(|h| h == g));
+        if fits && reused {
+            return Ok(());
+        }
+        if fits && distinct {
+            self.link(
+                gs,
+                Chunk {
+                    owner: NONE,
+                    link: NONE,
+                    live: 0,
+                    cap,
+                    seq,
+                    life: Life::Written,
+                    raid,
+                    trims,
+                },
+            );
+            return Ok(());
+        }
+        for l in locs {
+            let mut b = l.lba;
+            while b < l.lba.saturating_add(span) {
+                if let Some(g) = self.chunk_of(l.member, b) {
+                    let old = self.get(g).map_or(NONE, |c| c.owner);
+                    if old != NONE && old != PINNED {
+                        self.pin_stripe(old);
+                    }
+                    if let Some(c) = self.get_mut(g) {
+                        *c = Chunk {
+                            owner: PINNED,
+                            ..Chunk::FREE
+                        };
+                    }
+                }
+                b = (b / self.chunk_blocks + 1) * self.chunk_blocks.get();
+            }
+        }
+        Ok(())
+    }
+
+    /// Pins every chunk of stripe `head`.
+    fn pin_stripe(&mut self, head: u32) {
+        let mut g = head;
+        for _ in 0..MAX_STRIPS {
+            let Some(c) = self.get(g).copied() else { break };
+            if c.owner != head {
+                break;
+            }
+            if let Some(x) = self.get_mut(g) {
+                *x = Chunk {
+                    owner: PINNED,
+                    ..Chunk::FREE
+                };
+            }
+            g = c.link;
+            if g == head {
+                break;
+            }
+        }
+    }
+
+    /// Ends assembly: every chunk no stripe claimed is free, and stripes
+    /// without live blocks are dead; `newest` is the newest stripe found.
+    pub(crate) fn finish_claims(&mut self, newest: u64) {
+        for i in 0..self.areas.len() {
+            let Some((base, nr)) = self.areas.get(i).map(|a| (a.base, a.nr)) else {
+                continue;
+            };
+            // The lowest chunks are handed out first.
+            for c in (0..nr).rev() {
+                if self.get(base + c).is_some_and(|ch| ch.owner == NONE) {
+                    if let Some(a) = self.areas.get_mut(i) {
+                        let _ = a.free.push_within_capacity(c);
+                    }
+                }
+            }
+        }
+        for g in 0..self.chunks.len() as u32 {
+            if self.get(g).is_some_and(|c| c.owner == g) {
+                self.maybe_dead(g, newest);
+            }
+        }
+    }
+
+    /// Totals.
+    pub(crate) fn stats(&self) -> SpaceStats {
+        let mut s = SpaceStats::default();
+        for (g, c) in self.chunks.iter().enumerate() {
+            s.total += self.chunk_blocks.get();
+            match c.owner {
+                NONE => s.free += self.chunk_blocks.get(),
+                PINNED => s.pinned += self.chunk_blocks.get(),
+                RESERVED => {}
+                head => {
+                    let Some(h) = self.get(head) else { continue };
+                    if h.life == Life::Dead {
+                        s.dying += self.chunk_blocks.get();
+                    }
+                    if head as usize == g && h.life != Life::Dead {
+                        s.reclaimable += self
+                            .move_cost(head, h)
+                            .1
+                            .saturating_sub(self.move_cost(head, h).0);
+                        s.live += u64::from(h.live);
+                        s.capacity += u64::from(h.cap);
+                        if let Some(n) = s.stripes.get_mut(raid_slot(h.raid)) {
+                            *n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        s
     }
 }
 
@@ -129,83 +731,178 @@ impl Space {
 mod tests {
     use super::*;
 
-    const NONE: StripeLocation = StripeLocation { member: 0, lba: 0 };
+    const NONE_LOC: StripeLocation = StripeLocation { member: 0, lba: 0 };
+
+    /// Four members of ten chunks of 17 blocks from block 256 on, one of
+    /// them with twenty.
+    fn space() -> Result<Space> {
+        let mut s = Space::new(&[(256, 426), (256, 426), (256, 426), (256, 596)], 17)?;
+        s.finish_claims(0);
+        Ok(s)
+    }
 
     #[test]
     fn strips_on_distinct_roomiest_members() -> Result {
-        let mut s = Space::new(&[(256, 1256), (256, 1256), (256, 1256), (256, 2256)])?;
-        let mut out = [NONE; MAX_STRIPS];
-        s.alloc_strips(0b1111, 3, 100, &mut out)?;
-        // Member 3 is the roomiest; then members 0 and 1 (lowest index).
-        assert_eq!(
-            out[0],
-            StripeLocation {
-                member: 0,
-                lba: 256
-            }
-        );
-        assert_eq!(
-            out[1],
-            StripeLocation {
-                member: 1,
-                lba: 256
-            }
-        );
-        assert_eq!(
-            out[2],
-            StripeLocation {
-                member: 3,
-                lba: 256
-            }
-        );
-        s.alloc_strips(0b1111, 3, 100, &mut out)?;
+        let mut s = space()?;
+        let mut out = [NONE_LOC; MAX_STRIPS];
+        s.alloc_strips(0b1111, 3, 17, &mut out)?;
+        // Member 3 is the roomiest; then members 0 and 1 (lowest index),
+        // each at its lowest chunk.
+        let want = [(0, 256), (1, 256), (3, 256)];
+        for (o, (m, l)) in out.iter().zip(want) {
+            assert_eq!((o.member, o.lba), (m, l));
+        }
+        s.alloc_strips(0b1111, 3, 17, &mut out)?;
         // Member 2 now has the most room after member 3.
-        let members: KVec<u8> = {
-            let mut v = KVec::new();
-            for l in out.iter().take(3) {
-                v.push(l.member, GFP_KERNEL)?;
-            }
-            v
-        };
-        assert_eq!(&members[..], &[0, 2, 3]);
-        assert_eq!(s.used_blocks(3), 200);
-        assert_eq!(s.free_blocks(1), 900);
+        let got: [u8; 3] = [out[0].member, out[1].member, out[2].member];
+        assert_eq!(got, [0, 2, 3]);
+        assert_eq!(out[2].lba, 256 + 17);
+        assert_eq!(s.free_blocks(3), 18 * 17);
+        assert_eq!(s.free_blocks(1), 9 * 17);
+        // A strip larger than a chunk cannot be placed.
+        assert_eq!(s.alloc_strips(0b1111, 2, 18, &mut out).err(), Some(EINVAL));
         Ok(())
     }
 
     #[test]
     fn group_mask_and_enospc() -> Result {
-        let mut s = Space::new(&[(0, 250), (0, 250), (0, 1000)])?;
-        let mut out = [NONE; MAX_STRIPS];
+        let mut s = Space::new(&[(0, 34), (0, 34), (0, 1700)], 17)?;
+        s.finish_claims(0);
+        let mut out = [NONE_LOC; MAX_STRIPS];
         // Only members 0 and 1 belong to the group.
-        s.alloc_strips(0b011, 2, 100, &mut out)?;
-        s.alloc_strips(0b011, 2, 100, &mut out)?;
-        assert_eq!(s.free_blocks(2), 1000);
-        // 50 blocks left on each: a third stripe does not fit, and the
-        // failed attempt takes nothing.
-        assert_eq!(s.alloc_strips(0b011, 2, 100, &mut out).err(), Some(ENOSPC));
-        assert_eq!(s.free_blocks(0), 50);
-        assert_eq!(s.alloc_strips(0b111, 4, 10, &mut out).err(), Some(ENOSPC));
-        assert_eq!(s.free_blocks(2), 1000);
+        s.alloc_strips(0b011, 2, 17, &mut out)?;
+        s.alloc_strips(0b011, 2, 5, &mut out)?;
+        assert_eq!(s.free_blocks(2), 1700);
+        // The group is full, and the failed attempt takes nothing.
+        assert_eq!(s.alloc_strips(0b011, 2, 1, &mut out).err(), Some(ENOSPC));
+        assert_eq!(s.alloc_strips(0b111, 3, 1, &mut out).err(), Some(ENOSPC));
+        assert_eq!(s.free_blocks(2), 1700);
+        // A chunk given back unused is handed out again.
+        s.unreserve(out[1]);
+        s.alloc_strips(0b010, 1, 17, &mut out)?;
+        assert_eq!(s.free_blocks(1), 0);
+        Ok(())
+    }
+
+    /// Allocates and seals a stripe of `width` strips in `s`.
+    fn stripe(s: &mut Space, width: usize, seq: u64, trims: bool) -> Result<(u32, StripeLocation)> {
+        let mut out = [NONE_LOC; MAX_STRIPS];
+        s.alloc_strips(0b1111, width, 17, &mut out)?;
+        let head = s.seal(
+            &out[..width],
+            seq,
+            16 * (width as u32 - 1),
+            RaidType::Raid5,
+            trims,
+        )?;
+        Ok((head, out[0]))
+    }
+
+    #[test]
+    fn dead_stripes_wait_for_durability() -> Result {
+        let mut s = space()?;
+        let (head, at) = stripe(&mut s, 3, 1, false)?;
+        let full = s.stats().free;
+        for b in 0..4 {
+            s.add_live(at.member, at.lba + 1 + b);
+        }
+        // Live blocks only count once the stripe is written.
+        s.written(head, 1);
+        assert_eq!(s.stats().live, 4);
+        assert_eq!(s.stats().stripes, [0, 0, 1, 0]);
+        for b in 0..3 {
+            s.drop_live(at.member, at.lba + 1 + b, 5);
+        }
+        assert_eq!(s.reclaim(10), 0);
+        s.drop_live(at.member, at.lba + 4, 5);
+        // Its replacements may lie in stripes up to 5: not before that is
+        // durable.
+        assert_eq!(s.stats().dying, 3 * 17);
+        assert_eq!(s.reclaim(4), 0);
+        assert_eq!(s.reclaim(5), 3 * 17);
+        assert_eq!(s.stats().free, full + 3 * 17);
+        assert_eq!(s.stats().stripes, [0, 0, 0, 0]);
         Ok(())
     }
 
     #[test]
-    fn give_back_only_the_tail() -> Result {
-        let mut s = Space::new(&[(10, 1000), (10, 1000)])?;
-        let mut out = [NONE; MAX_STRIPS];
-        s.alloc_strips(0b11, 2, 100, &mut out)?;
-        s.alloc_strips(0b11, 2, 100, &mut out)?;
-        // Not the tail: refused.
-        assert!(!s.give_back(0, 10, 100));
-        // The unused end of the last strip: taken back.
-        assert!(s.give_back(0, 150, 60));
-        assert_eq!(s.used_blocks(0), 140);
-        // Scanning found data further on: the frontier moves past it.
-        s.advance(1, 500);
-        assert_eq!(s.free_blocks(1), 500);
-        s.advance(1, 5000);
-        assert_eq!(s.free_blocks(1), 0);
+    fn trims_and_pinned_chunks_stay() -> Result {
+        let mut s = space()?;
+        // Trim records must outlive the data they hide: no live blocks,
+        // yet the stripe stays.
+        let (head, _) = stripe(&mut s, 2, 1, true)?;
+        s.written(head, 1);
+        assert_eq!(s.reclaim(100), 0);
+        assert_eq!(s.stats().stripes, [0, 0, 1, 0]);
+
+        // At assembly: an aligned stripe is tracked; one off the chunk
+        // grid (an older layout) pins what it touches; an older stripe
+        // naming a chunk a newer one holds was freed before and is not.
+        let mut t = Space::new(&[(0, 170), (0, 170)], 17)?;
+        let a = [
+            StripeLocation { member: 0, lba: 0 },
+            StripeLocation { member: 1, lba: 17 },
+        ];
+        t.claim(&a, 17, 9, 16, RaidType::Raid1, false)?;
+        let old = [
+            StripeLocation { member: 0, lba: 0 },
+            StripeLocation { member: 1, lba: 34 },
+        ];
+        t.claim(&old, 17, 3, 16, RaidType::Raid1, false)?;
+        let odd = [StripeLocation { member: 0, lba: 40 }];
+        t.claim(&odd, 17, 2, 16, RaidType::Raid0, false)?;
+        t.add_live(0, 1);
+        t.finish_claims(9);
+        let st = t.stats();
+        assert_eq!(st.stripes, [0, 1, 0, 0]);
+        assert_eq!(st.live, 1);
+        // Chunks 2 and 3 of member 0 are pinned.
+        assert_eq!(st.pinned, 2 * 17);
+        assert_eq!(st.free, (20 - 2 - 2) * 17);
+        Ok(())
+    }
+
+    #[test]
+    fn victims_by_gain_and_age() -> Result {
+        let mut s = space()?;
+        s.set_full_cost(4 * 17, 48);
+        // Blocks `b` of a stripe, 16 data blocks per chunk.
+        let block = |s: &Space, head, b: u64| {
+            let mut p = [NONE_LOC; MAX_STRIPS];
+            s.stripe_places(head, &mut p);
+            let c = p[(b / 16) as usize];
+            (c.member, c.lba + 1 + b % 16)
+        };
+        let live = |s: &mut Space, width, seq, n: u64| -> Result<u32> {
+            let (head, _) = stripe(s, width, seq, false)?;
+            for b in 0..n {
+                let (m, l) = block(s, head, b);
+                s.add_live(m, l);
+            }
+            s.written(head, seq);
+            Ok(head)
+        };
+        // Full and wholly live: nothing to gain, never a victim.
+        live(&mut s, 4, 1, 48)?;
+        assert_eq!(s.victim(Pick::Greedy, 100, 100), None);
+        // Old and 60% live, young and 40% live.
+        let old = live(&mut s, 4, 1, 29)?;
+        let young = live(&mut s, 4, 90, 19)?;
+        let head = |v: Option<StripeInfo>| v.map(|v| v.head);
+        assert_eq!(head(s.victim(Pick::Greedy, 100, 100)), Some(young));
+        assert_eq!(head(s.victim(Pick::CostBenefit, 100, 100)), Some(old));
+        // Collected: it dies once its blocks are gone, and is not picked
+        // again; a stripe left with live blocks is never picked again.
+        for b in 0..29 {
+            let (m, l) = block(&s, old, b);
+            s.drop_live(m, l, 100);
+        }
+        assert_eq!(s.collected(old, 100), 0);
+        assert_eq!(s.collected(young, 100), 19);
+        assert_eq!(s.victim(Pick::CostBenefit, 100, 100), None);
+        // A small mirrored stripe with one live block is worth collecting.
+        let small = live(&mut s, 2, 95, 1)?;
+        assert_eq!(head(s.victim(Pick::Greedy, 100, 100)), Some(small));
         Ok(())
     }
 }

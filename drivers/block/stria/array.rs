@@ -12,6 +12,7 @@ use crate::format::header::StripeLocation;
 use crate::format::superblock::Layout;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
+use crate::gc;
 use crate::map::Map;
 use crate::members;
 use crate::members::Member;
@@ -21,6 +22,7 @@ use crate::volume::VolumeDev;
 use crate::writer::Io;
 use crate::writer::Owner;
 use crate::writer::Policy;
+use crate::writer::Source;
 use crate::writer::Volume;
 use crate::writer::Writer;
 use kernel::prelude::*;
@@ -135,10 +137,20 @@ pub(crate) struct Array {
     reads: SpinLock<KVec<Deferred>>,
     #[pin]
     read_work: Work<Array, 3>,
+    /// Free-space collection in the background.
+    #[pin]
+    gc_work: Work<Array, 4>,
+    /// One collection at a time: background or on demand.
+    #[pin]
+    gc_lock: Mutex<()>,
 
     /// Workers running: each holds a reference to the array, and with it
     /// the members, until it returns.
     busy: Atomic<u32>,
+    /// Background collection runs queued and not yet ended.
+    gc_queued: Atomic<u32>,
+    /// The array is being stopped: no more background collection.
+    stopping: Atomic<bool>,
     counters: Counters,
 }
 
@@ -147,6 +159,7 @@ kernel::impl_has_work! {
     impl HasWork<Self, 1> for Array { self.defer_work }
     impl HasWork<Self, 2> for Array { self.stripe_work }
     impl HasWork<Self, 3> for Array { self.read_work }
+    impl HasWork<Self, 4> for Array { self.gc_work }
 }
 
 impl WorkItem<0> for Array {
@@ -154,7 +167,20 @@ impl WorkItem<0> for Array {
 
     fn run(this: Arc<Array>) {
         this.busy.add(1, Relaxed);
-        this.writer.complete(&this.io(), &|id| this.find_volume(id));
+        // A snapshot: volumes dropped while the list is locked would free
+        // their maps there, which may sleep.
+        match this.volume_list() {
+            Ok(vols) => {
+                this.writer.complete(&this.io(), &vols);
+                if gc::wanted(&this) {
+                    Self::need_space(&this);
+                }
+            }
+            Err(_) => {
+                pr_err!("out of memory finishing written stripes: retrying\n");
+                let _ = wq::queue().enqueue::<_, 0>(this.clone());
+            }
+        }
         this.busy.fetch_sub(1, Release);
     }
 }
@@ -189,10 +215,40 @@ impl WorkItem<3> for Array {
     }
 }
 
+impl WorkItem<4> for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        this.busy.add(1, Relaxed);
+        crate::blk::noio(|| {
+            let _one = this.gc_lock.lock();
+            if this.stopping.load(Acquire) {
+                this.writer.gc_ended(0);
+            } else {
+                gc::background(&this);
+            }
+        });
+        this.gc_queued.fetch_sub(1, Release);
+        this.busy.fetch_sub(1, Release);
+    }
+}
+
 impl Owner for Array {
     fn stripes_ready(this: &Arc<Self>) {
         // Already queued: that run will see these stripes too.
         let _ = wq::queue().enqueue::<_, 2>(this.clone());
+    }
+
+    fn need_space(this: &Arc<Self>) {
+        if this.stopping.load(Acquire) {
+            return;
+        }
+        // Counted before it can run; if already queued, writers wait for
+        // the end of that run.
+        this.gc_queued.add(1, Relaxed);
+        if wq::queue().enqueue::<_, 4>(this.clone()).is_err() {
+            this.gc_queued.fetch_sub(1, Release);
+        }
     }
 }
 
@@ -241,7 +297,13 @@ impl Array {
             for v in vols.iter() {
                 refs.push(&**v, GFP_KERNEL)?;
             }
-            rebuild::rebuild(&members, &identity.uuid, &refs)?
+            // A chunk holds a full strip of any group.
+            let chunk = policies
+                .iter()
+                .map(|p| u64::from(p.strip_blocks) + 1)
+                .max()
+                .ok_or(EINVAL)?;
+            rebuild::rebuild(&members, &identity.uuid, &refs, chunk)?
         };
         let writer = Writer::new(identity.uuid, policies, found.start)?;
         Ok(try_pin_init!(Self {
@@ -257,7 +319,11 @@ impl Array {
             stripe_work <- kernel::new_work!("stria_stripes"),
             reads <- kernel::new_spinlock!(KVec::with_capacity(MAX_DEFERRED, GFP_KERNEL)?),
             read_work <- kernel::new_work!("stria_reads"),
+            gc_work <- kernel::new_work!("stria_gc"),
+            gc_lock <- kernel::new_mutex!(()),
             busy: Atomic::new(0),
+            gc_queued: Atomic::new(0),
+            stopping: Atomic::new(false),
             counters: Counters {
                 reads: Atomic::new(0),
                 writes: Atomic::new(0),
@@ -290,6 +356,36 @@ impl Array {
             v.push_within_capacity(vol.clone()).map_err(|_| ENOMEM)?;
         }
         Ok(v)
+    }
+
+    /// Whether the array is being stopped.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Acquire)
+    }
+
+    /// The array's UUID.
+    pub(crate) fn uuid(&self) -> crate::format::uuid::Uuid {
+        self.identity.uuid
+    }
+
+    /// Runs free-space collection until `percent` of the pool is free (or
+    /// nothing is worth collecting), ranking stripes by `pick`.
+    pub(crate) fn collect(
+        this: &Arc<Self>,
+        percent: u64,
+        pick: crate::alloc::Pick,
+    ) -> Result<gc::Outcome> {
+        // A stop waits for it, as for the workers.
+        this.busy.add(1, Relaxed);
+        let r = {
+            let _one = this.gc_lock.lock();
+            let target = gc::share(this.writer.space_stats().total, percent);
+            let r = crate::blk::noio(|| gc::run(this, target, pick, None));
+            this.writer.gc_ended(r.as_ref().map_or(0, |o| o.freed));
+            r
+        };
+        this.busy.fetch_sub(1, Release);
+        r
     }
 
     /// Volume `id`, if it is being served.
@@ -373,7 +469,17 @@ impl Array {
             }
             Ok(())
         })?;
-        self.volumes.lock().retain(|v| v.id != id);
+        // Taken out under the lock, dropped (maybe freeing the map, which
+        // may sleep) outside it.
+        let gone = {
+            let mut l = self.volumes.lock();
+            let at = l.iter().position(|v| v.id == id);
+            at.and_then(|i| l.remove(i).ok())
+        };
+        if let Some(v) = gone {
+            // Its pieces are ignored from now on, also at assembly.
+            self.writer.forget(&v);
+        }
         Ok(())
     }
 
@@ -391,7 +497,7 @@ impl Array {
                 blocks,
                 old - blocks,
                 0,
-                None,
+                Source::Trim,
                 true,
             )?;
             this.writer.flush(this, &io)?;
@@ -470,6 +576,7 @@ impl Array {
     /// Writes out everything buffered and flushes the members; called once
     /// the volumes' disks are gone.
     pub(crate) fn shut_down(this: &Arc<Self>) {
+        this.stopping.store(true, Release);
         if let Err(e) = this.writer.flush(this, &this.io()) {
             pr_err!(
                 "cannot write out buffered data at stop: error {}\n",
@@ -480,7 +587,7 @@ impl Array {
         // The workers that saw the last stripes done may still hold the
         // array (and so the members) for a moment: let them return, so that
         // the members are free when the stop is reported.
-        while this.busy.load(Acquire) > 0 {
+        while this.busy.load(Acquire) > 0 || this.gc_queued.load(Acquire) > 0 {
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
         }
         // A clean stop: the superblocks vouch for every stripe, so the next
@@ -506,6 +613,7 @@ impl Array {
             bytes += m.leaf_bytes + m.dir_bytes;
         }
         let strip = self.identity.groups.first().map_or(0, |g| g.strip_blocks);
+        let space = self.writer.space_stats();
         let mut st = uapi::Status {
             index,
             nr_members: self.members.len() as u32,
@@ -523,6 +631,14 @@ impl Array {
             map_bytes: bytes,
             stripes: self.writer.stats.stripes.load(Relaxed),
             partial_stripes: self.writer.stats.partial.load(Relaxed),
+            pool_blocks: space.total,
+            free_blocks: space.free,
+            live_blocks: space.live,
+            reclaimable_blocks: space.reclaimable,
+            dying_blocks: space.dying,
+            raid_stripes: space.stripes,
+            gc_stripes: self.writer.stats.collected.load(Relaxed),
+            gc_moved_blocks: self.writer.stats.moved_blocks.load(Relaxed),
             host_blocks: self.writer.stats.host_blocks.load(Relaxed),
             member_blocks: self.writer.stats.member_blocks.load(Relaxed),
             ..uapi::Status::default()
@@ -594,10 +710,10 @@ impl Array {
             } => {
                 let r = crate::blk::noio(|| {
                     let src = if trim {
-                        None
+                        Source::Trim
                     } else {
                         vol.map.prepare(lba, n, GFP_KERNEL)?;
-                        Some(&fan)
+                        Source::Host(&fan)
                     };
                     self.writer
                         .write(self, &io, &vol, lba, n, done, src, true)?;

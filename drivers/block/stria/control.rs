@@ -2,6 +2,7 @@
 
 //! The control device's ioctls: ASSEMBLE, STOP, STATUS, VOLUME and VOLUMES.
 
+use crate::alloc::Pick;
 use crate::array::Array;
 use crate::array::BLOCK_BYTES;
 use crate::array::MAX_REQUEST_SECTORS;
@@ -347,6 +348,39 @@ impl Controller {
         }
     }
 
+    fn gc(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), uapi::Gc::SIZE).reader_writer();
+        let mut raw = [0u8; uapi::Gc::SIZE];
+        reader.read_slice(&mut raw)?;
+        let req = uapi::Gc::decode(&raw).map_err(|e| abi_error("gc", e))?;
+        if req.until_free_percent == 0 || req.until_free_percent > 100 {
+            pr_err!("gc: the free space target must be 1 to 100 percent\n");
+            return Err(EINVAL);
+        }
+        // Not taken out of the table: STATUS keeps answering meanwhile.
+        let array = {
+            let table = self.table.lock();
+            match table.get(req.index as usize) {
+                Some(Entry::Live(slot)) => slot.array.clone(),
+                _ => return Err(ENOENT),
+            }
+        };
+        let pick = if req.flags & uapi::GC_GREEDY != 0 {
+            Pick::Greedy
+        } else {
+            Pick::CostBenefit
+        };
+        let o = Array::collect(&array, u64::from(req.until_free_percent), pick)?;
+        let out = uapi::Gc {
+            stripes: o.stripes,
+            freed_blocks: o.freed,
+            ..req
+        };
+        writer.write_slice(&out.encode())?;
+        Ok(0)
+    }
+
     /// Puts back what [`Self::take`] took.
     fn put(&self, index: u32, slot: Slot) {
         if let Some(e) = self.table.lock().get_mut(index as usize) {
@@ -524,6 +558,7 @@ impl Control for Controller {
             uapi::IOC_STATUS => self.status(arg),
             uapi::IOC_VOLUME => self.volume(arg),
             uapi::IOC_VOLUMES => self.volumes(arg),
+            uapi::IOC_GC => self.gc(arg),
             _ => Err(ENOTTY),
         }
     }

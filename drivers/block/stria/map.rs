@@ -262,8 +262,8 @@ impl Locked<'_> {
     }
 
     /// Unmaps blocks `lba .. lba + n`, skipping leaves that do not exist
-    /// (nothing there is mapped).
-    pub(crate) fn unmap(&mut self, lba: u64, n: u64) {
+    /// (nothing there is mapped); `dropped` sees every entry unmapped.
+    pub(crate) fn unmap(&mut self, lba: u64, n: u64, mut dropped: impl FnMut(Entry)) {
         let end = lba.saturating_add(n);
         let mut pos = lba;
         while pos < end {
@@ -274,9 +274,24 @@ impl Locked<'_> {
                 continue;
             }
             for b in pos..stop {
-                let _ = self.set(b, Entry::Unmapped);
+                if let Ok(old) = self.set(b, Entry::Unmapped) {
+                    if old != Entry::Unmapped {
+                        dropped(old);
+                    }
+                }
             }
             pos = stop;
+        }
+    }
+
+    /// Calls `f` with every mapped entry.
+    pub(crate) fn for_each_mapped(&mut self, mut f: impl FnMut(Entry)) {
+        for leaf in self.0.leaves.iter().flatten() {
+            for &v in leaf.iter() {
+                if v != 0 {
+                    f(Entry::decode(v));
+                }
+            }
         }
     }
 
@@ -409,7 +424,7 @@ mod tests {
         assert_eq!(m.get(8), newer);
         m.set(8, Entry::Unmapped)?;
         // Unmapping runs over leaves that were never made.
-        m.unmap(0, 3 * LEAF_ENTRIES);
+        m.unmap(0, 3 * LEAF_ENTRIES, |_| {});
         assert_eq!(m.get(7), Entry::Unmapped);
         drop(m);
         assert_eq!(map.stats().mapped, 0);

@@ -18,6 +18,7 @@
 use crate::alloc::Space;
 use crate::format::error::FormatError;
 use crate::format::geometry;
+use crate::format::geometry::RaidType;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::header;
 use crate::format::header::StripeHeader;
@@ -48,6 +49,65 @@ struct Copy {
     nr_strips: u8,
     /// For the copy in strip 0: its pieces in [`Rec`]s from this index on.
     recs: Option<(u32, u32)>,
+    /// What member space needs to know of the stripe.
+    shape: Shape,
+}
+
+/// A stripe's shape, as member space accounts it.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    raid: RaidType,
+    /// Blocks per strip, the header included.
+    span: u64,
+    /// Data blocks.
+    cap: u32,
+    trims: bool,
+}
+
+impl Shape {
+    fn of(h: &StripeHeader) -> Self {
+        let data = geometry::data_strip_count(h) as u32;
+        Self {
+            raid: h.raid_type,
+            span: geometry::strip_span(h),
+            cap: data.saturating_mul(h.strip_blocks),
+            trims: h.pieces().iter().any(|p| p.is_trim()),
+        }
+    }
+}
+
+/// A stripe kept, for member space: its strips are `locs[first..first + n]`.
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    seq: u64,
+    first: u32,
+    n: u8,
+    shape: Shape,
+}
+
+/// Records that stripe `seq` of `shape` lies at `at`.
+fn add_claim(
+    claims: &mut KVVec<Claim>,
+    locs: &mut KVVec<StripeLocation>,
+    seq: u64,
+    shape: Shape,
+    at: impl Iterator<Item = StripeLocation>,
+) -> Result {
+    let first = u32::try_from(locs.len()).map_err(|_| ENOMEM)?;
+    for l in at {
+        locs.push(l, GFP_KERNEL)?;
+    }
+    let n = u8::try_from(locs.len() - first as usize).map_err(|_| EINVAL)?;
+    claims.push(
+        Claim {
+            seq,
+            first,
+            n,
+            shape,
+        },
+        GFP_KERNEL,
+    )?;
+    Ok(())
 }
 
 /// A host piece as replay needs it, kept from the scan so that a stripe
@@ -147,12 +207,11 @@ fn scan_member(
     copies: &mut KVVec<Copy>,
     recs: &mut KVVec<Rec>,
     bad: &mut u64,
-) -> Result<u64> {
+) -> Result {
     let start = member.data_start / BLOCK;
     let end = start + member.data_bytes / BLOCK;
     let mut buf = KVec::new();
     let mut pos = start;
-    let mut frontier = start;
     let m8 = u8::try_from(m).map_err(|_| EINVAL)?;
     while pos < end {
         // Large reads: under emulation, and on most devices, one read of a
@@ -188,14 +247,13 @@ fn scan_member(
                             member: m8,
                             nr_strips: hdr.nr_strips,
                             recs: kept,
+                            shape: Shape::of(hdr),
                         },
                         GFP_KERNEL,
                     )?;
                     // The strip's data cannot hold a header of its own
                     // location: skip it.
-                    let span = geometry::strip_span(hdr);
-                    frontier = frontier.max(lba.saturating_add(span).min(end));
-                    j = j.saturating_add(span);
+                    j = j.saturating_add(geometry::strip_span(hdr));
                 }
                 Err(FormatError::WrongArray) => {
                     // Left by an earlier array on this disk: not ours.
@@ -209,7 +267,6 @@ fn scan_member(
                         e.as_str()
                     );
                     *bad += 1;
-                    frontier = frontier.max(lba + 1);
                     j += 1;
                 }
             }
@@ -217,7 +274,7 @@ fn scan_member(
         // A strip that runs past the chunk moves the next read past it.
         pos = pos.saturating_add(j);
     }
-    Ok(frontier)
+    Ok(())
 }
 
 /// Reads strip `i` of `h` (header block included) and checks its data.
@@ -256,7 +313,7 @@ fn apply(r: &Rec, vols: &[&Volume]) -> Result<bool> {
     }
     let Some((member, lba)) = r.at else {
         // A trim record: what it covers reads as zeros again.
-        vol.map.lock().unmap(r.host_lba, n);
+        vol.map.lock().unmap(r.host_lba, n, |_| {});
         return Ok(false);
     };
     vol.map.prepare(r.host_lba, n, GFP_KERNEL)?;
@@ -290,22 +347,30 @@ fn replay(h: &StripeHeader, vols: &[&Volume]) -> Result<u64> {
     Ok(skipped)
 }
 
-/// Rebuilds the maps of `vols` from the members of array `uuid`.
-pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Result<Found> {
+/// Rebuilds the maps of `vols` from the members of array `uuid`, and the
+/// member space, in chunks of `chunk_blocks`, with the live blocks of every
+/// stripe.
+pub(crate) fn rebuild(
+    members: &[Member],
+    uuid: &Uuid,
+    vols: &[&Volume],
+    chunk_blocks: u64,
+) -> Result<Found> {
     let t0 = Instant::<Monotonic>::now();
     let mut areas = KVec::with_capacity(members.len(), GFP_KERNEL)?;
     for m in members {
         let s = m.data_start / BLOCK;
         areas.push((s, s + m.data_bytes / BLOCK), GFP_KERNEL)?;
     }
-    let mut space = Space::new(&areas)?;
+    let mut space = Space::new(&areas, chunk_blocks)?;
+    let mut claims: KVVec<Claim> = KVVec::new();
+    let mut claim_locs: KVVec<StripeLocation> = KVVec::new();
     let mut hdr = KBox::new(StripeHeader::EMPTY, GFP_KERNEL)?;
     let mut copies: KVVec<Copy> = KVVec::new();
     let mut recs: KVVec<Rec> = KVVec::new();
     let mut bad = 0u64;
     for (m, member) in members.iter().enumerate() {
-        let frontier = scan_member(member, m, uuid, &mut hdr, &mut copies, &mut recs, &mut bad)?;
-        space.advance(m, frontier);
+        scan_member(member, m, uuid, &mut hdr, &mut copies, &mut recs, &mut bad)?;
     }
     heap_sort(&mut copies, |c| (c.seq, c.member, c.lba));
     // A clean stop records the end of the log in the superblocks.
@@ -317,6 +382,12 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
         .max(crate::members::log_seq(members));
     let max_seq = copies.iter().map(|c| c.seq).max().unwrap_or(0);
 
+    // Where each header copy is, and its sequence number.
+    let mut at: KVVec<(u8, u64, u64)> = KVVec::with_capacity(copies.len(), GFP_KERNEL)?;
+    for c in copies.iter() {
+        at.push((c.member, c.lba, c.seq), GFP_KERNEL)?;
+    }
+    heap_sort(&mut at, |a| (a.0, a.1));
     let mut buf = KVec::new();
     let mut stripes = 0u64;
     let mut torn = 0u64;
@@ -343,6 +414,11 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
             for g in group {
                 places.push((g.member, g.lba), GFP_KERNEL)?;
             }
+            let at = group.iter().map(|g| StripeLocation {
+                member: g.member,
+                lba: g.lba,
+            });
+            add_claim(&mut claims, &mut claim_locs, seq, c.shape, at)?;
             if let Some(p) = c.prev {
                 links.push((seq, p), GFP_KERNEL)?;
             }
@@ -384,7 +460,19 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
             torn += 1;
             continue;
         }
-        if n != want {
+        // A copy missing because a newer stripe took its chunk (after this
+        // one was freed) is no damage.
+        let reused = hdr
+            .strips()
+            .iter()
+            .filter(|st| {
+                at.binary_search_by(|a| (a.0, a.1).cmp(&(st.member, st.lba)))
+                    .ok()
+                    .and_then(|i| at.get(i))
+                    .is_some_and(|a| a.2 > seq)
+            })
+            .count();
+        if n + reused < want {
             pr_warn!(
                 "stripe {}: {} of {} header copies usable; using the others\n",
                 seq,
@@ -395,6 +483,11 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
         for st in hdr.strips() {
             places.push((st.member, st.lba), GFP_KERNEL)?;
         }
+        let at = hdr.strips().iter().map(|s| StripeLocation {
+            member: s.member,
+            lba: s.lba,
+        });
+        add_claim(&mut claims, &mut claim_locs, seq, Shape::of(&hdr), at)?;
         if let Some(p) = hdr.prev {
             links.push((seq, p), GFP_KERNEL)?;
         }
@@ -427,14 +520,30 @@ pub(crate) fn rebuild(members: &[Member], uuid: &Uuid, vols: &[&Volume]) -> Resu
     for m in members {
         m.bdev.flush()?;
     }
+    // Newest first: a chunk an older stripe names but a newer one holds
+    // was reused, so the older stripe had been freed.
+    for c in claims.iter().rev() {
+        let (a, b) = (c.first as usize, c.first as usize + usize::from(c.n));
+        let locs = claim_locs.get(a..b).ok_or(EINVAL)?;
+        let s = c.shape;
+        space.claim(locs, s.span, c.seq, s.cap, s.raid, s.trims)?;
+    }
     let mut mapped = 0u64;
     for v in vols {
         mapped += v.map.stats().mapped;
+        v.map.lock().for_each_mapped(|e| {
+            if let Entry::Disk { member, block } = e {
+                space.add_live(member, block);
+            }
+        });
     }
+    space.finish_claims(max_seq);
+    let freed = space.reclaim(max_seq);
     pr_info!(
-        "rebuilt maps from {} stripes ({} blocks mapped, {} torn stripes ignored, {} bad header copies, {} stripes missing) in {} ms\n",
+        "rebuilt maps from {} stripes ({} blocks mapped, {} blocks free again, {} torn stripes ignored, {} bad header copies, {} stripes missing) in {} ms\n",
         stripes,
         mapped,
+        freed,
         torn,
         bad,
         missing,

@@ -13,6 +13,7 @@ mod array;
 mod blk;
 mod control;
 mod format_kunit;
+mod gc;
 mod map;
 mod members;
 mod rebuild;

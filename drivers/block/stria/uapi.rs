@@ -43,6 +43,10 @@ pub(crate) const IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 2, Status::SIZE);
 pub(crate) const IOC_VOLUME: u32 = ioc(IOC_READ | IOC_WRITE, 3, Volume::SIZE);
 /// `STRIA_IOC_VOLUMES`.
 pub(crate) const IOC_VOLUMES: u32 = ioc(IOC_READ | IOC_WRITE, 4, Volumes::SIZE);
+/// `STRIA_IOC_GC`.
+pub(crate) const IOC_GC: u32 = ioc(IOC_READ | IOC_WRITE, 5, Gc::SIZE);
+/// `STRIA_GC_GREEDY`.
+pub(crate) const GC_GREEDY: u32 = 1;
 
 /// `STRIA_VOLUME_NAME_MAX`.
 pub(crate) const VOLUME_NAME_MAX: usize = 32;
@@ -254,6 +258,22 @@ pub(crate) struct Status {
     pub(crate) host_blocks: u64,
     /// Member blocks written for them.
     pub(crate) member_blocks: u64,
+    /// Member blocks stripes can use.
+    pub(crate) pool_blocks: u64,
+    /// Of those, blocks in free chunks.
+    pub(crate) free_blocks: u64,
+    /// Data blocks some map points at.
+    pub(crate) live_blocks: u64,
+    /// Blocks collecting every stripe would free.
+    pub(crate) reclaimable_blocks: u64,
+    /// Blocks of emptied stripes waiting for a flush.
+    pub(crate) dying_blocks: u64,
+    /// Stripes on the members by RAID type: 0, 1, 5, 6.
+    pub(crate) raid_stripes: [u64; 4],
+    /// Stripes free-space collection emptied since assembly.
+    pub(crate) gc_stripes: u64,
+    /// Blocks it moved.
+    pub(crate) gc_moved_blocks: u64,
     /// The members, `nr_members` of them valid.
     pub(crate) members: [MemberInfo; MAX_MEMBERS as usize],
 }
@@ -279,6 +299,14 @@ impl Default for Status {
             partial_stripes: 0,
             host_blocks: 0,
             member_blocks: 0,
+            pool_blocks: 0,
+            free_blocks: 0,
+            live_blocks: 0,
+            reclaimable_blocks: 0,
+            dying_blocks: 0,
+            raid_stripes: [0; 4],
+            gc_stripes: 0,
+            gc_moved_blocks: 0,
             members: [MemberInfo::default(); MAX_MEMBERS as usize],
         }
     }
@@ -286,13 +314,34 @@ impl Default for Status {
 
 impl Status {
     /// `sizeof(struct stria_status)`.
-    pub(crate) const SIZE: usize = 200 + MAX_MEMBERS as usize * MemberInfo::SIZE;
+    pub(crate) const SIZE: usize = 288 + MAX_MEMBERS as usize * MemberInfo::SIZE;
     const UUID_OFFSET: usize = 72;
     const NAME_OFFSET: usize = 88;
     /// Offset of `map_blocks`; `map_bytes`, `stripes`, `partial_stripes`,
     /// `host_blocks` and `member_blocks` follow, 8 bytes each.
     pub(crate) const MAP_BLOCKS_OFFSET: usize = 152;
-    const MEMBERS_OFFSET: usize = 200;
+    /// Offset of `pool_blocks`; the space and collection fields follow, 8
+    /// bytes each, `raid_stripes` taking four.
+    pub(crate) const POOL_OFFSET: usize = 200;
+    const MEMBERS_OFFSET: usize = 288;
+
+    /// The fields from `pool_blocks` on, in order.
+    fn space_fields(&self) -> [u64; 11] {
+        let r = &self.raid_stripes;
+        [
+            self.pool_blocks,
+            self.free_blocks,
+            self.live_blocks,
+            self.reclaimable_blocks,
+            self.dying_blocks,
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            self.gc_stripes,
+            self.gc_moved_blocks,
+        ]
+    }
 
     /// Decodes the request part (`size`, `flags`, `index`) from user space.
     pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
@@ -321,6 +370,9 @@ impl Status {
         put_u64(b, Self::MAP_BLOCKS_OFFSET + 24, self.partial_stripes);
         put_u64(b, Self::MAP_BLOCKS_OFFSET + 32, self.host_blocks);
         put_u64(b, Self::MAP_BLOCKS_OFFSET + 40, self.member_blocks);
+        for (i, v) in self.space_fields().iter().enumerate() {
+            put_u64(b, Self::POOL_OFFSET + 8 * i, *v);
+        }
         let mut off = Self::MEMBERS_OFFSET;
         for m in &self.members {
             put_u32(b, off, m.major);
@@ -355,6 +407,15 @@ impl Status {
             member_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET + 40),
             ..Self::default()
         };
+        let f = |i: usize| get_u64(b, Self::POOL_OFFSET + 8 * i);
+        s.pool_blocks = f(0);
+        s.free_blocks = f(1);
+        s.live_blocks = f(2);
+        s.reclaimable_blocks = f(3);
+        s.dying_blocks = f(4);
+        s.raid_stripes = [f(5), f(6), f(7), f(8)];
+        s.gc_stripes = f(9);
+        s.gc_moved_blocks = f(10);
         get_bytes(b, Self::UUID_OFFSET, &mut s.array_uuid);
         get_bytes(b, Self::NAME_OFFSET, &mut s.name);
         let mut off = Self::MEMBERS_OFFSET;
@@ -421,6 +482,55 @@ impl Volume {
         put_u32(&mut b, 16, self.id);
         put_u64(&mut b, 24, self.size_sectors);
         put_bytes(&mut b, Self::NAME_OFFSET, &self.name);
+        b
+    }
+}
+
+/// `struct stria_gc`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Gc {
+    /// `STRIA_GC_*`.
+    pub(crate) flags: u32,
+    /// The array's number.
+    pub(crate) index: u32,
+    /// Stop once this share of the pool is free.
+    pub(crate) until_free_percent: u32,
+    /// Out: stripes emptied.
+    pub(crate) stripes: u64,
+    /// Out: member blocks freed.
+    pub(crate) freed_blocks: u64,
+}
+
+impl Gc {
+    /// `sizeof(struct stria_gc)`.
+    pub(crate) const SIZE: usize = 48;
+
+    /// Decodes and checks the structure passed by user space.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        if get_u32(b, 4) & !GC_GREEDY != 0 || !all_zero(b, 32..48) {
+            return Err(AbiError::Reserved);
+        }
+        Ok(Self {
+            flags: get_u32(b, 4),
+            index: get_u32(b, 8),
+            until_free_percent: get_u32(b, 12),
+            stripes: get_u64(b, 16),
+            freed_blocks: get_u64(b, 24),
+        })
+    }
+
+    /// Encodes the structure.
+    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        put_u32(&mut b, 0, Self::SIZE as u32);
+        put_u32(&mut b, 4, self.flags);
+        put_u32(&mut b, 8, self.index);
+        put_u32(&mut b, 12, self.until_free_percent);
+        put_u64(&mut b, 16, self.stripes);
+        put_u64(&mut b, 24, self.freed_blocks);
         b
     }
 }

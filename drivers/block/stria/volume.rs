@@ -13,6 +13,7 @@ use crate::blk::request::Op;
 use crate::blk::request::Request;
 use crate::blk::Status;
 use crate::map::Entry;
+use crate::writer::Source;
 use crate::writer::Volume;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
@@ -134,7 +135,11 @@ impl VolumeDev {
             // The worker allocates the map's leaves, waiting if it must.
             return Array::defer(a, deferred(fan, 0));
         }
-        let src = if trim { None } else { Some(&fan) };
+        let src = if trim {
+            Source::Trim
+        } else {
+            Source::Host(&fan)
+        };
         let r = a
             .writer()
             .write(a, &a.io(), &self.vol, lba, n, 0, src, false);

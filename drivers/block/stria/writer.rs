@@ -17,7 +17,9 @@
 //! buffer. A flush completes once every stripe closed before it has been
 //! written and every member has flushed its cache.
 
+use crate::alloc::Pick;
 use crate::alloc::Space;
+use crate::alloc::StripeInfo;
 use crate::blk::bio::BioSet;
 use crate::blk::iobuf::Batch;
 use crate::blk::iobuf::BatchDone;
@@ -212,6 +214,8 @@ struct Slot {
     plan: Option<Plan>,
     /// Closed by a flush rather than by filling up.
     by_flush: bool,
+    /// Head chunk of the stripe once closed (see [`Space::seal`]).
+    head: u32,
 }
 
 /// Writer state shared by all groups.
@@ -238,6 +242,11 @@ struct State {
     space: Space,
     /// A stripe could not be written: flushes fail from now on.
     failed: bool,
+    /// Runs of free-space collection started and ended, and the blocks the
+    /// last one freed.
+    gc_started: u64,
+    gc_runs: u64,
+    gc_freed: u64,
 }
 
 /// Writer counters.
@@ -250,6 +259,10 @@ pub(crate) struct WriterStats {
     pub(crate) host_blocks: Atomic<u64>,
     /// Member blocks written, headers and parity included.
     pub(crate) member_blocks: Atomic<u64>,
+    /// Blocks moved by free-space collection.
+    pub(crate) moved_blocks: Atomic<u64>,
+    /// Stripes free-space collection emptied.
+    pub(crate) collected: Atomic<u64>,
 }
 
 /// Who a writer works for: hears of ended batches, and runs
@@ -258,6 +271,41 @@ pub(crate) trait Owner: BatchDone {
     /// Stripes were closed where they could not be written: have a worker
     /// call [`Writer::write_ready`].
     fn stripes_ready(this: &Arc<Self>);
+
+    /// Host writes ran out of member space: have free-space collection
+    /// run, which ends with [`Writer::gc_ended`].
+    fn need_space(this: &Arc<Self>);
+}
+
+/// What a range packed by [`Writer::write`] carries.
+pub(crate) enum Source<'a, O: crate::blk::disk::Operations> {
+    /// Host data, the range's first block at the request's first byte.
+    Host(&'a Fanout<O>),
+    /// A discard or write-zeroes: trim records.
+    Trim,
+    /// Blocks of a stripe being collected, the range's first at `data`'s
+    /// first byte: each moves only if its map entry still points at
+    /// `block` (plus its index) on `member`.
+    Moved {
+        /// The blocks' data.
+        data: &'a [u8],
+        /// Member they are on.
+        member: u8,
+        /// Member block of the first.
+        block: u64,
+    },
+    /// Trim records of a stripe being collected: kept where the range is
+    /// still unmapped.
+    Retrim,
+}
+
+impl<O: crate::blk::disk::Operations> Source<'_, O> {
+    /// Whether it must leave the chunks kept for free-space collection
+    /// alone: host data must; trims free space, and collection is what
+    /// the chunks are for.
+    fn spares_reserve(&self) -> bool {
+        matches!(self, Source::Host(_))
+    }
 }
 
 /// A volume as the writer sees it.
@@ -310,6 +358,8 @@ pub(crate) struct Writer {
     uuid: Uuid,
     /// Largest strip of any group, in bytes.
     strip_bytes: usize,
+    /// Chunks kept for free-space collection.
+    reserve: u64,
     /// Counters.
     pub(crate) stats: WriterStats,
 }
@@ -353,6 +403,8 @@ impl Writer {
             .and_then(|b| b.checked_mul(BLOCK))
             .ok_or(EINVAL)?;
         let out_bytes = strip_bytes.checked_mul(2).ok_or(EINVAL)? + BLOCK;
+        // Four full stripes of the widest group.
+        let reserve = 4 * policies.iter().map(|p| p.width as u64).max().unwrap_or(0);
         let mut slots = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         let mut data = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         let mut out = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
@@ -371,6 +423,7 @@ impl Writer {
                         prev: None,
                         plan: None,
                         by_flush: false,
+                        head: 0,
                     }),
                     GFP_KERNEL,
                 )?,
@@ -392,6 +445,10 @@ impl Writer {
             free.push(i as u16, GFP_KERNEL)?;
         }
         let inflight = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let mut space = start.space;
+        if let Some(p) = policies.first() {
+            space.set_full_cost(p.width as u64 * p.span(), p.data_blocks());
+        }
         let ready = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
             state <- new_spinlock!(State {
@@ -405,8 +462,11 @@ impl Writer {
                 prev_seq: start.durable_seq,
                 open_seq: [0; MAX_GROUPS],
                 since_flush: 0,
-                space: start.space,
+                space,
                 failed: false,
+                gc_started: 0,
+                gc_runs: 0,
+                gc_freed: 0,
             }),
             changed <- new_condvar!(),
             slots,
@@ -417,11 +477,14 @@ impl Writer {
             policies,
             uuid,
             strip_bytes,
+            reserve,
             stats: WriterStats {
                 stripes: Atomic::new(0),
                 partial: Atomic::new(0),
                 host_blocks: Atomic::new(0),
                 member_blocks: Atomic::new(0),
+                moved_blocks: Atomic::new(0),
+                collected: Atomic::new(0),
             },
         }))
     }
@@ -436,14 +499,19 @@ impl Writer {
     }
 
     /// Packs blocks `lba + from .. lba + n` of `vol` into the open stripe
-    /// of the volume's group, with their data from `src` (block `lba` at its
-    /// first byte), or as a trim record (the blocks become unwritten) when
-    /// `src` is `None`; full stripes are written on the way. Returns how far
-    /// it got: all `n` blocks, or fewer when no stripe buffer is free and
-    /// `wait` is false.
+    /// of the volume's group, as `src` says; full stripes are written on
+    /// the way. Returns how far it got: all `n` blocks, or fewer when no
+    /// stripe buffer is free and `wait` is false.
     ///
     /// Without `wait` (in `queue_rq`) it never sleeps: stripes it fills are
-    /// left to the owner's worker ([`Owner::stripes_ready`]).
+    /// left to the owner's worker ([`Owner::stripes_ready`]). Host data
+    /// leaves the last chunks of member space to free-space collection and
+    /// trims.
+    ///
+    /// Moved blocks are checked against the map under the same lock that
+    /// orders host writes into the log, so a host write of a block is
+    /// either packed before the check (the block no longer moves) or after
+    /// the move (and is newer in the log too).
     ///
     /// `vol.map` must have been prepared for the range.
     #[allow(clippy::too_many_arguments)]
@@ -455,16 +523,68 @@ impl Writer {
         lba: u64,
         n: u64,
         from: u64,
-        src: Option<&Fanout<O>>,
+        src: Source<'_, O>,
         wait: bool,
     ) -> Result<u64> {
         let g = vol.group;
         let pol = self.policies.get(g).ok_or(EINVAL)?;
         let mut done = from;
+        let mut gave_up = false;
         while done < n {
             let mut st = self.state.lock();
             if st.failed {
                 return Err(EIO);
+            }
+            // How many blocks from `done` on to pack; those before that to
+            // skip (already changed since the stripe was read).
+            let (skip, want) = match &src {
+                Source::Host(_) | Source::Trim => (0, n - done),
+                Source::Moved { member, block, .. } => {
+                    let mut m = vol.map.lock();
+                    let at = |i: u64| Entry::Disk {
+                        member: *member,
+                        block: block + i,
+                    };
+                    let skip = (done..n).take_while(|&i| m.get(lba + i) != at(i)).count() as u64;
+                    let start = done + skip;
+                    let want = (start..n).take_while(|&i| m.get(lba + i) == at(i)).count() as u64;
+                    (skip, want)
+                }
+                Source::Retrim => {
+                    let mut m = vol.map.lock();
+                    let mapped =
+                        |m: &mut crate::map::Locked<'_>, i: u64| m.get(lba + i) != Entry::Unmapped;
+                    let skip = (done..n).take_while(|&i| mapped(&mut m, i)).count() as u64;
+                    let start = done + skip;
+                    let want = (start..n).take_while(|&i| !mapped(&mut m, i)).count() as u64;
+                    (skip, want)
+                }
+            };
+            done += skip;
+            if want == 0 {
+                continue;
+            }
+            // Host data stays out of the chunks kept for collection, also
+            // when a stripe is open: collection may have opened it there.
+            let room = pol.width as u64 + self.reserve;
+            if src.spares_reserve() && st.space.free_chunks() < room {
+                // In `queue_rq`, a worker takes over; there, it waits for
+                // collection to make room, unless a run that knew of the
+                // need freed nothing.
+                if !wait {
+                    return Ok(done);
+                }
+                if gave_up {
+                    return Err(ENOSPC);
+                }
+                let run = st.gc_started + 1;
+                T::need_space(owner);
+                while st.gc_runs < run && !st.failed && st.space.free_chunks() < room {
+                    self.changed.wait(&mut st);
+                }
+                // One more try even so: space may have come back otherwise.
+                gave_up = st.gc_runs >= run && st.gc_freed == 0;
+                continue;
             }
             let id = match st.open.get(g).copied().flatten() {
                 Some(id) => id,
@@ -481,19 +601,29 @@ impl Writer {
                             return Err(EIO);
                         }
                     };
-                    if let Err(e) = self.open(&mut st, id, g, pol) {
+                    if let Err(e) = self.open(&mut st, id, g, pol, src.spares_reserve()) {
                         let _ = st.free.push_within_capacity(id);
-                        return Err(e);
+                        if e != ENOSPC {
+                            return Err(e);
+                        }
+                        // Out of space: in `queue_rq`, a worker takes
+                        // over (host data waits for room below).
+                        if !wait && src.spares_reserve() {
+                            return Ok(done);
+                        }
+                        return Err(ENOSPC);
                     }
                     id
                 }
             };
             let mut slot = self.slot(id)?.lock();
             let placed = match src {
-                Some(_) => slot.nominal.append(vol.id, lba + done, n - done),
-                None => slot
+                Source::Host(_) | Source::Moved { .. } => {
+                    slot.nominal.append(vol.id, lba + done, want)
+                }
+                Source::Trim | Source::Retrim => slot
                     .nominal
-                    .append_trim(vol.id, lba + done, n - done)
+                    .append_trim(vol.id, lba + done, want)
                     .map(|blocks| Appended {
                         data_offset: 0,
                         blocks,
@@ -512,10 +642,33 @@ impl Writer {
                     return Err(EIO);
                 }
             };
-            if let Some(fan) = src {
-                self.fill(vol, id, lba + done, done, placed, fan)?;
-            } else {
-                vol.map.lock().unmap(lba + done, placed.blocks);
+            let newest = st.next_seq - 1;
+            match &src {
+                Source::Host(_) | Source::Moved { .. } => {
+                    let copy = |off: usize, dst: &mut [u8]| match &src {
+                        Source::Host(fan) => fan.copy_out(off, dst),
+                        Source::Moved { data, .. } => data
+                            .get(off..off + dst.len())
+                            .map(|s| dst.copy_from_slice(s))
+                            .is_some(),
+                        Source::Trim | Source::Retrim => false,
+                    };
+                    let space = &mut st.space;
+                    self.fill(vol, id, lba + done, done, placed, copy, space, newest)?;
+                    let counter = match src {
+                        Source::Host(_) => &self.stats.host_blocks,
+                        _ => &self.stats.moved_blocks,
+                    };
+                    counter.add(placed.blocks, Relaxed);
+                }
+                Source::Trim | Source::Retrim => {
+                    let space = &mut st.space;
+                    vol.map.lock().unmap(lba + done, placed.blocks, |old| {
+                        if let Entry::Disk { member, block } = old {
+                            space.drop_live(member, block, newest);
+                        }
+                    });
+                }
             }
             done += placed.blocks;
             // Closing may split pieces at new strip boundaries: keep a
@@ -573,16 +726,22 @@ impl Writer {
         }
     }
 
-    /// Copies the data of the blocks just placed into buffer `id` and points
-    /// the map at them; `done` is their first block's index in the request.
-    fn fill<O: crate::blk::disk::Operations>(
+    /// Copies the data of the blocks just placed into buffer `id` with
+    /// `copy` (from a byte offset of the source into a slice) and points
+    /// the map at them; `done` is their first block's index in the source.
+    /// The member blocks they replace stop being live in `space`; `newest`
+    /// is the newest stripe handed out, this one or a later one.
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
         &self,
         vol: &Volume,
         id: u16,
         lba: u64,
         done: u64,
         placed: Appended,
-        fan: &Fanout<O>,
+        copy: impl FnOnce(usize, &mut [u8]) -> bool,
+        space: &mut Space,
+        newest: u64,
     ) -> Result {
         let off = usize::try_from(placed.data_offset)
             .ok()
@@ -597,10 +756,7 @@ impl Writer {
             .and_then(|d| d.checked_mul(BLOCK))
             .ok_or(EIO)?;
         let buf = self.data.get(usize::from(id)).ok_or(EIO)?;
-        let copied = buf.with(|d| {
-            d.get_mut(off..off + len)
-                .is_some_and(|dst| fan.copy_out(src, dst))
-        });
+        let copied = buf.with(|d| d.get_mut(off..off + len).is_some_and(|dst| copy(src, dst)));
         {
             let mut m = vol.map.lock();
             for i in 0..placed.blocks {
@@ -612,7 +768,9 @@ impl Writer {
                 } else {
                     Entry::Unmapped
                 };
-                m.set(lba + i, e)?;
+                if let Entry::Disk { member, block } = m.set(lba + i, e)? {
+                    space.drop_live(member, block, newest);
+                }
             }
         }
         if !copied {
@@ -626,14 +784,18 @@ impl Writer {
             pr_err!("write request shorter than its length\n");
             return Err(EIO);
         }
-        self.stats.host_blocks.add(placed.blocks, Relaxed);
         Ok(())
     }
 
     /// Opens stripe buffer `id` for group `g`: allocates a full stripe's
     /// strips and starts its header.
-    fn open(&self, st: &mut State, id: u16, g: usize, pol: &Policy) -> Result {
+    fn open(&self, st: &mut State, id: u16, g: usize, pol: &Policy, host: bool) -> Result {
         let mut locs = [NO_LOC; MAX_STRIPS];
+        // The last chunks are free-space collection's: it needs room to
+        // move live blocks to before it can free anything.
+        if host && st.space.free_chunks() < pol.width as u64 + self.reserve {
+            return Err(ENOSPC);
+        }
         st.space
             .alloc_strips(pol.members, pol.width, pol.span(), &mut locs)?;
         let seq = st.next_seq;
@@ -651,14 +813,11 @@ impl Writer {
             durable_seq: 0,
         };
         let mut slot = self.slot(id)?.lock();
-        let give_back = |space: &mut Space| {
-            for l in locs.iter().take(pol.width) {
-                space.give_back(l.member, l.lba, pol.span());
-            }
-        };
         if let Err(e) = slot.nominal.reset(&params, &locs[..pol.width]) {
             pr_err!("cannot start a stripe: {}\n", e.as_str());
-            give_back(&mut st.space);
+            for l in locs.iter().take(pol.width) {
+                st.space.unreserve(*l);
+            }
             return Err(EIO);
         }
         slot.locs = locs;
@@ -674,7 +833,8 @@ impl Writer {
     }
 
     /// Takes group `g`'s open stripe out for writing: decides its shape,
-    /// gives back the space it will not use, and counts it in flight.
+    /// gives back the chunks it will not use, makes the others a stripe in
+    /// `space`, and counts it in flight.
     /// Returns the buffer to write, or `None` (nothing open, or nothing in
     /// it: then the buffer is free again).
     fn take_open(&self, st: &mut State, g: usize, by_flush: bool) -> Result<Option<u16>> {
@@ -689,13 +849,18 @@ impl Writer {
             u => u,
         };
         let plan = plan(pol, used);
-        let sb = u64::from(pol.strip_blocks);
-        for (i, l) in slot.locs.iter().enumerate().take(pol.width) {
-            let used = match plan {
-                Some(p) if i < p.nr_strips => u64::from(p.strip_blocks) + 1,
-                _ => 0,
-            };
-            st.space.give_back(l.member, l.lba + used, sb + 1 - used);
+        let nr = plan.map_or(0, |p| p.nr_strips);
+        for l in slot.locs.iter().take(pol.width).skip(nr) {
+            st.space.unreserve(*l);
+        }
+        if let Some(p) = plan {
+            let trims = slot.nominal.header().pieces().iter().any(|p| p.is_trim());
+            let cap = u32::try_from(p.nr_data)
+                .ok()
+                .and_then(|n| n.checked_mul(p.strip_blocks))
+                .ok_or(EINVAL)?;
+            let locs = slot.locs.get(..nr).ok_or(EINVAL)?;
+            slot.head = st.space.seal(locs, slot.seq, cap, p.raid, trims)?;
         }
         slot.plan = plan;
         slot.by_flush = by_flush;
@@ -869,7 +1034,8 @@ impl Writer {
 
     /// Finishes the stripes whose batches ended: points their blocks at the
     /// members and frees their buffers. Process context (the worker).
-    pub(crate) fn complete(&self, io: &Io<'_>, vols: &dyn Fn(u32) -> Option<Arc<Volume>>) {
+    /// `vols` are the volumes being served.
+    pub(crate) fn complete(&self, io: &Io<'_>, vols: &[Arc<Volume>]) {
         let mask = self.done.xchg(0, Full);
         for id in 0..SLOTS {
             if mask & (1u64 << id) == 0 {
@@ -881,21 +1047,20 @@ impl Writer {
                 .get(usize::from(id))
                 .is_none_or(|s| s.load(Relaxed) != 0);
             let Ok(slot) = self.slot(id) else { continue };
+            let mut st = self.state.lock();
             let slot = slot.lock();
+            let seq = slot.seq;
             if failed {
-                pr_err!("stripe {}: a member write failed\n", slot.seq);
-                let seq = slot.seq;
-                drop(slot);
-                let mut st = self.state.lock();
+                pr_err!("stripe {}: a member write failed\n", seq);
                 st.failed = true;
                 st.inflight.retain(|s| *s != seq);
                 self.changed.notify_all();
                 continue;
             }
-            self.move_to_members(&slot, id, vols);
-            let seq = slot.seq;
+            let newest = st.next_seq - 1;
+            self.move_to_members(&slot, id, vols, &mut st.space);
+            st.space.written(slot.head, newest);
             drop(slot);
-            let mut st = self.state.lock();
             st.inflight.retain(|s| *s != seq);
             let _ = st.free.push_within_capacity(id);
             st.since_flush += 1;
@@ -937,6 +1102,131 @@ impl Writer {
         }
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
+        let d = st.durable_seq;
+        st.space.reclaim(d);
+    }
+
+    /// Stops counting the blocks of `vol`, just deleted, as live.
+    pub(crate) fn forget(&self, vol: &Volume) {
+        let mut st = self.state.lock();
+        let newest = st.next_seq - 1;
+        let space = &mut st.space;
+        vol.map.lock().for_each_mapped(|e| {
+            if let Entry::Disk { member, block } = e {
+                space.drop_live(member, block, newest);
+            }
+        });
+    }
+
+    /// Whether free space is down to half of what free-space collection
+    /// keeps for itself.
+    pub(crate) fn low_on_room(&self) -> bool {
+        self.state.lock().space.free_chunks() < self.reserve / 2
+    }
+
+    /// Makes every stripe closed so far durable - waiting for those still
+    /// being written, then flushing the members - without closing the
+    /// open stripes (a flush would write them part full), and frees the
+    /// dead stripes that allows.
+    pub(crate) fn sync_closed(&self, io: &Io<'_>) -> Result {
+        let target = {
+            let mut st = self.state.lock();
+            let open = st
+                .open
+                .iter()
+                .zip(st.open_seq.iter())
+                .filter_map(|(o, q)| o.map(|_| *q))
+                .min();
+            let target = open.unwrap_or(st.next_seq).saturating_sub(1);
+            while !st.failed && st.inflight.iter().any(|&s| s <= target) {
+                self.changed.wait(&mut st);
+            }
+            if st.failed {
+                return Err(EIO);
+            }
+            target
+        };
+        for m in io.members {
+            m.bdev.flush()?;
+        }
+        let mut st = self.state.lock();
+        st.durable_seq = st.durable_seq.max(target);
+        let d = st.durable_seq;
+        if st.space.reclaim(d) > 0 {
+            self.changed.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Free and total blocks of member space, cheaply.
+    pub(crate) fn free_and_total(&self) -> (u64, u64) {
+        self.state.lock().space.free_and_total()
+    }
+
+    /// Member space totals (a scan of every chunk).
+    pub(crate) fn space_stats(&self) -> crate::alloc::SpaceStats {
+        self.state.lock().space.stats()
+    }
+
+    /// The stripe free-space collection should empty next, with the places
+    /// of its chunks and how many there are.
+    /// Stripes from sequence number `below` on are not picked: those a run
+    /// wrote itself, so that it ends.
+    pub(crate) fn gc_victim(
+        &self,
+        pick: Pick,
+        below: u64,
+    ) -> Option<(StripeInfo, [StripeLocation; MAX_STRIPS], usize)> {
+        let st = self.state.lock();
+        let v = st.space.victim(pick, st.next_seq, below)?;
+        let mut places = [NO_LOC; MAX_STRIPS];
+        let n = st.space.stripe_places(v.head, &mut places);
+        Some((v, places, n))
+    }
+
+    /// Free-space collection moved everything of stripe `head`; returns the
+    /// blocks still live in it (none, unless something went wrong).
+    pub(crate) fn gc_collected(&self, head: u32) -> u32 {
+        let mut st = self.state.lock();
+        let newest = st.next_seq - 1;
+        let left = st.space.collected(head, newest);
+        if left == 0 {
+            self.stats.collected.add(1, Relaxed);
+        }
+        left
+    }
+
+    /// Free-space collection failed on stripe `head`: never pick it again.
+    pub(crate) fn gc_give_up(&self, head: u32) {
+        self.state.lock().space.give_up(head);
+    }
+
+    /// Frees dead stripes whose replacements are durable (flushes do that
+    /// too); returns the blocks freed since assembly.
+    pub(crate) fn reclaim(&self) -> u64 {
+        let mut st = self.state.lock();
+        let d = st.durable_seq;
+        if st.space.reclaim(d) > 0 {
+            self.changed.notify_all();
+        }
+        st.space.freed_total()
+    }
+
+    /// A run of free-space collection starts; returns the sequence number
+    /// of the next stripe.
+    pub(crate) fn gc_started(&self) -> u64 {
+        let mut st = self.state.lock();
+        st.gc_started += 1;
+        st.next_seq
+    }
+
+    /// A run of free-space collection ended having freed `freed` blocks:
+    /// writers waiting for space try again (or give up if it is 0).
+    pub(crate) fn gc_ended(&self, freed: u64) {
+        let mut st = self.state.lock();
+        st.gc_runs += 1;
+        st.gc_freed = freed;
+        self.changed.notify_all();
     }
 
     /// The last stripe written, if every stripe is on stable storage.
@@ -950,15 +1240,16 @@ impl Writer {
     }
 
     /// Points every block of the written stripe in `slot` that still lives
-    /// in its buffer at its place on the members.
-    fn move_to_members(&self, slot: &Slot, id: u16, vols: &dyn Fn(u32) -> Option<Arc<Volume>>) {
+    /// in its buffer at its place on the members, where it is now live.
+    fn move_to_members(&self, slot: &Slot, id: u16, vols: &[Arc<Volume>], space: &mut Space) {
         let h = slot.out.header();
         let sb = u64::from(h.strip_blocks);
         for (i, p) in h.pieces_with_strip() {
             let Ok(StripRole::Data(k)) = geometry::strip_role(h, i) else {
                 continue;
             };
-            let (Some(s), Some(vol)) = (h.strips().get(i), vols(p.volume)) else {
+            let vol = vols.iter().find(|v| v.id == p.volume);
+            let (Some(s), Some(vol)) = (h.strips().get(i), vol) else {
                 continue;
             };
             let base = u64::from(k) * sb + u64::from(p.start);
@@ -972,7 +1263,9 @@ impl Writer {
                     member: s.member,
                     block: s.lba + 1 + u64::from(p.start) + b,
                 };
-                m.replace(p.host_lba + b, mem, disk);
+                if m.replace(p.host_lba + b, mem, disk) {
+                    space.add_live(s.member, s.lba + 1 + u64::from(p.start) + b);
+                }
             }
         }
     }
@@ -1018,6 +1311,8 @@ impl Writer {
         }
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
+        let d = st.durable_seq;
+        st.space.reclaim(d);
         Ok(())
     }
 }

@@ -64,7 +64,7 @@ struct stria_stop {
  * @major:	device major number
  * @minor:	device minor number
  * @sectors:	size of the member in 512-byte sectors
- * @free_sectors: space not yet handed to stripes, in 512-byte sectors
+ * @free_sectors: space in free chunks, in 512-byte sectors
  * @reserved:	zero
  */
 struct stria_member_info {
@@ -100,6 +100,14 @@ struct stria_member_info {
  * @member_blocks:	out: 4 KiB blocks written to the members for them,
  *			headers, parity and mirror copies included; over
  *			@host_blocks, the write amplification
+ * @pool_blocks:	out: member blocks stripes can use (whole chunks)
+ * @free_blocks:	out: of those, blocks in free chunks
+ * @live_blocks:	out: data blocks some volume's map points at
+ * @reclaimable_blocks:	out: blocks collecting every stripe would free
+ * @dying_blocks:	out: blocks of emptied stripes, free after the next flush
+ * @raid_stripes:	out: stripes on the members by RAID type: 0, 1, 5, 6
+ * @gc_stripes:		out: stripes free-space collection emptied since assembly
+ * @gc_moved_blocks:	out: blocks it moved doing so
  * @members:		out: the first @nr_members entries describe the members
  */
 struct stria_status {
@@ -124,6 +132,14 @@ struct stria_status {
 	__u64 partial_stripes;
 	__u64 host_blocks;
 	__u64 member_blocks;
+	__u64 pool_blocks;
+	__u64 free_blocks;
+	__u64 live_blocks;
+	__u64 reclaimable_blocks;
+	__u64 dying_blocks;
+	__u64 raid_stripes[4];
+	__u64 gc_stripes;
+	__u64 gc_moved_blocks;
 	struct stria_member_info members[STRIA_MAX_MEMBERS];
 };
 
@@ -209,5 +225,33 @@ struct stria_volumes {
 	struct stria_volume_info volumes[STRIA_MAX_VOLUMES];
 };
 #define STRIA_IOC_VOLUMES	_IOWR(STRIA_IOCTL_MAGIC, 0x04, struct stria_volumes)
+
+/* Flags of struct stria_gc. */
+#define STRIA_GC_GREEDY		1
+
+/**
+ * struct stria_gc - run free-space collection on an array
+ * @size:		sizeof(struct stria_gc)
+ * @flags:		STRIA_GC_GREEDY ranks stripes by space gained alone
+ *			rather than by cost-benefit
+ * @index:		the array's number
+ * @until_free_percent:	stop once this share of the pool is free, 1 to 100
+ * @stripes:		out: stripes emptied
+ * @freed_blocks:	out: 4 KiB member blocks freed
+ * @reserved:		must be 0
+ *
+ * Returns when the target is met or no stripe is worth collecting (the
+ * answer then says how far it got); what it freed is on stable storage.
+ */
+struct stria_gc {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 until_free_percent;
+	__u64 stripes;
+	__u64 freed_blocks;
+	__u64 reserved[2];
+};
+#define STRIA_IOC_GC		_IOWR(STRIA_IOCTL_MAGIC, 0x05, struct stria_gc)
 
 #endif /* _UAPI_LINUX_STRIA_H */

@@ -15,6 +15,7 @@ nix::ioctl_readwrite_bad!(ioc_stop, uapi::IOC_STOP, [u8; uapi::Stop::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_status, uapi::IOC_STATUS, [u8; uapi::Status::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_volume, uapi::IOC_VOLUME, [u8; uapi::Volume::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_volumes, uapi::IOC_VOLUMES, [u8; uapi::Volumes::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_gc, uapi::IOC_GC, [u8; uapi::Gc::SIZE]);
 
 /// Path of the control device.
 pub fn control_path() -> String {
@@ -175,6 +176,16 @@ impl Control {
         uapi::Volumes::decode(&buf)
             .map(Some)
             .map_err(|_| Failure::msg("volumes: bad answer from the kernel"))
+    }
+
+    /// Runs free-space collection as `req` says; returns the kernel's
+    /// answer.
+    pub fn gc(&self, req: &uapi::Gc) -> Result<uapi::Gc, Failure> {
+        let mut buf = req.encode();
+        // SAFETY: `buf` is a `struct stria_gc`.
+        unsafe { ioc_gc(self.file.as_raw_fd(), &mut buf) }
+            .map_err(|e| Failure::errno(format!("gc /dev/stria{}", req.index), e))?;
+        uapi::Gc::decode(&buf).map_err(|_| Failure::msg("gc: bad answer from the kernel"))
     }
 
     /// The status of every array.

@@ -6,6 +6,7 @@
 mod control;
 mod error;
 mod format;
+mod gc;
 mod member;
 mod probe;
 mod scan;
@@ -115,6 +116,22 @@ enum Command {
         #[command(subcommand)]
         command: VolumeCommand,
     },
+    /// Collect free space now: move the live blocks out of the stripes
+    /// that are mostly dead, until enough of the pool is free.
+    Gc {
+        /// The array: its number N or any of its volumes.
+        array: String,
+        /// Stop once this share of the pool is free, in percent.
+        #[arg(long, value_name = "PCT", default_value_t = 100,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        until_free: u32,
+        /// Rank stripes by space gained alone, not by cost-benefit.
+        #[arg(long)]
+        greedy: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -186,6 +203,23 @@ struct ArrayReport {
     member_bytes_written: u64,
     /// Member bytes written per host byte; 0 before any write.
     write_amplification: f64,
+    space: SpaceReport,
+}
+
+/// Pool space, in bytes.
+#[derive(Serialize)]
+struct SpaceReport {
+    pool_bytes: u64,
+    free_bytes: u64,
+    live_bytes: u64,
+    reclaimable_bytes: u64,
+    dying_bytes: u64,
+    stripes_raid0: u64,
+    stripes_raid1: u64,
+    stripes_raid5: u64,
+    stripes_raid6: u64,
+    gc_stripes: u64,
+    gc_moved_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -236,11 +270,24 @@ fn report(st: &uapi::Status) -> ArrayReport {
         host_bytes_written: st.host_blocks * BLOCK_BYTES,
         member_bytes_written: st.member_blocks * BLOCK_BYTES,
         write_amplification: per_block(st.member_blocks, st.host_blocks),
+        space: SpaceReport {
+            pool_bytes: st.pool_blocks * BLOCK_BYTES,
+            free_bytes: st.free_blocks * BLOCK_BYTES,
+            live_bytes: st.live_blocks * BLOCK_BYTES,
+            reclaimable_bytes: st.reclaimable_blocks * BLOCK_BYTES,
+            dying_bytes: st.dying_blocks * BLOCK_BYTES,
+            stripes_raid0: st.raid_stripes[0],
+            stripes_raid1: st.raid_stripes[1],
+            stripes_raid5: st.raid_stripes[2],
+            stripes_raid6: st.raid_stripes[3],
+            gc_stripes: st.gc_stripes,
+            gc_moved_bytes: st.gc_moved_blocks * BLOCK_BYTES,
+        },
     }
 }
 
 /// Bytes per 4 KiB block, the unit of the block counters in STATUS.
-const BLOCK_BYTES: u64 = 4096;
+pub(crate) const BLOCK_BYTES: u64 = 4096;
 
 /// Map memory per mapped block; 0 for an empty map.
 pub(crate) fn per_block(bytes: u64, blocks: u64) -> f64 {
@@ -305,6 +352,24 @@ fn print_report(r: &ArrayReport) {
         human(r.host_bytes_written),
         human(r.member_bytes_written),
         r.write_amplification
+    );
+    let s = &r.space;
+    println!(
+        "  pool: {} of {} free, {} live, {} reclaimable, {} freed at the next flush",
+        human(s.free_bytes),
+        human(s.pool_bytes),
+        human(s.live_bytes),
+        human(s.reclaimable_bytes),
+        human(s.dying_bytes)
+    );
+    println!(
+        "  stripes on the members: {} RAID-5, {} RAID-6, {} RAID-1, {} RAID-0",
+        s.stripes_raid5, s.stripes_raid6, s.stripes_raid1, s.stripes_raid0
+    );
+    println!(
+        "  free-space collection: {} stripes emptied, {} moved",
+        s.gc_stripes,
+        human(s.gc_moved_bytes)
     );
 }
 
@@ -497,6 +562,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Volume { command } => run_volume(command)?,
+        Command::Gc {
+            array,
+            until_free,
+            greedy,
+            json,
+        } => {
+            let r = gc::run(&array, until_free, greedy)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                gc::print(&r);
+            }
+        }
     }
     Ok(())
 }

@@ -38,6 +38,23 @@ int main(void)
 	P("status.partial", offsetof(struct stria_status, partial_stripes));
 	P("status.host_blocks", offsetof(struct stria_status, host_blocks));
 	P("status.member_blocks", offsetof(struct stria_status, member_blocks));
+	P("status.pool_blocks", offsetof(struct stria_status, pool_blocks));
+	P("status.free_blocks", offsetof(struct stria_status, free_blocks));
+	P("status.live_blocks", offsetof(struct stria_status, live_blocks));
+	P("status.reclaimable", offsetof(struct stria_status, reclaimable_blocks));
+	P("status.dying", offsetof(struct stria_status, dying_blocks));
+	P("status.raid_stripes", offsetof(struct stria_status, raid_stripes));
+	P("status.gc_stripes", offsetof(struct stria_status, gc_stripes));
+	P("status.gc_moved", offsetof(struct stria_status, gc_moved_blocks));
+	P("gc.size", sizeof(struct stria_gc));
+	P("gc.flags", offsetof(struct stria_gc, flags));
+	P("gc.index", offsetof(struct stria_gc, index));
+	P("gc.until", offsetof(struct stria_gc, until_free_percent));
+	P("gc.stripes", offsetof(struct stria_gc, stripes));
+	P("gc.freed", offsetof(struct stria_gc, freed_blocks));
+	P("gc.reserved", offsetof(struct stria_gc, reserved));
+	P("gc.greedy", STRIA_GC_GREEDY);
+	P("ioc.gc", STRIA_IOC_GC);
 	P("member.free", offsetof(struct stria_member_info, free_sectors));
 	P("layout.log", STRIA_LAYOUT_LOG);
 	P("name.max", STRIA_NAME_MAX);
@@ -125,7 +142,7 @@ fn layouts_match_the_c_header() {
     assert_eq!(c["status.size"], uapi::Status::SIZE as u64);
     assert_eq!(c["status.capacity"], 32);
     assert_eq!(c["status.errors"], 64);
-    assert_eq!(c["status.members"], 200);
+    assert_eq!(c["status.members"], 288);
     assert_eq!(c["status.uuid"], 72);
     assert_eq!(c["status.name"], 88);
     let mb = uapi::Status::MAP_BLOCKS_OFFSET as u64;
@@ -135,6 +152,15 @@ fn layouts_match_the_c_header() {
     assert_eq!(c["status.partial"], mb + 24);
     assert_eq!(c["status.host_blocks"], mb + 32);
     assert_eq!(c["status.member_blocks"], mb + 40);
+    let pool = uapi::Status::POOL_OFFSET as u64;
+    assert_eq!(c["status.pool_blocks"], pool);
+    assert_eq!(c["status.free_blocks"], pool + 8);
+    assert_eq!(c["status.live_blocks"], pool + 16);
+    assert_eq!(c["status.reclaimable"], pool + 24);
+    assert_eq!(c["status.dying"], pool + 32);
+    assert_eq!(c["status.raid_stripes"], pool + 40);
+    assert_eq!(c["status.gc_stripes"], pool + 72);
+    assert_eq!(c["status.gc_moved"], pool + 80);
     assert_eq!(c["member.free"], uapi::MemberInfo::FREE_OFFSET as u64);
     assert_eq!(c["layout.log"], u64::from(uapi::LAYOUT_LOG));
     assert_eq!(c["name.max"], uapi::NAME_MAX as u64);
@@ -191,6 +217,14 @@ fn stop_and_status_round_trip() {
         partial_stripes: 4,
         host_blocks: 1000,
         member_blocks: 1420,
+        pool_blocks: 9000,
+        free_blocks: 800,
+        live_blocks: 700,
+        reclaimable_blocks: 600,
+        dying_blocks: 500,
+        raid_stripes: [1, 2, 3, 4],
+        gc_stripes: 11,
+        gc_moved_blocks: 12,
         ..Default::default()
     };
     st.array_uuid = [7; 16];
@@ -213,6 +247,37 @@ fn field(raw: &[u8], off: u64, n: usize) -> u64 {
     let mut a = [0u8; 8];
     a[..n].copy_from_slice(&raw[off..off + n]);
     u64::from_ne_bytes(a)
+}
+
+#[test]
+fn gc_layout_matches_the_c_header() {
+    let c = probe();
+    assert_eq!(c["gc.size"], uapi::Gc::SIZE as u64);
+    assert_eq!(c["gc.greedy"], u64::from(uapi::GC_GREEDY));
+    assert_eq!(c["ioc.gc"], u64::from(uapi::IOC_GC));
+    let g = uapi::Gc {
+        flags: uapi::GC_GREEDY,
+        index: 0x1122_3344,
+        until_free_percent: 55,
+        stripes: 0x0102_0304_0506_0708,
+        freed_blocks: 0x1112_1314_1516_1718,
+    };
+    let raw = g.encode();
+    assert_eq!(field(&raw, 0, 4), uapi::Gc::SIZE as u64);
+    assert_eq!(field(&raw, c["gc.flags"], 4), u64::from(uapi::GC_GREEDY));
+    assert_eq!(field(&raw, c["gc.index"], 4), 0x1122_3344);
+    assert_eq!(field(&raw, c["gc.until"], 4), 55);
+    assert_eq!(field(&raw, c["gc.stripes"], 8), 0x0102_0304_0506_0708);
+    assert_eq!(field(&raw, c["gc.freed"], 8), 0x1112_1314_1516_1718);
+    assert_eq!(c["gc.reserved"] + 16, uapi::Gc::SIZE as u64);
+    assert_eq!(uapi::Gc::decode(&raw), Ok(g));
+    // Unknown flags and reserved words are refused.
+    let mut bad = raw;
+    bad[c["gc.flags"] as usize] = 2;
+    assert_eq!(uapi::Gc::decode(&bad), Err(uapi::AbiError::Reserved));
+    let mut bad = raw;
+    bad[c["gc.reserved"] as usize + 3] = 1;
+    assert_eq!(uapi::Gc::decode(&bad), Err(uapi::AbiError::Reserved));
 }
 
 #[test]

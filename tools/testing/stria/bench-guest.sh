@@ -35,11 +35,12 @@ vol=$(fresh_array --raid 5 --strip 64)
 measure stria "$vol"
 stria stop "$vol"
 
-# Space an fsync-heavy workload costs: member bytes taken per host byte
-# written, with an fsync after every 4 KiB write and without.
-free_bytes() { # volume
-	stria status --json "$1" | sed -n 's/.*"free_bytes": \([0-9]*\).*/\1/p' |
-		awk '{t += $1} END {print t}'
+# Space an fsync-heavy workload costs: member bytes taken (whole chunks, as
+# allocated) per host byte written, with an fsync after every 4 KiB write
+# and without, before any collection.
+free_bytes() { # volume: the pool's free space
+	stria status --json "$1" | grep -A1 '"pool_bytes"' |
+		sed -n 's/.*"free_bytes": \([0-9]*\).*/\1/p'
 }
 space() { # label fio-options...
 	local vol before after label=$1

@@ -59,7 +59,7 @@ fresh_array() {
 		esac
 	done
 	(($#)) || set -- "${MEMBERS[@]}"
-	stria create "${opts[@]}" "$@" >/dev/null
+	stria create "${opts[@]}" "$@" >/dev/null || die "stria create $* failed"
 	assemble "$@"
 }
 

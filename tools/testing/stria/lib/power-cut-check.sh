@@ -20,5 +20,11 @@ pc_check() { # VOL
 	fi
 	umount /mnt/pc
 	e2fsck -f -n "$vol" >/tmp/fsck.out 2>&1 || { cat /tmp/fsck.out; die "fsck after the power cut"; }
+	# Live blocks are counted again at assembly: they must be exactly the
+	# blocks the maps point at.
+	local live mapped
+	live=$(status_field "$vol" live_bytes)
+	mapped=$(status_field "$vol" mapped_blocks)
+	((live == mapped * 4096)) || die "live bytes $live, but $mapped blocks are mapped"
 	echo "ok: $n fsynced files intact"
 }

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Free-space collection.
+//!
+//! Overwrites, discards and deleted volumes leave dead blocks in written
+//! stripes; a stripe whose blocks are all dead is freed by itself (see
+//! `alloc.rs`), but one with a few live blocks left holds all its chunks.
+//! Collection picks such stripes (`Space::victim`), reads their header and
+//! data back, and packs the blocks that are still live — those the map
+//! still points at — through the normal write path, with their volume and
+//! block numbers, into the open stripe (so small mirrored stripes written
+//! by flushes end up in full parity stripes). Trim records are packed again
+//! where their range is still unmapped, since they must outlive any older
+//! copy of the data they hide. The emptied stripe then dies, and its chunks
+//! are freed once the stripes now holding its blocks are on stable storage.
+//!
+//! It runs in the background when free space falls below [`LOW_PERCENT`]
+//! of the pool, until it is back above [`HIGH_PERCENT`]; when host writes
+//! find no space they wait for a run, and fail with `ENOSPC` only if the
+//! run freed nothing. `STRIA_IOC_GC` runs it on demand.
+
+use crate::alloc::Pick;
+use crate::alloc::StripeInfo;
+use crate::array::Array;
+use crate::format::geometry;
+use crate::format::geometry::StripRole;
+use crate::format::geometry::BLOCK_SIZE;
+use crate::format::header::StripeHeader;
+use crate::format::header::StripeLocation;
+use crate::volume::VolumeDev;
+use crate::writer::Source;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// Below this share of the pool free, collection starts by itself.
+pub(crate) const LOW_PERCENT: u64 = 10;
+/// Background collection stops once this share of the pool is free.
+pub(crate) const HIGH_PERCENT: u64 = 15;
+/// Stripes collected between member flushes that free what they emptied.
+const FLUSH_EVERY: u32 = 16;
+/// Stripes a background run empties before it lets host writes have room.
+const BACKGROUND_BUDGET: u64 = 64;
+
+/// Bytes per block.
+const BLOCK: u64 = BLOCK_SIZE as u64;
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Outcome {
+    /// Stripes emptied.
+    pub(crate) stripes: u64,
+    /// Member blocks freed.
+    pub(crate) freed: u64,
+}
+
+/// Free blocks `percent` of the pool's `total` blocks stand for.
+pub(crate) fn share(total: u64, percent: u64) -> u64 {
+    total / 100 * percent
+}
+
+/// Collects stripes of `array`, ranked by `pick`, until `target` blocks
+/// are free or nothing is worth collecting. Worker or ioctl context: it
+/// reads members and waits for stripes to be written.
+/// A run in the background stops after `budget` stripes once there is
+/// room again (it is started again as stripes complete), so that host
+/// writes get their turn.
+pub(crate) fn run(
+    array: &Arc<Array>,
+    target: u64,
+    pick: Pick,
+    budget: Option<u64>,
+) -> Result<Outcome> {
+    let w = array.writer();
+    let io = array.io();
+    // Stripes the run writes itself are not collected again by it.
+    let below = w.gc_started();
+    let before = w.reclaim();
+    let mut out = Outcome::default();
+    let mut since_flush = 0u32;
+    let mut flushed_for_room = false;
+    loop {
+        let (free, _) = w.free_and_total();
+        if free >= target || array.stopping() {
+            break;
+        }
+        let victim = w.gc_victim(pick, below);
+        // Emptied stripes are freed once the stripes now holding their
+        // blocks are durable: make the full ones so every so often, and
+        // whenever the room to move blocks to runs short. Writing the open
+        // stripe part full costs whole chunks - as much as a victim frees -
+        // so that is only done when there is no room left at all, or
+        // nothing else to collect.
+        let wake = victim.is_none() || since_flush >= FLUSH_EVERY || w.low_on_room();
+        if wake && w.space_stats().dying > 0 {
+            since_flush = 0;
+            let had = w.reclaim();
+            w.sync_closed(&io)?;
+            let mut now = w.reclaim();
+            if now == had && victim.is_none() {
+                w.flush(array, &io)?;
+                now = w.reclaim();
+            }
+            out.freed = now.saturating_sub(before);
+            if now > had {
+                continue;
+            }
+        }
+        if budget.is_some_and(|b| out.stripes >= b) && !w.low_on_room() {
+            break;
+        }
+        let Some((v, places, n)) = victim else { break };
+        let places = places.get(..n).ok_or(EINVAL)?;
+        match collect(array, &v, places) {
+            Ok(()) => flushed_for_room = false,
+            Err(e) if e == ENOSPC => {
+                // Out of room to move blocks to, with nothing left to
+                // free by a flush: one more flush (the open stripe may
+                // hold the last moves), then give up for this run.
+                if flushed_for_room {
+                    break;
+                }
+                flushed_for_room = true;
+                w.flush(array, &io)?;
+                out.freed = w.reclaim().saturating_sub(before);
+                continue;
+            }
+            Err(e) => {
+                // Never picked again; the next stripe may do better.
+                w.gc_give_up(v.head);
+                pr_err!(
+                    "stripe {}: cannot collect it: error {}\n",
+                    v.seq,
+                    e.to_errno()
+                );
+                continue;
+            }
+        }
+        out.stripes += 1;
+        since_flush += 1;
+        out.freed = w.reclaim().saturating_sub(before);
+    }
+    // What this run emptied is freed before it ends: writers waiting for
+    // room take a run that freed nothing for a full pool.
+    if w.space_stats().dying > 0 {
+        w.sync_closed(&io)?;
+        if w.reclaim() == before {
+            w.flush(array, &io)?;
+        }
+    }
+    out.freed = w.reclaim().saturating_sub(before);
+    Ok(out)
+}
+
+/// Runs collection in the background until [`HIGH_PERCENT`] is free, and
+/// tells waiting writers how it went.
+pub(crate) fn background(array: &Arc<Array>) {
+    let w = array.writer();
+    let target = share(w.free_and_total().1, HIGH_PERCENT);
+    let freed = match run(array, target, Pick::CostBenefit, Some(BACKGROUND_BUDGET)) {
+        Ok(o) => o.freed,
+        Err(e) => {
+            pr_err!("free-space collection failed: error {}\n", e.to_errno());
+            0
+        }
+    };
+    w.gc_ended(freed);
+}
+
+/// Whether `array` is low enough on free space for collection to start
+/// (checked as stripes complete, so without a scan).
+pub(crate) fn wanted(array: &Array) -> bool {
+    let (free, total) = array.writer().free_and_total();
+    free < share(total, LOW_PERCENT)
+}
+
+/// Reads a header copy of stripe `v` from one of `places` into `hdr`.
+fn read_header(
+    array: &Array,
+    v: &StripeInfo,
+    places: &[StripeLocation],
+    hdr: &mut StripeHeader,
+) -> Result {
+    let uuid = array.uuid();
+    let mut buf = KVec::new();
+    for p in places {
+        let Some(m) = array.member(p.member) else {
+            continue;
+        };
+        buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        if m.bdev.read_at(p.lba * BLOCK, &mut buf).is_err() {
+            continue;
+        }
+        let ok = hdr
+            .decode_into(&buf)
+            .and_then(|()| hdr.check_array(&uuid))
+            .and_then(|()| hdr.check_location(p.member, p.lba))
+            .is_ok();
+        if ok && hdr.seq == v.seq {
+            return Ok(());
+        }
+    }
+    pr_err!("stripe {}: no readable header copy\n", v.seq);
+    Err(EIO)
+}
+
+/// Moves what is live in stripe `v`, whose chunks are at `places`.
+fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Result {
+    let w = array.writer();
+    let io = array.io();
+    let mut hdr = KBox::new(StripeHeader::EMPTY, GFP_KERNEL)?;
+    read_header(array, v, places, &mut hdr)?;
+    let h = &*hdr;
+    let mut data = KVec::new();
+    for i in 0..usize::from(h.nr_strips) {
+        if !matches!(geometry::strip_role(h, i), Ok(StripRole::Data(_))) {
+            continue;
+        }
+        if !h.pieces_with_strip().any(|(s, p)| s == i && !p.is_trim()) {
+            continue;
+        }
+        let s = h.strips().get(i).ok_or(EINVAL)?;
+        let m = array.member(s.member).ok_or(EINVAL)?;
+        let len = usize::try_from(u64::from(h.strip_blocks) * BLOCK).map_err(|_| EINVAL)?;
+        data.resize(len, 0, GFP_KERNEL)?;
+        let at = geometry::strip_data_lba(s).map_err(|_| EINVAL)?;
+        m.bdev.read_at(at * BLOCK, &mut data)?;
+        for (_, p) in h
+            .pieces_with_strip()
+            .filter(|(s, p)| *s == i && !p.is_trim())
+        {
+            let Some(vol) = array.find_volume(p.volume) else {
+                continue;
+            };
+            let Ok(Some(run)) = geometry::piece_run(h, i, p) else {
+                continue;
+            };
+            let n = u64::from(p.len).min(vol.map.size_blocks().saturating_sub(p.host_lba));
+            if n == 0 {
+                continue;
+            }
+            let from = usize::from(p.start) * BLOCK_SIZE;
+            let bytes = data.get(from..).ok_or(EINVAL)?;
+            vol.map.prepare(p.host_lba, n, GFP_KERNEL)?;
+            let src: Source<'_, VolumeDev> = Source::Moved {
+                data: bytes,
+                member: run.member,
+                block: run.lba,
+            };
+            w.write(array, &io, &vol, p.host_lba, n, 0, src, true)?;
+        }
+    }
+    for (_, p) in h.pieces_with_strip().filter(|(_, p)| p.is_trim()) {
+        let Some(vol) = array.find_volume(p.volume) else {
+            continue;
+        };
+        let n = u64::from(p.host_len).min(vol.map.size_blocks().saturating_sub(p.host_lba));
+        if n == 0 {
+            continue;
+        }
+        w.write(
+            array,
+            &io,
+            &vol,
+            p.host_lba,
+            n,
+            0,
+            Source::<VolumeDev>::Retrim,
+            true,
+        )?;
+    }
+    let left = w.gc_collected(v.head);
+    if left > 0 {
+        pr_warn!(
+            "stripe {}: {} blocks still live after collection; left alone\n",
+            v.seq,
+            left
+        );
+    }
+    Ok(())
+}
