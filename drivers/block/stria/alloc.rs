@@ -90,6 +90,15 @@ impl Chunk {
     };
 }
 
+/// What a stripe's head records beside its live count.
+#[derive(Clone, Copy)]
+struct StripeRecord {
+    seq: u64,
+    cap: u32,
+    raid: RaidType,
+    trims: bool,
+}
+
 /// One member's chunks.
 struct Area {
     /// Member block of the first chunk.
@@ -206,30 +215,41 @@ impl Space {
 
     /// Chunks of stripe `head`: their places into `out`; returns how many.
     pub(crate) fn stripe_places(&self, head: u32, out: &mut [StripeLocation; MAX_STRIPS]) -> usize {
+        let (ring, n) = self.ring(head);
+        let mut k = 0;
+        for g in ring.iter().take(n) {
+            if let (Some(p), Some(slot)) = (self.place_of(*g), out.get_mut(k)) {
+                *slot = p;
+                k += 1;
+            }
+        }
+        k
+    }
+
+    /// The chunks of stripe `head`, the head first, and how many.
+    fn ring(&self, head: u32) -> ([u32; MAX_STRIPS], usize) {
+        let mut ring = [NONE; MAX_STRIPS];
         let mut g = head;
         let mut n = 0;
-        for slot in out.iter_mut() {
-            let Some(c) = self.get(g).copied() else { break };
+        for slot in ring.iter_mut() {
+            let Some(c) = self.get(g) else { break };
             if c.owner != head {
                 break;
             }
-            if let Some(p) = self.place_of(g) {
-                *slot = p;
-                n += 1;
-            }
+            *slot = g;
+            n += 1;
             g = c.link;
             if g == head {
                 break;
             }
         }
-        n
+        (ring, n)
     }
 
     /// Member blocks moving the live blocks of stripe `h` costs, and the
     /// member blocks its chunks take.
     fn move_cost(&self, head: u32, h: &Chunk) -> (u64, u64) {
-        let mut out = [StripeLocation { member: 0, lba: 0 }; MAX_STRIPS];
-        let n = self.stripe_places(head, &mut out) as u64;
+        let n = self.ring(head).1 as u64;
         let (m, d) = self.full_cost;
         (
             u64::from(h.live).saturating_mul(m) / d,
@@ -425,8 +445,9 @@ impl Space {
         }
     }
 
-    /// Links chunks `g` (the head first) into one stripe.
-    fn link(&mut self, gs: &[u32], info: Chunk) {
+    /// Links chunks `gs` (the head first) into one stripe in `life`, with
+    /// the rest of its record from `info` (`seq`, `cap`, `raid`, `trims`).
+    fn link(&mut self, gs: &[u32], life: Life, info: StripeRecord) {
         let Some(&head) = gs.first() else { return };
         for (i, &g) in gs.iter().enumerate() {
             let next = gs.get(i + 1).copied().unwrap_or(head);
@@ -434,7 +455,12 @@ impl Space {
                 *c = Chunk {
                     owner: head,
                     link: next,
-                    ..info
+                    live: 0,
+                    cap: info.cap,
+                    seq: info.seq,
+                    life,
+                    raid: info.raid,
+                    trims: info.trims,
                 };
             }
         }
@@ -460,19 +486,13 @@ impl Space {
             *g = c;
         }
         let gs = gs.get(..locs.len()).ok_or(EINVAL)?;
-        self.link(
-            gs,
-            Chunk {
-                owner: NONE,
-                link: NONE,
-                live: 0,
-                cap,
-                seq,
-                life: Life::Writing,
-                raid,
-                trims,
-            },
-        );
+        let info = StripeRecord {
+            seq,
+            cap,
+            raid,
+            trims,
+        };
+        self.link(gs, Life::Writing, info);
         gs.first().copied().ok_or(EINVAL)
     }
 
@@ -560,21 +580,11 @@ impl Space {
 
     /// Returns every chunk of stripe `head` to free space.
     fn free_stripe(&mut self, head: u32) -> u64 {
-        let mut g = head;
-        let mut freed = 0u64;
-        for _ in 0..MAX_STRIPS {
-            let Some(c) = self.get(g).copied() else { break };
-            if c.owner != head {
-                break;
-            }
-            self.release_chunk(g);
-            freed += self.chunk_blocks.get();
-            g = c.link;
-            if g == head {
-                break;
-            }
+        let (ring, n) = self.ring(head);
+        for g in ring.iter().take(n) {
+            self.release_chunk(*g);
         }
-        freed
+        n as u64 * self.chunk_blocks.get()
     }
 
     /// Records a stripe found on the members at assembly: strips `locs`
@@ -615,19 +625,13 @@ impl Space {
             return Ok(());
         }
         if fits && distinct {
-            self.link(
-                gs,
-                Chunk {
-                    owner: NONE,
-                    link: NONE,
-                    live: 0,
-                    cap,
-                    seq,
-                    life: Life::Written,
-                    raid,
-                    trims,
-                },
-            );
+            let info = StripeRecord {
+                seq,
+                cap,
+                raid,
+                trims,
+            };
+            self.link(gs, Life::Written, info);
             return Ok(());
         }
         for l in locs {
@@ -653,21 +657,13 @@ impl Space {
 
     /// Pins every chunk of stripe `head`.
     fn pin_stripe(&mut self, head: u32) {
-        let mut g = head;
-        for _ in 0..MAX_STRIPS {
-            let Some(c) = self.get(g).copied() else { break };
-            if c.owner != head {
-                break;
-            }
-            if let Some(x) = self.get_mut(g) {
+        let (ring, n) = self.ring(head);
+        for g in ring.iter().take(n) {
+            if let Some(x) = self.get_mut(*g) {
                 *x = Chunk {
                     owner: PINNED,
                     ..Chunk::FREE
                 };
-            }
-            g = c.link;
-            if g == head {
-                break;
             }
         }
     }
@@ -710,10 +706,8 @@ impl Space {
                         s.dying += self.chunk_blocks.get();
                     }
                     if head as usize == g && h.life != Life::Dead {
-                        s.reclaimable += self
-                            .move_cost(head, h)
-                            .1
-                            .saturating_sub(self.move_cost(head, h).0);
+                        let (cost, taken) = self.move_cost(head, h);
+                        s.reclaimable += taken.saturating_sub(cost);
                         s.live += u64::from(h.live);
                         s.capacity += u64::from(h.cap);
                         if let Some(n) = s.stripes.get_mut(raid_slot(h.raid)) {
