@@ -507,17 +507,22 @@ impl Space {
         self.maybe_dead(head, newest);
     }
 
-    /// A map entry now points at block `block` of `member`.
-    pub(crate) fn add_live(&mut self, member: u8, block: u64) {
+    /// A map entry now points at block `block` of `member`. Returns whether
+    /// a stripe holds that block (a map entry anywhere else is stale).
+    pub(crate) fn add_live(&mut self, member: u8, block: u64) -> bool {
         let Some(head) = self
             .chunk_of(member, block)
             .and_then(|g| self.get(g))
             .map(|c| c.owner)
         else {
-            return;
+            return false;
         };
-        if let Some(h) = self.get_mut(head) {
-            h.live = h.live.saturating_add(1);
+        match self.get_mut(head) {
+            Some(h) => {
+                h.live = h.live.saturating_add(1);
+                true
+            }
+            None => false,
         }
     }
 

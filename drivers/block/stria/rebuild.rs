@@ -529,13 +529,27 @@ pub(crate) fn rebuild(
         space.claim(locs, s.span, c.seq, s.cap, s.raid, s.trims)?;
     }
     let mut mapped = 0u64;
+    let mut stale = 0u64;
     for v in vols {
         mapped += v.map.stats().mapped;
         v.map.lock().for_each_mapped(|e| {
             if let Entry::Disk { member, block } = e {
-                space.add_live(member, block);
+                if !space.add_live(member, block) {
+                    if stale == 0 {
+                        pr_warn!(
+                            "volume {}: a block maps to member {} block {}, which no stripe holds\n",
+                            v.id,
+                            member,
+                            block
+                        );
+                    }
+                    stale += 1;
+                }
             }
         });
+    }
+    if stale > 0 {
+        pr_warn!("{} mapped blocks lie where no stripe holds them\n", stale);
     }
     space.finish_claims(max_seq);
     let freed = space.reclaim(max_seq);

@@ -150,6 +150,34 @@ impl Plan {
     }
 }
 
+/// Orders the strips `locs` of a stripe being closed by the free space of
+/// their members, roomiest first, so that a narrower shape keeps those.
+/// Ties go round by `seq`, so that equal members take turns.
+pub(crate) fn sort_by_room(locs: &mut [StripeLocation], space: &Space, seq: u64) {
+    let n = locs.len() as u64;
+    let key = |l: &StripeLocation| {
+        let turn = (u64::from(l.member) + n - seq % n.max(1)) % n.max(1);
+        (
+            core::cmp::Reverse(space.free_blocks(usize::from(l.member))),
+            turn,
+        )
+    };
+    // At most MAX_STRIPS entries: an insertion sort, without recursion.
+    for i in 1..locs.len() {
+        let mut j = i;
+        while j > 0 {
+            let (Some(a), Some(b)) = (locs.get(j - 1), locs.get(j)) else {
+                break;
+            };
+            if key(a) <= key(b) {
+                break;
+            }
+            locs.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// The cheapest shape for a stripe of `p` holding `used` data blocks with
 /// the redundancy of a full one: a full stripe when full; otherwise fewer
 /// or shorter strips, or as many mirrored copies as the parity protects.
@@ -530,6 +558,8 @@ impl Writer {
         let pol = self.policies.get(g).ok_or(EINVAL)?;
         let mut done = from;
         let mut gave_up = false;
+        // The last stripe could not be opened for want of a member chunk.
+        let mut member_full = false;
         while done < n {
             let mut st = self.state.lock();
             if st.failed {
@@ -567,7 +597,7 @@ impl Writer {
             // Host data stays out of the chunks kept for collection, also
             // when a stripe is open: collection may have opened it there.
             let room = pol.width as u64 + self.reserve;
-            if src.spares_reserve() && st.space.free_chunks() < room {
+            if src.spares_reserve() && (member_full || st.space.free_chunks() < room) {
                 // In `queue_rq`, a worker takes over; there, it waits for
                 // collection to make room, unless a run that knew of the
                 // need freed nothing.
@@ -579,11 +609,15 @@ impl Writer {
                 }
                 let run = st.gc_started + 1;
                 T::need_space(owner);
-                while st.gc_runs < run && !st.failed && st.space.free_chunks() < room {
+                while st.gc_runs < run
+                    && !st.failed
+                    && (member_full || st.space.free_chunks() < room)
+                {
                     self.changed.wait(&mut st);
                 }
                 // One more try even so: space may have come back otherwise.
                 gave_up = st.gc_runs >= run && st.gc_freed == 0;
+                member_full = false;
                 continue;
             }
             let id = match st.open.get(g).copied().flatten() {
@@ -606,12 +640,17 @@ impl Writer {
                         if e != ENOSPC {
                             return Err(e);
                         }
-                        // Out of space: in `queue_rq`, a worker takes
-                        // over (host data waits for room below).
-                        if !wait && src.spares_reserve() {
+                        // Out of space, in all or on one member: host
+                        // data waits for collection (in `queue_rq`, a
+                        // worker takes over to wait).
+                        if !src.spares_reserve() {
+                            return Err(ENOSPC);
+                        }
+                        if !wait {
                             return Ok(done);
                         }
-                        return Err(ENOSPC);
+                        member_full = true;
+                        continue;
                     }
                     id
                 }
@@ -850,6 +889,14 @@ impl Writer {
         };
         let plan = plan(pol, used);
         let nr = plan.map_or(0, |p| p.nr_strips);
+        if nr < pol.width {
+            // A narrower stripe keeps the strips on the roomiest members:
+            // always keeping the first ones would drain the low-numbered
+            // members under fsync-heavy loads while the others stay empty.
+            let seq = slot.seq;
+            let locs = slot.locs.get_mut(..pol.width).ok_or(EINVAL)?;
+            sort_by_room(locs, &st.space, seq);
+        }
         for l in slot.locs.iter().take(pol.width).skip(nr) {
             st.space.unreserve(*l);
         }
@@ -1351,6 +1398,44 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn narrow_stripes_go_to_the_roomiest_members() -> Result {
+        // Four members of 10 chunks of 17 blocks each.
+        let areas = [(0u64, 170u64), (0, 170), (0, 170), (0, 170)];
+        let mut s = Space::new(&areas, 17)?;
+        s.finish_claims(0);
+        let mut taken = [NO_LOC; MAX_STRIPS];
+        // Members 0 and 1 lose two chunks, member 2 one.
+        s.alloc_strips(0b0011, 2, 17, &mut taken)?;
+        s.alloc_strips(0b0011, 2, 17, &mut taken)?;
+        s.alloc_strips(0b0100, 1, 17, &mut taken)?;
+        let mut locs = [NO_LOC; 4];
+        for (m, l) in locs.iter_mut().enumerate() {
+            l.member = m as u8;
+        }
+        sort_by_room(&mut locs, &s, 0);
+        let order: [u8; 4] = [
+            locs[0].member,
+            locs[1].member,
+            locs[2].member,
+            locs[3].member,
+        ];
+        assert_eq!(order, [3, 2, 0, 1]);
+        // Equal members take turns as the sequence number goes on.
+        let mut firsts = [0u32; 4];
+        let s = {
+            let mut s = Space::new(&areas, 17)?;
+            s.finish_claims(0);
+            s
+        };
+        for seq in 0..8 {
+            sort_by_room(&mut locs, &s, seq);
+            firsts[usize::from(locs[0].member)] += 1;
+        }
+        assert_eq!(firsts, [2, 2, 2, 2]);
+        Ok(())
     }
 
     #[test]

@@ -58,6 +58,44 @@ space() { # label fio-options...
 space fsync --fsync=1
 space nofsync
 
+# Steady state under overwrites: on a small pool (four slices), a region
+# of PCT% of what stria's pool holds is written whole, overwritten at
+# random once to reach steady state, then measured; md RAID-5 on the same
+# slices gets the same region and the same job.  Write amplification is
+# member blocks over host blocks written in the measured window.
+steady_fio() { # device region-bytes io_size|runtime
+	fio --name=steady --filename="$1" --direct=1 --ioengine=io_uring \
+		--rw=randwrite --bs=4k --iodepth=32 --size="$2" --randrepeat=0 \
+		"${@:3}" --minimal 2>/dev/null | awk -F';' '{print int($49)}'
+}
+steady() { # PCT
+	local pct=$1 vol usable region h0 m0 h1 m1 w md
+	vol=$(fresh_array --force --raid 5 --strip 64 "${SLICES[@]}")
+	usable=$(($(status_field "$vol" pool_bytes) * 3 / 4 * 16 / 17))
+	region=$((usable * pct / 100 / 1048576 * 1048576))
+	stria volume resize "$vol" --size "$region"
+	fio --name=fill --filename="$vol" --direct=1 --ioengine=io_uring --rw=write \
+		--bs=1M --iodepth=8 >/dev/null 2>&1
+	steady_fio "$vol" "$region" --io_size="$region" >/dev/null
+	h0=$(status_field "$vol" host_bytes_written)
+	m0=$(status_field "$vol" member_bytes_written)
+	w=$(steady_fio "$vol" "$region" --time_based --runtime="$runtime")
+	h1=$(status_field "$vol" host_bytes_written)
+	m1=$(status_field "$vol" member_bytes_written)
+	stria stop "$vol"
+	for m in "${SLICES[@]}"; do dd if=/dev/zero of="$m" bs=1M count=2 status=none; done
+	mdadm --create /dev/md2 --run --force --level=5 --chunk=64 --raid-devices=4 \
+		--assume-clean --metadata=1.2 "${SLICES[@]}" >/dev/null 2>&1
+	fio --name=fill --filename=/dev/md2 --direct=1 --ioengine=io_uring --rw=write \
+		--bs=1M --iodepth=8 --size="$region" >/dev/null 2>&1
+	md=$(steady_fio /dev/md2 "$region" --time_based --runtime="$runtime")
+	mdadm --stop /dev/md2 >/dev/null 2>&1
+	echo "STEADY $pct $w $md $(( (m1 - m0) * 100 / (h1 - h0 + 1) ))"
+}
+slices 4 64
+for pct in 50 70 90; do steady "$pct"; done
+remove_slices
+
 wipe
 mdadm --create /dev/md0 --run --force --level=5 --chunk=64 --raid-devices=4 \
 	--assume-clean --metadata=1.2 "${MEMBERS[@]}" >/dev/null 2>&1
