@@ -45,7 +45,7 @@ free_bytes() { # volume: the pool's free space
 space() { # label fio-options...
 	local vol before after label=$1
 	shift
-	vol=$(fresh_array --raid 5 --strip 64)
+	vol=$(fresh_array --force --raid 5 --strip 64)
 	before=$(free_bytes "$vol")
 	fio --name=space --filename="$vol" --direct=1 --ioengine=psync --rw=randwrite \
 		--bs=4k --size=256M --io_size=8M --randrepeat=0 "$@" >/dev/null 2>&1
