@@ -623,17 +623,17 @@ impl Writer {
             let id = match st.open.get(g).copied().flatten() {
                 Some(id) => id,
                 None => {
-                    let id = loop {
-                        if let Some(id) = st.free.pop() {
-                            break id;
-                        }
+                    let Some(id) = st.free.pop() else {
                         if !wait {
                             return Ok(done);
                         }
+                        // Waiting drops the lock: someone else may open a
+                        // stripe for the group meanwhile, so look again.
                         self.changed.wait(&mut st);
                         if st.failed {
                             return Err(EIO);
                         }
+                        continue;
                     };
                     if let Err(e) = self.open(&mut st, id, g, pol, src.spares_reserve()) {
                         let _ = st.free.push_within_capacity(id);
@@ -829,6 +829,11 @@ impl Writer {
     /// Opens stripe buffer `id` for group `g`: allocates a full stripe's
     /// strips and starts its header.
     fn open(&self, st: &mut State, id: u16, g: usize, pol: &Policy, host: bool) -> Result {
+        // A second open stripe would be lost to flushes and never written.
+        if st.open.get(g).copied().flatten().is_some() {
+            pr_err!("group {}: a stripe is open already\n", g);
+            return Err(EINVAL);
+        }
         let mut locs = [NO_LOC; MAX_STRIPS];
         // The last chunks are free-space collection's: it needs room to
         // move live blocks to before it can free anything.
