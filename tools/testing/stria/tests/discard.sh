@@ -1,8 +1,8 @@
 #!/bin/bash
 # Discard and write-zeroes: the volume advertises both, discarded and
 # zeroed ranges read as zeros at once and after re-assembly, data around
-# them is untouched, and fstrim on a mounted filesystem unmaps what the
-# filesystem freed.
+# them is untouched, and fstrim on a mounted filesystem (ext4, xfs) unmaps
+# what the filesystem freed.
 source "$STRIA_LIB/common.sh"
 
 vol=$(fresh_array --raid 5 --strip 64)
@@ -91,4 +91,19 @@ mount "$vol" /mnt/t || die "mount after re-assembly failed"
 [ ! -e /mnt/t/big ] || die "the removed file is back"
 umount /mnt/t
 echo "ok: files intact"
+
+step "fstrim on xfs unmaps what the filesystem freed"
+mkfs.xfs -q -f -K "$vol" || die "mkfs.xfs failed"
+mount "$vol" /mnt/t || die "xfs mount failed"
+head -c $((48 << 20)) /dev/urandom >/mnt/t/big
+sync
+full=$(status_field "$vol" mapped_blocks)
+rm /mnt/t/big
+sync
+fstrim -v /mnt/t || die "fstrim on xfs failed"
+trimmed=$(status_field "$vol" mapped_blocks)
+echo "mapped blocks: $full with the file, $trimmed after rm and fstrim"
+((full - trimmed >= 12000)) || die "fstrim on xfs freed only $((full - trimmed)) blocks"
+umount /mnt/t
+xfs_repair -n "$vol" >/tmp/repair 2>&1 || { cat /tmp/repair; die "xfs_repair -n after fstrim failed"; }
 stria stop "$vol"
