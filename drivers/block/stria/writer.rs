@@ -154,9 +154,9 @@ impl Plan {
 /// their members, roomiest first, so that a narrower shape keeps those.
 /// Ties go round by `seq`, so that equal members take turns.
 pub(crate) fn sort_by_room(locs: &mut [StripeLocation], space: &Space, seq: u64) {
-    let n = locs.len() as u64;
+    let n = (locs.len() as u64).max(1);
     let key = |l: &StripeLocation| {
-        let turn = (u64::from(l.member) + n - seq % n.max(1)) % n.max(1);
+        let turn = (u64::from(l.member) + n - seq % n) % n;
         (
             core::cmp::Reverse(space.free_blocks(usize::from(l.member))),
             turn,
@@ -1430,11 +1430,8 @@ mod tests {
         assert_eq!(order, [3, 2, 0, 1]);
         // Equal members take turns as the sequence number goes on.
         let mut firsts = [0u32; 4];
-        let s = {
-            let mut s = Space::new(&areas, 17)?;
-            s.finish_claims(0);
-            s
-        };
+        let mut s = Space::new(&areas, 17)?;
+        s.finish_claims(0);
         for seq in 0..8 {
             sort_by_room(&mut locs, &s, seq);
             firsts[usize::from(locs[0].member)] += 1;

@@ -90,7 +90,8 @@ steady() { # PCT
 		--bs=1M --iodepth=8 --size="$region" >/dev/null 2>&1
 	md=$(steady_fio /dev/md2 "$region" --time_based --runtime="$runtime")
 	mdadm --stop /dev/md2 >/dev/null 2>&1
-	echo "STEADY $pct $w $md $(( (m1 - m0) * 100 / (h1 - h0 + 1) ))"
+	((h1 > h0)) || { echo "steady $pct%: the host wrote nothing"; return; }
+	echo "STEADY $pct $w $md $(( (m1 - m0) * 100 / (h1 - h0) ))"
 }
 slices 4 64
 for pct in 50 70 90; do steady "$pct"; done

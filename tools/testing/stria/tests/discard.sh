@@ -61,22 +61,28 @@ dd if=/tmp/new of="$vol" bs=1M seek=1 oflag=direct conv=fsync status=none || die
 dd if=/tmp/new of=/tmp/want bs=1M seek=1 conv=notrunc status=none
 check "after rewriting a discarded range"
 
+# On the filesystem mounted at /mnt/t, a 48 MiB file written and removed:
+# fstrim must unmap most of its 12288 blocks.
+fstrim_frees() { # FS
+	local full trimmed
+	head -c $((48 << 20)) /dev/urandom >/mnt/t/big
+	sync
+	full=$(status_field "$vol" mapped_blocks)
+	rm /mnt/t/big
+	sync
+	fstrim -v /mnt/t || die "fstrim on $1 failed"
+	trimmed=$(status_field "$vol" mapped_blocks)
+	echo "mapped blocks: $full with the file, $trimmed after rm and fstrim"
+	((full - trimmed >= 12000)) || die "fstrim on $1 freed only $((full - trimmed)) blocks"
+}
+
 step "fstrim on ext4 unmaps what the filesystem freed"
 mkfs.ext4 -q -F -E nodiscard "$vol" || die "mkfs.ext4 failed"
 mkdir -p /mnt/t
 mount -o nodiscard "$vol" /mnt/t || die "mount failed"
-head -c $((48 << 20)) /dev/urandom >/mnt/t/big
 sha256sum /tmp/data | cut -d' ' -f1 >/tmp/keep.sum
 cp /tmp/data /mnt/t/keep
-sync
-full=$(status_field "$vol" mapped_blocks)
-rm /mnt/t/big
-sync
-fstrim -v /mnt/t || die "fstrim failed"
-trimmed=$(status_field "$vol" mapped_blocks)
-echo "mapped blocks: $full with the file, $trimmed after rm and fstrim"
-# The 48 MiB file was 12288 blocks; most of them must be gone.
-((full - trimmed >= 12000)) || die "fstrim freed only $((full - trimmed)) blocks"
+fstrim_frees ext4
 umount /mnt/t
 e2fsck -f -n "$vol" >/tmp/fsck 2>&1 || { cat /tmp/fsck; die "fsck after fstrim failed"; }
 unmounted=$(status_field "$vol" mapped_blocks)
@@ -95,15 +101,7 @@ echo "ok: files intact"
 step "fstrim on xfs unmaps what the filesystem freed"
 mkfs.xfs -q -f -K "$vol" || die "mkfs.xfs failed"
 mount "$vol" /mnt/t || die "xfs mount failed"
-head -c $((48 << 20)) /dev/urandom >/mnt/t/big
-sync
-full=$(status_field "$vol" mapped_blocks)
-rm /mnt/t/big
-sync
-fstrim -v /mnt/t || die "fstrim on xfs failed"
-trimmed=$(status_field "$vol" mapped_blocks)
-echo "mapped blocks: $full with the file, $trimmed after rm and fstrim"
-((full - trimmed >= 12000)) || die "fstrim on xfs freed only $((full - trimmed)) blocks"
+fstrim_frees xfs
 umount /mnt/t
 xfs_repair -n "$vol" >/tmp/repair 2>&1 || { cat /tmp/repair; die "xfs_repair -n after fstrim failed"; }
 stria stop "$vol"
