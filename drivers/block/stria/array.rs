@@ -9,6 +9,8 @@ use crate::blk::request::Fanout;
 use crate::blk::wq;
 use crate::blk::Status;
 use crate::format::header::StripeLocation;
+use crate::format::superblock::feature;
+use crate::format::superblock::volume_flags;
 use crate::format::superblock::Layout;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
@@ -25,6 +27,7 @@ use crate::writer::Policy;
 use crate::writer::Source;
 use crate::writer::Volume;
 use crate::writer::Writer;
+use crate::writer::MAX_FAMILY;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::atomic::Acquire;
@@ -62,6 +65,19 @@ pub(crate) struct Table {
     pub(crate) next_id: u32,
     generation: u64,
     log: Option<(StripeLocation, u64)>,
+}
+
+impl Table {
+    /// Adds volume `e`, whose id is the next one.
+    fn add(&mut self, e: VolumeEntry) -> Result {
+        if self.volumes.len() >= MAX_VOLUMES {
+            pr_err!("the volume table is full\n");
+            return Err(ENOSPC);
+        }
+        self.volumes.push(e, GFP_KERNEL)?;
+        self.next_id = e.id.checked_add(1).ok_or(ENOSPC)?;
+        Ok(())
+    }
 }
 
 /// Requests waiting at most: one per tag of the volume's queue.
@@ -284,11 +300,17 @@ impl Array {
         // Room for every volume the table can hold: adding one later must
         // not allocate under the list's lock.
         let mut vols = KVec::with_capacity(MAX_VOLUMES, GFP_KERNEL)?;
+        let mut ghosts = KVec::new();
         for entry in identity.volumes.iter() {
             table.volumes.push(*entry, GFP_KERNEL)?;
             if entry.layout != Layout::FullPointer {
                 pr_warn!("volume {}: layout not served, skipped\n", entry.id);
                 continue;
+            }
+            // A deleted volume whose copies live on is rebuilt for them
+            // only.
+            if entry.flags & volume_flags::DELETING != 0 {
+                ghosts.push(vols.len(), GFP_KERNEL)?;
             }
             vols.push(Self::volume_of(entry, policies.len())?, GFP_KERNEL)?;
         }
@@ -297,14 +319,41 @@ impl Array {
             for v in vols.iter() {
                 refs.push(&**v, GFP_KERNEL)?;
             }
+            let mut copies = KVec::new();
+            for (child, e) in identity.volumes.iter().enumerate() {
+                if e.flags & volume_flags::COPY == 0 {
+                    continue;
+                }
+                let (Some(child), Some(parent)) = (
+                    vols.iter().position(|v| v.id == e.id),
+                    vols.iter().position(|v| v.id == e.parent_id),
+                ) else {
+                    pr_err!("copy {}: its source {} is missing\n", e.id, e.parent_id);
+                    let _ = child;
+                    continue;
+                };
+                copies.push(
+                    rebuild::CopyEvent {
+                        child,
+                        parent,
+                        at: e.copy_generation,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
             // A chunk holds a full strip of any group.
             let chunk = policies
                 .iter()
                 .map(|p| u64::from(p.strip_blocks) + 1)
                 .max()
                 .ok_or(EINVAL)?;
-            rebuild::rebuild(&members, &identity.uuid, &refs, chunk)?
+            rebuild::rebuild(&members, &identity.uuid, &refs, &copies, &ghosts, chunk)?
         };
+        let mut i = 0usize;
+        vols.retain(|_| {
+            i += 1;
+            !ghosts.contains(&(i - 1))
+        });
         let writer = Writer::new(identity.uuid, policies, found.start)?;
         Ok(try_pin_init!(Self {
             identity,
@@ -342,6 +391,7 @@ impl Array {
         Ok(Arc::new(
             Volume {
                 id: e.id,
+                family: if e.origin_id != 0 { e.origin_id } else { e.id },
                 group: usize::from(e.group),
                 map: KBox::pin_init(Map::new(e.size_blocks)?, GFP_KERNEL)?,
             },
@@ -412,6 +462,15 @@ impl Array {
                 *slot = new.volumes.get(i).copied();
             }
             sb.next_volume_id = new.next_id;
+            // Code that knows nothing of shared blocks must not collect
+            // them: it would free what a copy still reads.
+            if new
+                .volumes
+                .iter()
+                .any(|v| v.flags & volume_flags::COPY != 0)
+            {
+                sb.ro_compat |= feature::RO_COMPAT_SHARED_BLOCKS;
+            }
             sb.generation = new.generation;
             sb.mtime = now;
             if let Some((head, seq)) = new.log {
@@ -442,15 +501,7 @@ impl Array {
     /// Adds a volume described by `e` to the table and starts serving it.
     pub(crate) fn add_volume(&self, e: VolumeEntry) -> Result<Arc<Volume>> {
         let vol = Self::volume_of(&e, self.identity.groups.len())?;
-        self.change_table(|t| {
-            if t.volumes.len() >= MAX_VOLUMES {
-                pr_err!("the volume table is full\n");
-                return Err(ENOSPC);
-            }
-            t.volumes.push(e, GFP_KERNEL)?;
-            t.next_id = e.id.checked_add(1).ok_or(ENOSPC)?;
-            Ok(())
-        })?;
+        self.change_table(|t| t.add(e))?;
         self.volumes
             .lock()
             .push_within_capacity(vol.clone())
@@ -462,25 +513,44 @@ impl Array {
     /// from now on (ids are never reused).
     pub(crate) fn remove_volume(&self, id: u32) -> Result {
         self.change_table(|t| {
-            let before = t.volumes.len();
+            let at = t.volumes.iter().position(|v| v.id == id).ok_or(ENOENT)?;
+            let has_copies = |t: &Table, id: u32| t.volumes.iter().any(|v| v.parent_id == id);
+            if has_copies(t, id) {
+                // Its copies still read what it held when they were made.
+                let e = t.volumes.get_mut(at).ok_or(ENOENT)?;
+                e.flags |= volume_flags::DELETING;
+                return Ok(());
+            }
+            let mut parent = t.volumes.get(at).map_or(0, |v| v.parent_id);
             t.volumes.retain(|v| v.id != id);
-            if t.volumes.len() == before {
-                return Err(ENOENT);
+            // A deleted source kept only for its copies goes with the last.
+            while let Some(p) = t
+                .volumes
+                .iter()
+                .position(|v| v.id == parent && v.flags & volume_flags::DELETING != 0)
+            {
+                if has_copies(t, parent) {
+                    break;
+                }
+                let next = t.volumes.get(p).map_or(0, |v| v.parent_id);
+                t.volumes.retain(|v| v.id != parent);
+                parent = next;
             }
             Ok(())
         })?;
-        // Taken out under the lock, dropped (maybe freeing the map, which
-        // may sleep) outside it.
-        let gone = {
-            let mut l = self.volumes.lock();
-            let at = l.iter().position(|v| v.id == id);
-            at.and_then(|i| l.remove(i).ok())
-        };
-        if let Some(v) = gone {
+        if let Some(v) = self.unserve(id) {
             // Its pieces are ignored from now on, also at assembly.
             self.writer.forget(&v);
         }
         Ok(())
+    }
+
+    /// Stops serving volume `id`: taken out under the list's lock, to be
+    /// dropped (maybe freeing the map, which may sleep) outside it.
+    fn unserve(&self, id: u32) -> Option<Arc<Volume>> {
+        let mut l = self.volumes.lock();
+        let at = l.iter().position(|v| v.id == id);
+        at.and_then(|i| l.remove(i).ok())
     }
 
     /// Changes volume `vol`'s size to `blocks`. Blocks cut off are trimmed
@@ -490,6 +560,8 @@ impl Array {
         let old = vol.map.size_blocks();
         if blocks < old {
             let io = this.io();
+            this.writer
+                .prepare(vol, blocks, old - blocks, false, GFP_KERNEL)?;
             this.writer.write::<Self, VolumeDev>(
                 this,
                 &io,
@@ -511,7 +583,67 @@ impl Array {
             e.size_blocks = blocks;
             Ok(())
         })?;
-        vol.map.resize(blocks)
+        this.writer.resize(vol, blocks)
+    }
+
+    /// The volumes in service of the copy tree volume `id` belongs to
+    /// (also when `id` itself was deleted), `id` first if it is served.
+    pub(crate) fn family(&self, id: u32) -> Result<KVec<Arc<Volume>>> {
+        let served = self.volume_list()?;
+        let fam = match served.iter().find(|v| v.id == id) {
+            Some(v) => v.family,
+            None => {
+                let t = self.table.lock();
+                match t.volumes.iter().find(|v| v.id == id) {
+                    Some(e) if e.origin_id != 0 => e.origin_id,
+                    Some(e) => e.id,
+                    None => return Ok(KVec::new()),
+                }
+            }
+        };
+        let mut out = KVec::with_capacity(MAX_FAMILY, GFP_KERNEL)?;
+        let own = served.iter().filter(|v| v.id == id);
+        let others = served.iter().filter(|v| v.id != id && v.family == fam);
+        for v in Iterator::chain(own, others).take(MAX_FAMILY) {
+            out.push(v.clone(), GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
+    /// Makes volume `e` an instant copy of `src`, whose queue the caller
+    /// has frozen: at one point in the log, the copy's map points at every
+    /// leaf of the source's; the point and the new table entry are on
+    /// stable storage when it returns. Time and memory do not depend on
+    /// what the source holds, only on its size (one pointer per 2 MiB).
+    pub(crate) fn copy_volume(
+        this: &Arc<Self>,
+        src: &Arc<Volume>,
+        e: VolumeEntry,
+    ) -> Result<Arc<Volume>> {
+        let vol = Self::volume_of(&e, this.identity.groups.len())?;
+        let io = this.io();
+        // One lock order for all: the writer's state, then the list.
+        let point = this.writer.flush_with(this, &io, || {
+            vol.map.share_from(&src.map)?;
+            this.volumes
+                .lock()
+                .push_within_capacity(vol.clone())
+                .map_err(|_| ENOSPC)
+        });
+        let mut rec = e;
+        let recorded = match point {
+            Ok(at) => {
+                rec.copy_generation = at;
+                this.change_table(|t| t.add(rec))
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = recorded {
+            drop(this.unserve(e.id));
+            this.writer.forget(&vol);
+            return Err(err);
+        }
+        Ok(vol)
     }
 
     /// The array's stripe groups.
@@ -709,10 +841,10 @@ impl Array {
                 trim,
             } => {
                 let r = crate::blk::noio(|| {
+                    self.writer.prepare(&vol, lba, n, !trim, GFP_KERNEL)?;
                     let src = if trim {
                         Source::Trim
                     } else {
-                        vol.map.prepare(lba, n, GFP_KERNEL)?;
                         Source::Host(&fan)
                     };
                     self.writer

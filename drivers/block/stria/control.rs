@@ -4,17 +4,22 @@
 
 use crate::alloc::Pick;
 use crate::array::Array;
+use crate::array::Table;
 use crate::array::BLOCK_BYTES;
 use crate::array::MAX_REQUEST_SECTORS;
 use crate::blk::disk::Disk;
 use crate::blk::disk::DiskParams;
 use crate::blk::misc::capable_sys_admin;
 use crate::blk::misc::Control;
+use crate::format::superblock::volume_flags;
+use crate::format::superblock::CopyMeta;
 use crate::format::superblock::VolumeEntry;
+use crate::format::superblock::MAX_VOLUMES;
 use crate::format::superblock::VOLUME_NAME_LEN;
 use crate::uapi;
 use crate::volume::VolumeDev;
 use crate::writer::Volume;
+use crate::writer::MAX_FAMILY;
 use core::pin::Pin;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -428,6 +433,7 @@ impl Controller {
             table
                 .volumes
                 .iter()
+                .filter(|v| v.flags & volume_flags::DELETING == 0)
                 .find(|v| match name {
                     Some(n) => v.name == n,
                     None => v.id == req.id,
@@ -480,6 +486,7 @@ impl Controller {
                 }
                 Ok(e.id)
             }
+            uapi::VOLUME_COPY => Self::copy(slot, index, req, &table),
             uapi::VOLUME_DELETE => {
                 let e = find()?;
                 if let Some(i) = slot.find(e.id) {
@@ -504,6 +511,73 @@ impl Controller {
         }
     }
 
+    /// Makes an instant copy of volume `req.id` named `req.name`.
+    fn copy(slot: &mut Slot, index: usize, req: &uapi::Volume, table: &Table) -> Result<u32> {
+        let name = volume_name(&req.name)?;
+        if req.id == 0 || req.size_sectors != 0 {
+            pr_err!("copy: name the source by id, and give no size\n");
+            return Err(EINVAL);
+        }
+        let src = table
+            .volumes
+            .iter()
+            .find(|v| v.id == req.id && v.flags & volume_flags::DELETING == 0)
+            .copied()
+            .ok_or_else(|| {
+                pr_err!("stria{}: copy: no volume {}\n", index, req.id);
+                ENOENT
+            })?;
+        if table.volumes.iter().any(|v| v.name == name) {
+            pr_err!("stria{}: a volume of that name exists\n", index);
+            return Err(EEXIST);
+        }
+        if table.volumes.len() >= MAX_VOLUMES {
+            pr_err!("stria{}: the volume table is full\n", index);
+            return Err(ENOSPC);
+        }
+        let family = if src.origin_id != 0 {
+            src.origin_id
+        } else {
+            src.id
+        };
+        let served = slot.array.family(src.id)?;
+        if served.len() >= MAX_FAMILY {
+            pr_err!(
+                "stria{}: copy: {} volumes of one copy tree at most\n",
+                index,
+                MAX_FAMILY
+            );
+            return Err(EMLINK);
+        }
+        let e = VolumeEntry {
+            id: table.next_id,
+            flags: volume_flags::COPY,
+            copy_meta: CopyMeta::FullPointerTable,
+            parent_id: src.id,
+            origin_id: family,
+            ctime: crate::blk::wall_clock_seconds(),
+            name,
+            ..src
+        };
+        slot.disks.reserve(1, GFP_KERNEL)?;
+        let i = slot.find(src.id).ok_or(ENOENT)?;
+        let d = slot.disks.get(i).ok_or(ENOENT)?;
+        let vol = {
+            // Requests in flight finish before the copy point, new ones
+            // wait until after it.
+            let _frozen = d.disk.as_ref().map(|disk| disk.freeze());
+            Array::copy_volume(&slot.array, d.dev.volume(), e)?
+        };
+        match make_disk(index, &slot.array, vol) {
+            Ok(d) => slot.disks.push(d, GFP_KERNEL)?,
+            Err(err) => {
+                pr_err!("stria{}: copy {} made, but not its device\n", index, e.id);
+                return Err(err);
+            }
+        }
+        Ok(e.id)
+    }
+
     fn volumes(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Volumes::SIZE).reader_writer();
@@ -523,12 +597,22 @@ impl Controller {
         for e in vt.volumes.iter() {
             let d = slot.find(e.id).and_then(|i| slot.disks.get(i));
             let map = d.map(|d| d.dev.volume().map.stats()).unwrap_or_default();
+            if e.flags & volume_flags::DELETING != 0 {
+                // Deleted; kept only for what its copies share.
+                continue;
+            }
+            let copy = e.flags & volume_flags::COPY != 0;
             let mut info = uapi::VolumeInfo {
                 id: e.id,
                 open_count: d.map_or(0, |d| d.dev.openers()),
                 size_sectors: e.size_blocks * u64::from(BLOCK_BYTES / 512),
                 map_blocks: map.mapped,
                 map_bytes: map.leaf_bytes + map.dir_bytes,
+                flags: if copy { uapi::VINFO_COPY } else { 0 },
+                parent_id: e.parent_id,
+                copy_seq: e.copy_generation,
+                shared_blocks: map.shared_mapped,
+                shared_map_bytes: map.shared_leaf_bytes,
                 ..uapi::VolumeInfo::default()
             };
             for (dst, src) in info.name.iter_mut().zip(e.name.iter()) {

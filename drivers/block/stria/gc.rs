@@ -29,6 +29,7 @@ use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
 use crate::volume::VolumeDev;
 use crate::writer::Source;
+use crate::writer::Volume;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -203,6 +204,15 @@ fn read_header(
     Err(EIO)
 }
 
+/// Size in blocks of the largest volume of `family`.
+fn reach(family: &[Arc<Volume>]) -> u64 {
+    family
+        .iter()
+        .map(|v| v.map.size_blocks())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Moves what is live in stripe `v`, whose chunks are at `places`.
 fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Result {
     let w = array.writer();
@@ -228,45 +238,41 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
             .pieces_with_strip()
             .filter(|(s, p)| *s == i && !p.is_trim())
         {
-            let Some(vol) = array.find_volume(p.volume) else {
+            // Whoever of the piece's copy tree still points at its blocks
+            // gets them moved.
+            let family = array.family(p.volume)?;
+            let Some(vol) = family.first() else {
                 continue;
             };
             let Ok(Some(run)) = geometry::piece_run(h, i, p) else {
                 continue;
             };
-            let n = u64::from(p.len).min(vol.map.size_blocks().saturating_sub(p.host_lba));
+            let n = u64::from(p.len).min(reach(&family).saturating_sub(p.host_lba));
             if n == 0 {
                 continue;
             }
             let from = usize::from(p.start) * BLOCK_SIZE;
             let bytes = data.get(from..).ok_or(EINVAL)?;
-            vol.map.prepare(p.host_lba, n, GFP_KERNEL)?;
             let src: Source<'_, VolumeDev> = Source::Moved {
                 data: bytes,
                 member: run.member,
                 block: run.lba,
+                family: &family,
             };
-            w.write(array, &io, &vol, p.host_lba, n, 0, src, true)?;
+            w.write(array, &io, vol, p.host_lba, n, 0, src, true)?;
         }
     }
     for (_, p) in h.pieces_with_strip().filter(|(_, p)| p.is_trim()) {
-        let Some(vol) = array.find_volume(p.volume) else {
+        let family = array.family(p.volume)?;
+        let Some(vol) = family.first() else {
             continue;
         };
-        let n = u64::from(p.host_len).min(vol.map.size_blocks().saturating_sub(p.host_lba));
+        let n = u64::from(p.host_len).min(reach(&family).saturating_sub(p.host_lba));
         if n == 0 {
             continue;
         }
-        w.write(
-            array,
-            &io,
-            &vol,
-            p.host_lba,
-            n,
-            0,
-            Source::<VolumeDev>::Retrim,
-            true,
-        )?;
+        let src: Source<'_, VolumeDev> = Source::Retrim { family: &family };
+        w.write(array, &io, vol, p.host_lba, n, 0, src, true)?;
     }
     let left = w.gc_collected(v.head);
     if left > 0 {

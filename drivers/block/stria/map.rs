@@ -6,11 +6,18 @@
 //! page (512 entries) that exist only where something was written: a thin
 //! volume costs memory for what it holds, not for its size. The directory
 //! of leaves is one small entry per 2 MiB of volume.
+//!
+//! An instant copy points its own directory at its source's leaves; a
+//! leaf is copied when either side first writes into it (see
+//! `Documentation/stria-copy.rst`).
 
 use kernel::new_spinlock;
 use kernel::prelude::*;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Relaxed;
 use kernel::sync::lock::spinlock::SpinLockBackend;
 use kernel::sync::lock::Guard;
+use kernel::sync::Arc;
 use kernel::sync::SpinLock;
 
 /// Entries per leaf: a page of them.
@@ -77,16 +84,68 @@ impl Entry {
     }
 }
 
-/// A page of entries.
-type Leaf = [u64; LEAF_ENTRIES as usize];
+/// A page of entries, shared by the maps of instant copies until one of
+/// them writes into it.
+///
+/// # Invariants
+///
+/// `entries` and `holders` change only with the writer's state lock held,
+/// or before the array serves I/O: so a leaf is never copied while an entry
+/// of it moves. They are atomics so that reads need no more than the map's
+/// own lock.
+pub(crate) struct Leaf {
+    /// Directories that point at it.
+    holders: Atomic<u32>,
+    /// Pass of the last [`Locked::for_each_mapped`] that counted it.
+    seen: Atomic<u64>,
+    entries: [Atomic<u64>; LEAF_ENTRIES as usize],
+}
+
+impl Leaf {
+    fn get(&self, i: u64) -> u64 {
+        self.entries.get(i as usize).map_or(0, |e| e.load(Relaxed))
+    }
+
+    fn put(&self, i: u64, v: u64) {
+        if let Some(e) = self.entries.get(i as usize) {
+            e.store(v, Relaxed);
+        }
+    }
+
+    fn shared(&self) -> bool {
+        self.holders.load(Relaxed) > 1
+    }
+
+    fn mapped(&self) -> u64 {
+        self.entries.iter().filter(|e| e.load(Relaxed) != 0).count() as u64
+    }
+}
+
+/// A new, empty leaf for [`Locked::install`].
+pub(crate) struct NewLeaf(Arc<Leaf>);
+
+impl NewLeaf {
+    /// Allocates one with `flags`.
+    pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
+        let leaf = Arc::init(
+            init!(Leaf {
+                holders: Atomic::new(1),
+                seen: Atomic::new(0),
+                entries <- pin_init::init_array_from_fn(|_| Atomic::new(0u64)),
+            }),
+            flags,
+        )?;
+        Ok(NewLeaf(leaf))
+    }
+}
 
 /// The leaves, under the map's lock.
 struct Inner {
     /// Leaf `i` covers blocks `i * LEAF_ENTRIES ..`.
-    leaves: KVVec<Option<KBox<Leaf>>>,
+    leaves: KVVec<Option<Arc<Leaf>>>,
     /// Blocks currently mapped.
     mapped: u64,
-    /// Leaves allocated.
+    /// Leaves pointed at.
     nr_leaves: u64,
     /// Size of the volume in blocks.
     size_blocks: u64,
@@ -108,16 +167,41 @@ pub(crate) struct MapStats {
     pub(crate) leaf_bytes: u64,
     /// Bytes of the directory of leaves: 8 per 2 MiB of volume.
     pub(crate) dir_bytes: u64,
+    /// Bytes of leaves other maps point at too (part of `leaf_bytes`).
+    pub(crate) shared_leaf_bytes: u64,
+    /// Mapped blocks in those shared leaves (part of `mapped`).
+    pub(crate) shared_mapped: u64,
+}
+
+/// The leaves a map let go of, to be freed where sleeping is allowed.
+pub(crate) struct Released(#[allow(dead_code)] KVVec<Option<Arc<Leaf>>>);
+
+/// Drops `leaf` from a directory: when no other one points at it, every
+/// entry it holds is gone, and `dropped` sees each.
+fn release(leaf: &Leaf, dropped: &mut impl FnMut(Entry)) {
+    if leaf.holders.fetch_sub(1, Relaxed) == 1 {
+        for e in leaf.entries.iter() {
+            let v = e.load(Relaxed);
+            if v != 0 {
+                dropped(Entry::decode(v));
+            }
+        }
+    }
+}
+
+fn empty_dir(size_blocks: u64) -> Result<KVVec<Option<Arc<Leaf>>>> {
+    let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
+    let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        leaves.push(None, GFP_KERNEL)?;
+    }
+    Ok(leaves)
 }
 
 impl Map {
     /// An empty map for a volume of `size_blocks` blocks.
     pub(crate) fn new(size_blocks: u64) -> Result<impl PinInit<Self, Error>> {
-        let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
-        let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            leaves.push(None, GFP_KERNEL)?;
-        }
+        let leaves = empty_dir(size_blocks)?;
         Ok(try_pin_init!(Self {
             inner <- new_spinlock!(Inner {
                 leaves,
@@ -135,73 +219,76 @@ impl Map {
 
     /// Changes the volume's size to `size_blocks`; blocks beyond the new
     /// end are forgotten (unmapped), so that growing again shows zeros.
-    pub(crate) fn resize(&self, size_blocks: u64) -> Result {
-        let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
-        let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            leaves.push(None, GFP_KERNEL)?;
-        }
+    /// Entries no map points at any more go to `dropped`. Call with the
+    /// writer's state lock held when the map is in service, after
+    /// trimming what is cut off (so that the last leaf is not shared).
+    pub(crate) fn resize(
+        &self,
+        size_blocks: u64,
+        mut dropped: impl FnMut(Entry),
+    ) -> Result<Released> {
+        let mut leaves = empty_dir(size_blocks)?;
+        let n = leaves.len();
         let mut guard = self.inner.lock();
         let g = &mut *guard;
         for (new, old) in leaves.iter_mut().zip(g.leaves.iter_mut()) {
             *new = old.take();
         }
         // What no longer fits is dropped with the old directory.
-        let mut dropped = 0u64;
+        let mut gone = 0u64;
         for l in g.leaves.iter().skip(n).flatten() {
-            dropped += l.iter().filter(|&&v| v != 0).count() as u64;
+            gone += l.mapped();
+            release(l, &mut dropped);
             g.nr_leaves = g.nr_leaves.saturating_sub(1);
         }
         // The tail of the last leaf past the new end.
-        let tail = (size_blocks % LEAF_ENTRIES) as usize;
+        let tail = size_blocks % LEAF_ENTRIES;
         if tail != 0 {
-            if let Some(Some(last)) = leaves.last_mut() {
-                for v in last.iter_mut().skip(tail) {
-                    if *v != 0 {
-                        dropped += 1;
-                        *v = 0;
+            if let Some(Some(last)) = leaves.last() {
+                for i in tail..LEAF_ENTRIES {
+                    let v = last.get(i);
+                    if v != 0 && !last.shared() {
+                        gone += 1;
+                        last.put(i, 0);
+                        dropped(Entry::decode(v));
                     }
                 }
             }
         }
-        g.mapped = g.mapped.saturating_sub(dropped);
+        g.mapped = g.mapped.saturating_sub(gone);
         g.size_blocks = size_blocks;
         core::mem::swap(&mut g.leaves, &mut leaves);
-        // Freeing vmalloc'd memory may sleep: not under the lock.
-        drop(guard);
-        drop(leaves);
-        Ok(())
+        Ok(Released(leaves))
     }
 
-    /// Makes sure leaves exist for blocks `lba .. lba + n`, so that setting
-    /// them under the lock never allocates; leaves are allocated with
-    /// `flags` (`GFP_NOWAIT` where sleeping is not allowed).
-    pub(crate) fn prepare(&self, lba: u64, n: u64, flags: kernel::alloc::Flags) -> Result {
+    /// The first leaf of blocks `lba .. lba + n` that a write cannot go
+    /// into as it is: missing (when `create`; trims need none) or shared
+    /// with another map.
+    pub(crate) fn leaf_wanted(&self, lba: u64, n: u64, create: bool) -> Result<Option<u64>> {
         let end = lba.checked_add(n).ok_or(EINVAL)?;
-        if end > self.size_blocks() {
+        let g = self.inner.lock();
+        if end > g.size_blocks {
             return Err(EINVAL);
         }
         let mut i = lba / LEAF_ENTRIES;
         while i * LEAF_ENTRIES < end {
-            let idx = usize::try_from(i).map_err(|_| EINVAL)?;
-            let present = self
-                .inner
-                .lock()
-                .leaves
-                .get(idx)
-                .is_some_and(Option::is_some);
-            if !present {
-                let leaf = KBox::init(pin_init::init_zeroed::<Leaf>(), flags)?;
-                let mut g = self.inner.lock();
-                let g = &mut *g;
-                let slot = g.leaves.get_mut(idx).ok_or(EINVAL)?;
-                // Someone else may have installed it meanwhile.
-                if slot.is_none() {
-                    *slot = Some(leaf);
-                    g.nr_leaves += 1;
-                }
+            let slot = g.leaves.get(usize::try_from(i).map_err(|_| EINVAL)?);
+            match slot {
+                Some(Some(l)) if l.shared() => return Ok(Some(i)),
+                Some(None) if create => return Ok(Some(i)),
+                _ => {}
             }
             i += 1;
+        }
+        Ok(None)
+    }
+
+    /// Makes blocks `lba .. lba + n` writable, where nothing counts live
+    /// blocks (assembly, tests); leaves are allocated with `flags`.
+    pub(crate) fn prepare(&self, lba: u64, n: u64, flags: kernel::alloc::Flags) -> Result {
+        while let Some(i) = self.leaf_wanted(lba, n, true)? {
+            let leaf = NewLeaf::new(flags)?;
+            self.lock().install(i, leaf, |_| {});
         }
         Ok(())
     }
@@ -211,16 +298,68 @@ impl Map {
         Locked(self.inner.lock())
     }
 
+    /// Points this map, empty and of the same size, at every leaf of
+    /// `src`: a copy that costs a directory entry per 2 MiB. Call with the
+    /// writer's state lock held; it does not allocate.
+    pub(crate) fn share_from(&self, src: &Map) -> Result {
+        // The empty directory, filled outside this map's lock: one map
+        // lock at a time.
+        let mut dir = KVVec::new();
+        core::mem::swap(&mut self.inner.lock().leaves, &mut dir);
+        let r = {
+            let s = src.inner.lock();
+            if s.leaves.len() != dir.len() || dir.iter().any(Option::is_some) {
+                Err(EINVAL)
+            } else {
+                for (d, l) in dir.iter_mut().zip(s.leaves.iter()) {
+                    if let Some(l) = l {
+                        l.holders.fetch_add(1, Relaxed);
+                        *d = Some(l.clone());
+                    }
+                }
+                Ok((s.mapped, s.nr_leaves))
+            }
+        };
+        let mut g = self.inner.lock();
+        core::mem::swap(&mut g.leaves, &mut dir);
+        let (mapped, nr_leaves) = r?;
+        g.mapped = mapped;
+        g.nr_leaves = nr_leaves;
+        Ok(())
+    }
+
+    /// Lets go of every leaf, as when the volume is deleted; entries no
+    /// other map points at go to `dropped`. Call with the writer's state
+    /// lock held; drop what it returns after letting go of that lock.
+    pub(crate) fn release_all(&self, mut dropped: impl FnMut(Entry)) -> Result<Released> {
+        let mut g = self.inner.lock();
+        let mut empty = KVVec::new();
+        core::mem::swap(&mut g.leaves, &mut empty);
+        for l in empty.iter().flatten() {
+            release(l, &mut dropped);
+        }
+        g.mapped = 0;
+        g.nr_leaves = 0;
+        g.size_blocks = 0;
+        Ok(Released(empty))
+    }
+
     /// Memory use.
     pub(crate) fn stats(&self) -> MapStats {
         let g = self.inner.lock();
         let dir = (g.leaves.len() as u64)
-            .saturating_mul(core::mem::size_of::<Option<KBox<Leaf>>>() as u64);
-        MapStats {
+            .saturating_mul(core::mem::size_of::<Option<Arc<Leaf>>>() as u64);
+        let mut st = MapStats {
             mapped: g.mapped,
             leaf_bytes: g.nr_leaves.saturating_mul(LEAF_ENTRIES * 8),
             dir_bytes: dir,
+            ..MapStats::default()
+        };
+        for l in g.leaves.iter().flatten().filter(|l| l.shared()) {
+            st.shared_leaf_bytes += LEAF_ENTRIES * 8;
+            st.shared_mapped += l.mapped();
         }
+        st
     }
 }
 
@@ -228,29 +367,32 @@ impl Map {
 pub(crate) struct Locked<'a>(Guard<'a, Inner, SpinLockBackend>);
 
 impl Locked<'_> {
-    fn slot(&mut self, lba: u64) -> Option<&mut u64> {
-        let leaf = self
-            .0
+    fn leaf(&self, lba: u64) -> Option<&Arc<Leaf>> {
+        self.0
             .leaves
-            .get_mut(usize::try_from(lba / LEAF_ENTRIES).ok()?)?
-            .as_mut()?;
-        leaf.get_mut((lba % LEAF_ENTRIES) as usize)
+            .get(usize::try_from(lba / LEAF_ENTRIES).ok()?)?
+            .as_ref()
     }
 
     /// Where block `lba` lives.
     pub(crate) fn get(&mut self, lba: u64) -> Entry {
-        self.slot(lba)
-            .map_or(Entry::Unmapped, |v| Entry::decode(*v))
+        self.leaf(lba).map_or(Entry::Unmapped, |l| {
+            Entry::decode(l.get(lba % LEAF_ENTRIES))
+        })
     }
 
     /// Points block `lba` at `e` and returns where it was. Fails with
-    /// `ENOMEM` when its leaf was not prepared and `EINVAL` for an entry
-    /// that cannot be encoded.
+    /// `ENOMEM` when its leaf was not prepared (missing or shared) and
+    /// `EINVAL` for an entry that cannot be encoded.
     pub(crate) fn set(&mut self, lba: u64, e: Entry) -> Result<Entry> {
         let v = e.encode().ok_or(EINVAL)?;
-        let slot = self.slot(lba).ok_or(ENOMEM)?;
-        let old = Entry::decode(*slot);
-        *slot = v;
+        let leaf = self.leaf(lba).ok_or(ENOMEM)?;
+        if leaf.shared() {
+            return Err(ENOMEM);
+        }
+        let i = lba % LEAF_ENTRIES;
+        let old = Entry::decode(leaf.get(i));
+        leaf.put(i, v);
         let inner = &mut *self.0;
         match (old, e) {
             (Entry::Unmapped, Entry::Unmapped) => {}
@@ -261,15 +403,54 @@ impl Locked<'_> {
         Ok(old)
     }
 
+    /// Puts `leaf` at directory index `i` if a write could not go there:
+    /// where there was none, or in place of a shared one, whose entries it
+    /// takes (and `added` sees each mapped one, now pointed at once more).
+    pub(crate) fn install(&mut self, i: u64, leaf: NewLeaf, mut added: impl FnMut(Entry)) {
+        let inner = &mut *self.0;
+        let Some(slot) = usize::try_from(i)
+            .ok()
+            .and_then(|i| inner.leaves.get_mut(i))
+        else {
+            return;
+        };
+        match slot {
+            None => {
+                *slot = Some(leaf.0);
+                inner.nr_leaves += 1;
+            }
+            Some(old) if old.shared() => {
+                for (n, o) in leaf.0.entries.iter().zip(old.entries.iter()) {
+                    let v = o.load(Relaxed);
+                    if v != 0 {
+                        n.store(v, Relaxed);
+                        added(Entry::decode(v));
+                    }
+                }
+                old.holders.fetch_sub(1, Relaxed);
+                *slot = Some(leaf.0);
+            }
+            Some(_) => {}
+        }
+    }
+
     /// Unmaps blocks `lba .. lba + n`, skipping leaves that do not exist
     /// (nothing there is mapped); `dropped` sees every entry unmapped.
-    pub(crate) fn unmap(&mut self, lba: u64, n: u64, mut dropped: impl FnMut(Entry)) {
+    /// Fails with `ENOMEM`, changing nothing, if a leaf is shared.
+    pub(crate) fn unmap(&mut self, lba: u64, n: u64, mut dropped: impl FnMut(Entry)) -> Result {
         let end = lba.saturating_add(n);
+        let mut pos = lba;
+        while pos < end {
+            if self.leaf(pos).is_some_and(|l| l.shared()) {
+                return Err(ENOMEM);
+            }
+            pos = (pos / LEAF_ENTRIES + 1) * LEAF_ENTRIES;
+        }
         let mut pos = lba;
         while pos < end {
             let leaf_end = (pos / LEAF_ENTRIES + 1) * LEAF_ENTRIES;
             let stop = leaf_end.min(end);
-            if self.slot(pos).is_none() {
+            if self.leaf(pos).is_none() {
                 pos = stop;
                 continue;
             }
@@ -282,12 +463,19 @@ impl Locked<'_> {
             }
             pos = stop;
         }
+        Ok(())
     }
 
-    /// Calls `f` with every mapped entry.
-    pub(crate) fn for_each_mapped(&mut self, mut f: impl FnMut(Entry)) {
+    /// Calls `f` with every mapped entry, skipping leaves an earlier call
+    /// with the same non-zero `pass` has seen (in this map or another that
+    /// shares them), so that each leaf counts once.
+    pub(crate) fn for_each_mapped(&mut self, pass: u64, mut f: impl FnMut(Entry)) {
         for leaf in self.0.leaves.iter().flatten() {
-            for &v in leaf.iter() {
+            if pass != 0 && leaf.seen.xchg(pass, Relaxed) == pass {
+                continue;
+            }
+            for e in leaf.entries.iter() {
+                let v = e.load(Relaxed);
                 if v != 0 {
                     f(Entry::decode(v));
                 }
@@ -295,12 +483,25 @@ impl Locked<'_> {
         }
     }
 
-    /// Points block `lba` at `new` only if it still points at `old`.
+    /// Points block `lba` at `new` only if it still points at `old`; both
+    /// are places of the same data, so a shared leaf changes in place, for
+    /// every map that points at it.
     pub(crate) fn replace(&mut self, lba: u64, old: Entry, new: Entry) -> bool {
-        if self.get(lba) != old {
+        let (Some(o), Some(n)) = (old.encode(), new.encode()) else {
+            return false;
+        };
+        if o == 0 || n == 0 {
             return false;
         }
-        self.set(lba, new).is_ok()
+        let Some(leaf) = self.leaf(lba) else {
+            return false;
+        };
+        let i = lba % LEAF_ENTRIES;
+        if leaf.get(i) != o {
+            return false;
+        }
+        leaf.put(i, n);
+        true
     }
 }
 
@@ -389,12 +590,12 @@ mod tests {
                 m.set(lba, disk)?;
             }
         }
-        map.resize(LEAF_ENTRIES + 10)?;
+        drop(map.resize(LEAF_ENTRIES + 10, |_| {})?);
         assert_eq!(map.size_blocks(), LEAF_ENTRIES + 10);
         let st = map.stats();
         assert_eq!(st.mapped, 2);
         assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
-        map.resize(3 * LEAF_ENTRIES)?;
+        drop(map.resize(3 * LEAF_ENTRIES, |_| {})?);
         map.prepare(0, 3 * LEAF_ENTRIES, GFP_KERNEL)?;
         let mut m = map.lock();
         assert_eq!(m.get(10), disk);
@@ -424,10 +625,64 @@ mod tests {
         assert_eq!(m.get(8), newer);
         m.set(8, Entry::Unmapped)?;
         // Unmapping runs over leaves that were never made.
-        m.unmap(0, 3 * LEAF_ENTRIES, |_| {});
+        m.unmap(0, 3 * LEAF_ENTRIES, |_| {})?;
         assert_eq!(m.get(7), Entry::Unmapped);
         drop(m);
         assert_eq!(map.stats().mapped, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn copies_share_leaves_until_written() -> Result {
+        let disk = |b| Entry::Disk {
+            member: 1,
+            block: b,
+        };
+        let src = KBox::pin_init(Map::new(4 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        src.prepare(0, 2 * LEAF_ENTRIES, GFP_KERNEL)?;
+        {
+            let mut m = src.lock();
+            m.set(3, disk(100))?;
+            m.set(LEAF_ENTRIES + 1, disk(200))?;
+        }
+        let copy = KBox::pin_init(Map::new(4 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        copy.share_from(&src)?;
+        let st = copy.stats();
+        assert_eq!(st.mapped, 2);
+        assert_eq!(st.shared_leaf_bytes, 2 * LEAF_ENTRIES * 8);
+        assert_eq!(st.shared_mapped, 2);
+        // Neither side writes into a shared leaf without copying it.
+        assert_eq!(src.lock().set(3, disk(101)).err(), Some(ENOMEM));
+        assert_eq!(src.lock().unmap(0, 10, |_| {}).err(), Some(ENOMEM));
+        assert_eq!(src.leaf_wanted(0, 1, true)?, Some(0));
+        assert_eq!(src.leaf_wanted(2 * LEAF_ENTRIES, 1, false)?, None);
+        assert_eq!(src.leaf_wanted(2 * LEAF_ENTRIES, 1, true)?, Some(2));
+        // Copying the leaf sees every entry once more.
+        let mut added = 0;
+        let leaf = NewLeaf::new(GFP_KERNEL)?;
+        src.lock().install(0, leaf, |_| added += 1);
+        assert_eq!(added, 1);
+        assert_eq!(src.lock().set(3, disk(101))?, disk(100));
+        assert_eq!(copy.lock().get(3), disk(100));
+        assert_eq!(src.lock().get(3), disk(101));
+        // A move of shared data shows on both sides.
+        assert!(copy.lock().replace(LEAF_ENTRIES + 1, disk(200), disk(300)));
+        assert_eq!(src.lock().get(LEAF_ENTRIES + 1), disk(300));
+        // Each leaf counts once in a pass over both maps.
+        let mut seen = 0;
+        src.lock().for_each_mapped(7, |_| seen += 1);
+        copy.lock().for_each_mapped(7, |_| seen += 1);
+        assert_eq!(seen, 3);
+        // Deleting the source: only what it alone held is gone.
+        let (mut gone, mut last) = (0, Entry::Unmapped);
+        drop(src.release_all(|e| {
+            gone += 1;
+            last = e;
+        })?);
+        assert_eq!((gone, last), (1, disk(101)));
+        assert_eq!(copy.stats().shared_leaf_bytes, 0);
+        assert_eq!(copy.lock().get(LEAF_ENTRIES + 1), disk(300));
+        assert_eq!(copy.lock().set(3, disk(5))?, disk(100));
         Ok(())
     }
 }

@@ -25,6 +25,7 @@ use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
 use crate::format::uuid::Uuid;
 use crate::map::Entry;
+use crate::map::NewLeaf;
 use crate::members::Member;
 use crate::writer::Start;
 use crate::writer::Volume;
@@ -121,20 +122,23 @@ struct Rec {
     len: u16,
 }
 
-/// Keeps the pieces of `h` in `recs`; returns their range there.
+/// Keeps the pieces of `h` in `recs`, one per volume a piece stands for;
+/// returns their range there.
 fn keep_pieces(h: &StripeHeader, recs: &mut KVVec<Rec>) -> Result<(u32, u32)> {
     let start = u32::try_from(recs.len()).map_err(|_| ENOMEM)?;
     for (i, p) in h.pieces_with_strip() {
         let run = geometry::piece_run(h, i, p).map_err(|_| EINVAL)?;
-        recs.push(
-            Rec {
-                host_lba: p.host_lba,
-                at: run.map(|r| (r.member, r.lba)),
-                volume: p.volume,
-                len: p.host_len,
-            },
-            GFP_KERNEL,
-        )?;
+        for volume in h.volumes_of(p) {
+            recs.push(
+                Rec {
+                    host_lba: p.host_lba,
+                    at: run.map(|r| (r.member, r.lba)),
+                    volume,
+                    len: p.host_len,
+                },
+                GFP_KERNEL,
+            )?;
+        }
     }
     let n = u32::try_from(recs.len()).map_err(|_| ENOMEM)? - start;
     Ok((start, n))
@@ -312,8 +316,13 @@ fn apply(r: &Rec, vols: &[&Volume]) -> Result<bool> {
         return Ok(true);
     }
     let Some((member, lba)) = r.at else {
-        // A trim record: what it covers reads as zeros again.
-        vol.map.lock().unmap(r.host_lba, n, |_| {});
+        // A trim record: what it covers reads as zeros again. A leaf it
+        // shares with a copy is copied first.
+        while let Some(i) = vol.map.leaf_wanted(r.host_lba, n, false)? {
+            let leaf = NewLeaf::new(GFP_KERNEL)?;
+            vol.map.lock().install(i, leaf, |_| {});
+        }
+        vol.map.lock().unmap(r.host_lba, n, |_| {})?;
         return Ok(false);
     };
     vol.map.prepare(r.host_lba, n, GFP_KERNEL)?;
@@ -336,26 +345,76 @@ fn replay(h: &StripeHeader, vols: &[&Volume]) -> Result<u64> {
     let mut skipped = 0u64;
     for (i, p) in h.pieces_with_strip() {
         let run = geometry::piece_run(h, i, p).map_err(|_| EINVAL)?;
-        let r = Rec {
-            host_lba: p.host_lba,
-            at: run.map(|r| (r.member, r.lba)),
-            volume: p.volume,
-            len: p.host_len,
-        };
-        skipped += u64::from(apply(&r, vols)?);
+        for volume in h.volumes_of(p) {
+            let r = Rec {
+                host_lba: p.host_lba,
+                at: run.map(|r| (r.member, r.lba)),
+                volume,
+                len: p.host_len,
+            };
+            skipped += u64::from(apply(&r, vols)?);
+        }
     }
     Ok(skipped)
 }
 
-/// Rebuilds the maps of `vols` from the members of array `uuid`, and the
-/// member space, in chunks of `chunk_blocks`, with the live blocks of every
-/// stripe.
+/// An instant copy as the volume table records it: `vols[child]` was
+/// made of `vols[parent]` at sequence number `at` (pieces of stripes below
+/// it are shared).
+pub(crate) struct CopyEvent {
+    /// The copy.
+    pub(crate) child: usize,
+    /// Its source.
+    pub(crate) parent: usize,
+    /// First sequence number not shared.
+    pub(crate) at: u64,
+}
+
+/// Makes every copy of `events` taken before stripe `seq`, in order.
+fn copies_before(events: &[CopyEvent], next: &mut usize, seq: u64, vols: &[&Volume]) -> Result {
+    while let Some(e) = events.get(*next).filter(|e| e.at <= seq) {
+        *next += 1;
+        let (Some(c), Some(p)) = (vols.get(e.child), vols.get(e.parent)) else {
+            continue;
+        };
+        c.map.share_from(&p.map).inspect_err(|_| {
+            pr_err!("copy {} of volume {}: sizes differ\n", c.id, p.id);
+        })?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the maps of `vols` from the members of array `uuid`, making
+/// the copies of `events` at their points in the log, and the member
+/// space, in chunks of `chunk_blocks`, with the live blocks of every
+/// stripe. The maps of `ghosts` (deleted volumes whose copies live on)
+/// are let go of at the end.
 pub(crate) fn rebuild(
     members: &[Member],
     uuid: &Uuid,
     vols: &[&Volume],
+    events: &[CopyEvent],
+    ghosts: &[usize],
     chunk_blocks: u64,
 ) -> Result<Found> {
+    let mut order = KVec::with_capacity(events.len(), GFP_KERNEL)?;
+    for (i, e) in events.iter().enumerate() {
+        order.push((e.at, i), GFP_KERNEL)?;
+    }
+    heap_sort(&mut order, |o| *o);
+    let mut sorted = KVec::with_capacity(events.len(), GFP_KERNEL)?;
+    for (_, i) in order.iter() {
+        let e = events.get(*i).ok_or(EINVAL)?;
+        sorted.push(
+            CopyEvent {
+                child: e.child,
+                parent: e.parent,
+                at: e.at,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    let mut next_event = 0usize;
     let t0 = Instant::<Monotonic>::now();
     let mut areas = KVec::with_capacity(members.len(), GFP_KERNEL)?;
     for m in members {
@@ -404,6 +463,7 @@ pub(crate) fn rebuild(
         let group = copies.get(i..i + n).ok_or(EINVAL)?;
         i += n;
         let Some(first) = group.first() else { continue };
+        copies_before(&sorted, &mut next_event, seq, vols)?;
         let want = usize::from(first.nr_strips);
         let kept = group.iter().find(|c| c.recs.is_some());
         // A stripe found whole and vouched for by a flush is replayed from
@@ -497,6 +557,12 @@ pub(crate) fn rebuild(
             newest = Some((seq, loc));
         }
     }
+    copies_before(&sorted, &mut next_event, u64::MAX, vols)?;
+    for g in ghosts {
+        if let Some(v) = vols.get(*g) {
+            drop(v.map.release_all(|_| {})?);
+        }
+    }
     heap_sort(&mut places, |p| *p);
     let mut missing = 0u64;
     for (seq, p) in links.iter() {
@@ -532,7 +598,9 @@ pub(crate) fn rebuild(
     let mut stale = 0u64;
     for v in vols {
         mapped += v.map.stats().mapped;
-        v.map.lock().for_each_mapped(|e| {
+        // A leaf copies share counts once: live blocks are counted per
+        // leaf that points at them.
+        v.map.lock().for_each_mapped(1, |e| {
             if let Entry::Disk { member, block } = e {
                 if !space.add_live(member, block) {
                     if stale == 0 {

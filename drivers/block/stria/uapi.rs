@@ -58,6 +58,10 @@ pub(crate) const VOLUME_CREATE: u32 = 1;
 pub(crate) const VOLUME_RESIZE: u32 = 2;
 /// `STRIA_VOLUME_DELETE`.
 pub(crate) const VOLUME_DELETE: u32 = 3;
+/// `STRIA_VOLUME_COPY`.
+pub(crate) const VOLUME_COPY: u32 = 4;
+/// `STRIA_VINFO_COPY`: the volume is an instant copy.
+pub(crate) const VINFO_COPY: u32 = 1;
 
 /// Why a structure from user space was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -552,11 +556,21 @@ pub(crate) struct VolumeInfo {
     pub(crate) name: [u8; VOLUME_NAME_MAX],
     /// Block device name, NUL padded.
     pub(crate) disk: [u8; 32],
+    /// `STRIA_VINFO_*` bits.
+    pub(crate) flags: u32,
+    /// Id of the volume it is a copy of, 0 if none.
+    pub(crate) parent_id: u32,
+    /// Log sequence number of the copy point, 0 if no copy.
+    pub(crate) copy_seq: u64,
+    /// Mapped blocks in map leaves shared with other volumes.
+    pub(crate) shared_blocks: u64,
+    /// Bytes of those shared leaves (part of `map_bytes`).
+    pub(crate) shared_map_bytes: u64,
 }
 
 impl VolumeInfo {
     /// `sizeof(struct stria_volume_info)`.
-    pub(crate) const SIZE: usize = 96;
+    pub(crate) const SIZE: usize = 128;
 }
 
 /// `struct stria_volumes`.
@@ -620,6 +634,11 @@ impl Volumes {
         put_u64(b, off + 24, v.map_bytes);
         put_bytes(b, off + 32, &v.name);
         put_bytes(b, off + 64, &v.disk);
+        put_u32(b, off + 96, v.flags);
+        put_u32(b, off + 100, v.parent_id);
+        put_u64(b, off + 104, v.copy_seq);
+        put_u64(b, off + 112, v.shared_blocks);
+        put_u64(b, off + 120, v.shared_map_bytes);
     }
 
     /// Decodes the whole structure, as the helper reads the kernel's answer.
@@ -641,6 +660,11 @@ impl Volumes {
             v.map_bytes = get_u64(b, off + 24);
             get_bytes(b, off + 32, &mut v.name);
             get_bytes(b, off + 64, &mut v.disk);
+            v.flags = get_u32(b, off + 96);
+            v.parent_id = get_u32(b, off + 100);
+            v.copy_seq = get_u64(b, off + 104);
+            v.shared_blocks = get_u64(b, off + 112);
+            v.shared_map_bytes = get_u64(b, off + 120);
             off += VolumeInfo::SIZE;
         }
         Ok(s)

@@ -124,13 +124,11 @@ impl VolumeDev {
             fua,
             trim,
         };
-        // Trims only clear entries: they need no leaves.
-        if !trim
-            && self
-                .vol
-                .map
-                .prepare(lba, n, GFP_NOWAIT | __GFP_NOWARN)
-                .is_err()
+        // Trims only clear entries: they need no new leaves, only their
+        // own copies of leaves shared with a copy.
+        if a.writer()
+            .prepare(&self.vol, lba, n, !trim, GFP_NOWAIT | __GFP_NOWARN)
+            .is_err()
         {
             // The worker allocates the map's leaves, waiting if it must.
             return Array::defer(a, deferred(fan, 0));

@@ -44,6 +44,7 @@ use crate::format::superblock::StripeGroup;
 use crate::format::uuid::Uuid;
 use crate::map::Entry;
 use crate::map::Map;
+use crate::map::NewLeaf;
 use crate::members::Member;
 use kernel::new_condvar;
 use kernel::new_spinlock;
@@ -312,8 +313,8 @@ pub(crate) enum Source<'a, O: crate::blk::disk::Operations> {
     /// A discard or write-zeroes: trim records.
     Trim,
     /// Blocks of a stripe being collected, the range's first at `data`'s
-    /// first byte: each moves only if its map entry still points at
-    /// `block` (plus its index) on `member`.
+    /// first byte: each moves for every volume of `family` whose map entry
+    /// still points at `block` (plus its index) on `member`.
     Moved {
         /// The blocks' data.
         data: &'a [u8],
@@ -321,10 +322,50 @@ pub(crate) enum Source<'a, O: crate::blk::disk::Operations> {
         member: u8,
         /// Member block of the first.
         block: u64,
+        /// The volume and its copies (at most [`MAX_FAMILY`]).
+        family: &'a [Arc<Volume>],
     },
-    /// Trim records of a stripe being collected: kept where the range is
-    /// still unmapped.
-    Retrim,
+    /// Trim records of a stripe being collected: kept for the volumes of
+    /// `family` where the range is still unmapped.
+    Retrim {
+        /// The volume and its copies (at most [`MAX_FAMILY`]).
+        family: &'a [Arc<Volume>],
+    },
+}
+
+/// Volumes of one copy tree in service at most: one piece moved by
+/// free-space collection stands for all that share its blocks.
+pub(crate) const MAX_FAMILY: usize = 1 + crate::format::header::MAX_ALSO;
+
+/// Which volumes of `family` (bit `j` for `family[j]`) have block `lba`
+/// where `want` says.
+fn family_mask(family: &[Arc<Volume>], lba: u64, want: Entry) -> u16 {
+    let mut mask = 0u16;
+    for (j, v) in family.iter().enumerate().take(MAX_FAMILY) {
+        if v.map.lock().get(lba) == want {
+            mask |= 1 << j;
+        }
+    }
+    mask
+}
+
+/// The ids of the volumes of `mask` in `family`, the first apart.
+fn family_ids(family: &[Arc<Volume>], mask: u16) -> (u32, [u32; MAX_FAMILY], usize) {
+    let mut first = 0u32;
+    let mut also = [0u32; MAX_FAMILY];
+    let mut n = 0usize;
+    for (j, v) in family.iter().enumerate().take(MAX_FAMILY) {
+        if mask & (1 << j) == 0 {
+            continue;
+        }
+        if first == 0 {
+            first = v.id;
+        } else if let Some(a) = also.get_mut(n) {
+            *a = v.id;
+            n += 1;
+        }
+    }
+    (first, also, n)
 }
 
 impl<O: crate::blk::disk::Operations> Source<'_, O> {
@@ -340,6 +381,8 @@ impl<O: crate::blk::disk::Operations> Source<'_, O> {
 pub(crate) struct Volume {
     /// Id named by host pieces.
     pub(crate) id: u32,
+    /// Id of the root of its copy tree (its own if it is no copy).
+    pub(crate) family: u32,
     /// Group new data goes to.
     pub(crate) group: usize,
     /// Forward map.
@@ -390,6 +433,20 @@ pub(crate) struct Writer {
     reserve: u64,
     /// Counters.
     pub(crate) stats: WriterStats,
+}
+
+/// Whose map entries [`Writer::fill`] points at the blocks it placed.
+enum Fill<'a> {
+    /// The volume's own: a host write.
+    Host,
+    /// Those of the volumes `who` of `family` that still point at the
+    /// blocks' old place, from `block` on `member` on.
+    Move {
+        family: &'a [Arc<Volume>],
+        who: u16,
+        member: u8,
+        block: u64,
+    },
 }
 
 /// Sets bit `bit` of `mask`.
@@ -565,28 +622,37 @@ impl Writer {
             if st.failed {
                 return Err(EIO);
             }
+            // Volumes of the family a collected range moves for.
+            let mut who = 0u16;
             // How many blocks from `done` on to pack; those before that to
             // skip (already changed since the stripe was read).
             let (skip, want) = match &src {
                 Source::Host(_) | Source::Trim => (0, n - done),
-                Source::Moved { member, block, .. } => {
-                    let mut m = vol.map.lock();
+                Source::Moved {
+                    member,
+                    block,
+                    family,
+                    ..
+                } => {
                     let at = |i: u64| Entry::Disk {
                         member: *member,
                         block: block + i,
                     };
-                    let skip = (done..n).take_while(|&i| m.get(lba + i) != at(i)).count() as u64;
+                    let mask = |i: u64| family_mask(family, lba + i, at(i));
+                    let skip = (done..n).take_while(|&i| mask(i) == 0).count() as u64;
                     let start = done + skip;
-                    let want = (start..n).take_while(|&i| m.get(lba + i) == at(i)).count() as u64;
+                    let first = if start < n { mask(start) } else { 0 };
+                    let want = (start..n).take_while(|&i| mask(i) == first).count() as u64;
+                    who = first;
                     (skip, want)
                 }
-                Source::Retrim => {
-                    let mut m = vol.map.lock();
-                    let mapped =
-                        |m: &mut crate::map::Locked<'_>, i: u64| m.get(lba + i) != Entry::Unmapped;
-                    let skip = (done..n).take_while(|&i| mapped(&mut m, i)).count() as u64;
+                Source::Retrim { family } => {
+                    let mask = |i: u64| family_mask(family, lba + i, Entry::Unmapped);
+                    let skip = (done..n).take_while(|&i| mask(i) == 0).count() as u64;
                     let start = done + skip;
-                    let want = (start..n).take_while(|&i| !mapped(&mut m, i)).count() as u64;
+                    let first = if start < n { mask(start) } else { 0 };
+                    let want = (start..n).take_while(|&i| mask(i) == first).count() as u64;
+                    who = first;
                     (skip, want)
                 }
             };
@@ -656,17 +722,30 @@ impl Writer {
                 }
             };
             let mut slot = self.slot(id)?.lock();
-            let placed = match src {
-                Source::Host(_) | Source::Moved { .. } => {
-                    slot.nominal.append(vol.id, lba + done, want)
+            let placed = match &src {
+                Source::Host(_) => slot.nominal.append(vol.id, lba + done, want),
+                Source::Moved { family, .. } => {
+                    let (first, also, k) = family_ids(family, who);
+                    let also = also.get(..k).unwrap_or(&[]);
+                    slot.nominal.append_for(first, also, lba + done, want)
                 }
-                Source::Trim | Source::Retrim => slot
+                Source::Trim => slot
                     .nominal
                     .append_trim(vol.id, lba + done, want)
                     .map(|blocks| Appended {
                         data_offset: 0,
                         blocks,
                     }),
+                Source::Retrim { family } => {
+                    let (first, also, k) = family_ids(family, who);
+                    let also = also.get(..k).unwrap_or(&[]);
+                    slot.nominal
+                        .append_trim_for(first, also, lba + done, want)
+                        .map(|blocks| Appended {
+                            data_offset: 0,
+                            blocks,
+                        })
+                }
             };
             let placed = match placed {
                 Ok(a) => a,
@@ -690,24 +769,40 @@ impl Writer {
                             .get(off..off + dst.len())
                             .map(|s| dst.copy_from_slice(s))
                             .is_some(),
-                        Source::Trim | Source::Retrim => false,
+                        Source::Trim | Source::Retrim { .. } => false,
                     };
                     let space = &mut st.space;
-                    self.fill(vol, id, lba + done, done, placed, copy, space, newest)?;
+                    let to = match &src {
+                        Source::Moved {
+                            member,
+                            block,
+                            family,
+                            ..
+                        } => Fill::Move {
+                            family,
+                            who,
+                            member: *member,
+                            block: block + done,
+                        },
+                        _ => Fill::Host,
+                    };
+                    self.fill(vol, id, lba + done, done, placed, copy, space, newest, to)?;
                     let counter = match src {
                         Source::Host(_) => &self.stats.host_blocks,
                         _ => &self.stats.moved_blocks,
                     };
                     counter.add(placed.blocks, Relaxed);
                 }
-                Source::Trim | Source::Retrim => {
+                Source::Trim => {
                     let space = &mut st.space;
                     vol.map.lock().unmap(lba + done, placed.blocks, |old| {
                         if let Entry::Disk { member, block } = old {
                             space.drop_live(member, block, newest);
                         }
-                    });
+                    })?;
                 }
+                // The range is unmapped already where the record is kept.
+                Source::Retrim { .. } => {}
             }
             done += placed.blocks;
             // Closing may split pieces at new strip boundaries: keep a
@@ -781,6 +876,7 @@ impl Writer {
         copy: impl FnOnce(usize, &mut [u8]) -> bool,
         space: &mut Space,
         newest: u64,
+        to: Fill<'_>,
     ) -> Result {
         let off = usize::try_from(placed.data_offset)
             .ok()
@@ -796,6 +892,39 @@ impl Writer {
             .ok_or(EIO)?;
         let buf = self.data.get(usize::from(id)).ok_or(EIO)?;
         let copied = buf.with(|d| d.get_mut(off..off + len).is_some_and(|dst| copy(src, dst)));
+        if let (
+            true,
+            Fill::Move {
+                family,
+                who,
+                member,
+                block,
+            },
+        ) = (copied, &to)
+        {
+            // Moved blocks change place for every map that points at
+            // them; a leaf shared by several changes once.
+            for (j, v) in family.iter().enumerate().take(MAX_FAMILY) {
+                if who & (1 << j) == 0 {
+                    continue;
+                }
+                let mut m = v.map.lock();
+                for i in 0..placed.blocks {
+                    let old = Entry::Disk {
+                        member: *member,
+                        block: block + i,
+                    };
+                    let mem = Entry::Mem {
+                        slot: id,
+                        offset: (placed.data_offset + i) as u32,
+                    };
+                    if m.replace(lba + i, old, mem) {
+                        space.drop_live(*member, block + i, newest);
+                    }
+                }
+            }
+            return Ok(());
+        }
         {
             let mut m = vol.map.lock();
             for i in 0..placed.blocks {
@@ -982,10 +1111,20 @@ impl Writer {
         // whatever the strip size: that is where the map points.
         let mut fill = 0u64;
         for p in slot.nominal.header().pieces() {
+            let mut also = [0u32; crate::format::header::MAX_ALSO];
+            let mut k = 0usize;
+            for (a, id) in also
+                .iter_mut()
+                .zip(slot.nominal.header().volumes_of(p).skip(1))
+            {
+                *a = id;
+                k += 1;
+            }
+            let also = also.get(..k).unwrap_or(&[]);
             if p.is_trim() {
                 let n = slot
                     .out
-                    .append_trim(p.volume, p.host_lba, u64::from(p.host_len))
+                    .append_trim_for(p.volume, also, p.host_lba, u64::from(p.host_len))
                     .map_err(fmt)?;
                 if n != u64::from(p.host_len) {
                     pr_err!("stripe {}: a trim record split when it was closed\n", seq);
@@ -995,7 +1134,7 @@ impl Writer {
             }
             let a = slot
                 .out
-                .append(p.volume, p.host_lba, u64::from(p.len))
+                .append_for(p.volume, also, p.host_lba, u64::from(p.len))
                 .map_err(fmt)?;
             if a.data_offset != fill || a.blocks != u64::from(p.len) {
                 pr_err!("stripe {}: pieces moved when it was closed\n", seq);
@@ -1158,16 +1297,62 @@ impl Writer {
         st.space.reclaim(d);
     }
 
-    /// Stops counting the blocks of `vol`, just deleted, as live.
+    /// Stops counting the blocks of `vol`, just deleted, as live, except
+    /// where copies still point at them.
     pub(crate) fn forget(&self, vol: &Volume) {
-        let mut st = self.state.lock();
-        let newest = st.next_seq - 1;
-        let space = &mut st.space;
-        vol.map.lock().for_each_mapped(|e| {
-            if let Entry::Disk { member, block } = e {
-                space.drop_live(member, block, newest);
-            }
-        });
+        let released = {
+            let mut st = self.state.lock();
+            let newest = st.next_seq - 1;
+            let space = &mut st.space;
+            vol.map.release_all(|e| {
+                if let Entry::Disk { member, block } = e {
+                    space.drop_live(member, block, newest);
+                }
+            })
+        };
+        // Freeing a large directory may sleep: not under the lock.
+        drop(released);
+    }
+
+    /// Makes blocks `lba .. lba + n` of `vol` writable: allocates their
+    /// missing leaves (only when `create`: trims need none) with `flags`,
+    /// and gives it its own copy of every leaf it shares with a copy, whose
+    /// mapped blocks are then pointed at once more.
+    pub(crate) fn prepare(
+        &self,
+        vol: &Volume,
+        lba: u64,
+        n: u64,
+        create: bool,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        while let Some(i) = vol.map.leaf_wanted(lba, n, create)? {
+            let leaf = NewLeaf::new(flags)?;
+            let mut st = self.state.lock();
+            let space = &mut st.space;
+            vol.map.lock().install(i, leaf, |e| {
+                if let Entry::Disk { member, block } = e {
+                    space.add_live(member, block);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Changes the size of `vol`'s map to `blocks` (see [`Map::resize`]).
+    pub(crate) fn resize(&self, vol: &Volume, blocks: u64) -> Result {
+        let released = {
+            let mut st = self.state.lock();
+            let newest = st.next_seq - 1;
+            let space = &mut st.space;
+            vol.map.resize(blocks, |e| {
+                if let Entry::Disk { member, block } = e {
+                    space.drop_live(member, block, newest);
+                }
+            })?
+        };
+        drop(released);
+        Ok(())
     }
 
     /// Whether free space is down to half of what free-space collection
@@ -1300,23 +1485,27 @@ impl Writer {
             let Ok(StripRole::Data(k)) = geometry::strip_role(h, i) else {
                 continue;
             };
-            let vol = vols.iter().find(|v| v.id == p.volume);
-            let (Some(s), Some(vol)) = (h.strips().get(i), vol) else {
+            let Some(s) = h.strips().get(i) else {
                 continue;
             };
             let base = u64::from(k) * sb + u64::from(p.start);
-            let mut m = vol.map.lock();
-            for b in 0..u64::from(p.len) {
-                let mem = Entry::Mem {
-                    slot: id,
-                    offset: (base + b) as u32,
-                };
-                let disk = Entry::Disk {
-                    member: s.member,
-                    block: s.lba + 1 + u64::from(p.start) + b,
-                };
-                if m.replace(p.host_lba + b, mem, disk) {
-                    space.add_live(s.member, s.lba + 1 + u64::from(p.start) + b);
+            for vol in h
+                .volumes_of(p)
+                .filter_map(|id| vols.iter().find(|v| v.id == id))
+            {
+                let mut m = vol.map.lock();
+                for b in 0..u64::from(p.len) {
+                    let mem = Entry::Mem {
+                        slot: id,
+                        offset: (base + b) as u32,
+                    };
+                    let disk = Entry::Disk {
+                        member: s.member,
+                        block: s.lba + 1 + u64::from(p.start) + b,
+                    };
+                    if m.replace(p.host_lba + b, mem, disk) {
+                        space.add_live(s.member, s.lba + 1 + u64::from(p.start) + b);
+                    }
                 }
             }
         }
@@ -1337,14 +1526,30 @@ impl Writer {
     /// is written, then flushes every member: everything acknowledged
     /// before the call is then on stable storage.
     pub(crate) fn flush<T: Owner>(&self, owner: &Arc<T>, io: &Io<'_>) -> Result {
+        self.flush_with(owner, io, || Ok(())).map(|_| ())
+    }
+
+    /// A flush that runs `at` at its point in the log: every host piece
+    /// packed before lies in a stripe below the sequence number it
+    /// returns, every one packed after at or above it. `at` runs under the
+    /// writer's state lock and must not sleep.
+    pub(crate) fn flush_with<T: Owner>(
+        &self,
+        owner: &Arc<T>,
+        io: &Io<'_>,
+        at: impl FnOnce() -> Result,
+    ) -> Result<u64> {
         let mut closing: [Option<u16>; MAX_GROUPS] = [None; MAX_GROUPS];
-        let target = {
+        let (target, point) = {
             let mut st = self.state.lock();
             for (g, c) in closing.iter_mut().enumerate() {
                 *c = self.take_open(&mut st, g, true)?;
             }
+            // No stripe is open now: whatever is packed next opens one
+            // with a higher sequence number.
+            at()?;
             st.since_flush = 0;
-            st.next_seq - 1
+            (st.next_seq - 1, st.next_seq)
         };
         for id in closing.into_iter().flatten() {
             self.close(owner, io, id);
@@ -1365,7 +1570,7 @@ impl Writer {
         st.durable_seq = st.durable_seq.max(target);
         let d = st.durable_seq;
         st.space.reclaim(d);
-        Ok(())
+        Ok(point)
     }
 }
 

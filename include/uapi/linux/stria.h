@@ -153,6 +153,7 @@ struct stria_status {
 #define STRIA_VOLUME_CREATE	1
 #define STRIA_VOLUME_RESIZE	2
 #define STRIA_VOLUME_DELETE	3
+#define STRIA_VOLUME_COPY	4
 
 /**
  * struct stria_volume - create, resize or delete a volume of an array
@@ -161,18 +162,24 @@ struct stria_status {
  * @index:		the array's number
  * @op:			STRIA_VOLUME_*
  * @id:			resize, delete: the volume's id, or 0 to name it by
- *			@name; create: out, the new volume's id
+ *			@name; create: out, the new volume's id; copy: in, the
+ *			source's id (not 0), out, the copy's id
  * @reserved0:		must be 0
  * @size_sectors:	create, resize: the size in 512-byte sectors, a
  *			multiple of 8 and not 0 (volumes are thin: any size up
  *			to 2^40 4 KiB blocks, whatever the pool holds)
- * @name:		create: the name, 1 to 31 characters out of [A-Za-z0-9._-],
- *			NUL padded, unique in the array; resize, delete: the
- *			name when @id is 0
+ * @name:		create, copy: the new volume's name, 1 to 31 characters
+ *			out of [A-Za-z0-9._-], NUL padded, unique in the array;
+ *			resize, delete: the name when @id is 0
  * @reserved:		must be 0
  *
  * The volume table is on stable storage (every member's superblock) when
- * the call returns.  A volume that is open cannot be deleted (EBUSY).  Its
+ * the call returns.  STRIA_VOLUME_COPY makes an instant copy of volume @id
+ * (@size_sectors must be 0): writes to the source in flight are either all
+ * in it or none, the source is flushed, and the copy - a volume of its own,
+ * of the source's size - survives a power cut once the call returns.  Its
+ * time does not depend on what the source holds.  Deleting a source keeps
+ * its copies.  A volume that is open cannot be deleted (EBUSY).  Its
  * block device is /dev/striaN for volume id 1 and /dev/striaNvID for the
  * others, N being the array's number.
  */
@@ -198,6 +205,11 @@ struct stria_volume {
  * @map_bytes:		memory its map takes, in bytes
  * @name:		name, NUL padded
  * @disk:		block device name (without /dev/), NUL padded
+ * @flags:		STRIA_VINFO_COPY for an instant copy
+ * @parent_id:		the volume it is a copy of, 0 if none
+ * @copy_seq:		log sequence number of the copy point, 0 if none
+ * @shared_blocks:	mapped blocks in map pages shared with other volumes
+ * @shared_map_bytes:	bytes of those shared map pages (in @map_bytes)
  */
 struct stria_volume_info {
 	__u32 id;
@@ -207,7 +219,15 @@ struct stria_volume_info {
 	__u64 map_bytes;
 	char name[STRIA_VOLUME_NAME_MAX];
 	char disk[32];
+	__u32 flags;
+	__u32 parent_id;
+	__u64 copy_seq;
+	__u64 shared_blocks;
+	__u64 shared_map_bytes;
 };
+
+/* Flags of struct stria_volume_info. */
+#define STRIA_VINFO_COPY	1
 
 /**
  * struct stria_volumes - list the volumes of an array

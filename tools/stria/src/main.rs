@@ -4,6 +4,7 @@
 //! volumes.
 
 mod control;
+mod copy;
 mod error;
 mod format;
 mod gc;
@@ -116,6 +117,11 @@ enum Command {
         #[command(subcommand)]
         command: VolumeCommand,
     },
+    /// Make, list, show and delete instant copies of volumes.
+    Copy {
+        #[command(subcommand)]
+        command: CopyCommand,
+    },
     /// Collect free space now: move the live blocks out of the stripes
     /// that are mostly dead, until enough of the pool is free.
     Gc {
@@ -131,6 +137,45 @@ enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CopyCommand {
+    /// Make an instant copy of a volume, exactly as it is at this moment;
+    /// prints the copy's block device.
+    Create {
+        /// The volume to copy: its device (/dev/striaNvM, /dev/striaN,
+        /// striaNvM) or ARRAY/NAME.
+        source: String,
+        /// The copy's name: 1 to 31 characters out of A-Z a-z 0-9 . _ -,
+        /// unique in the array.
+        name: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the copies of an array, or of every array.
+    List {
+        /// The array: its number N or any of its volumes; all arrays if
+        /// omitted.
+        array: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one copy: its source, copy point, map form and sharing.
+    Show {
+        /// The copy: its device or ARRAY/NAME.
+        copy: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a copy; blocks it shares with other volumes stay theirs.
+    Delete {
+        /// The copy: its device or ARRAY/NAME.
+        copy: String,
     },
 }
 
@@ -517,7 +562,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let index = with_spinner("assembling: scanning the members' stripe headers", || {
                 ctl.assemble(&members)
             })?;
-            let volume = format!("/dev/stria{index}");
+            // Volume 1 may have been deleted (its copies kept): then the
+            // first volume there is.
+            let volume = ctl
+                .volumes(index)?
+                .and_then(|vs| volume::reports(&vs).into_iter().find_map(|v| v.device))
+                .unwrap_or_else(|| format!("/dev/stria{index}"));
             if json {
                 println!(
                     "{}",
@@ -562,6 +612,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Volume { command } => run_volume(command)?,
+        Command::Copy { command } => run_copy(command)?,
         Command::Gc {
             array,
             until_free,
@@ -575,6 +626,39 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 gc::print(&r);
             }
         }
+    }
+    Ok(())
+}
+
+fn run_copy(cmd: CopyCommand) -> Result<(), Failure> {
+    match cmd {
+        CopyCommand::Create { source, name, json } => {
+            let r = copy::create(&source, &name)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("{}", r.device);
+            }
+        }
+        CopyCommand::List { array, json } => {
+            let r = copy::list(array.as_deref())?;
+            if json {
+                print_json(&r)?;
+            } else if r.is_empty() {
+                println!("no copies");
+            } else {
+                copy::print(&r);
+            }
+        }
+        CopyCommand::Show { copy: c, json } => {
+            let r = copy::show(&c)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                copy::print(std::slice::from_ref(&r));
+            }
+        }
+        CopyCommand::Delete { copy: c } => copy::delete(&c)?,
     }
     Ok(())
 }

@@ -71,7 +71,7 @@ pub fn volume_name(name: &str) -> Result<[u8; uapi::VOLUME_NAME_MAX], Failure> {
 }
 
 /// A NUL-padded name from the kernel as text.
-fn name_text(b: &[u8]) -> String {
+pub(crate) fn name_text(b: &[u8]) -> String {
     let len = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..len]).into_owned()
 }
@@ -153,7 +153,7 @@ pub fn parse_volume(s: &str) -> Result<VolumeArg, Failure> {
 
 /// The request naming `v`: by id once its device is found among the
 /// array's volumes, by name otherwise (the kernel looks it up).
-fn target(ctl: &Control, v: &VolumeArg, what: &str) -> Result<uapi::Volume, Failure> {
+pub(crate) fn target(ctl: &Control, v: &VolumeArg, what: &str) -> Result<uapi::Volume, Failure> {
     match v {
         VolumeArg::Named { index, name } => Ok(uapi::Volume {
             index: *index,
@@ -249,7 +249,7 @@ pub fn delete(volume: &str) -> Result<(), Failure> {
 }
 
 /// One volume as `volume list` reports it.
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub struct VolumeReport {
     /// The array's number.
     pub array: u32,
@@ -269,9 +269,22 @@ pub struct VolumeReport {
     pub map_bytes: u64,
     /// `map_bytes` per mapped block.
     pub map_bytes_per_block: f64,
+    /// Id of the volume it is an instant copy of, if it is one.
+    pub copy_of: Option<u32>,
+    /// Log sequence number of the copy point (0 if no copy).
+    pub copy_seq: u64,
+    /// Mapped blocks it shares with other volumes through map pages
+    /// they point at too.
+    pub shared_blocks: u64,
+    /// Mapped blocks in map pages of its own (`mapped_blocks` minus
+    /// `shared_blocks`); a page copied on a write still points at some
+    /// blocks the other side reads too.
+    pub unique_blocks: u64,
+    /// Bytes of the map pages it shares (part of `map_bytes`).
+    pub shared_map_bytes: u64,
 }
 
-fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
+pub(crate) fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
     let n = (vs.nr_volumes as usize).min(vs.volumes.len());
     vs.volumes[..n]
         .iter()
@@ -287,6 +300,11 @@ fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
                 mapped_blocks: v.map_blocks,
                 map_bytes: v.map_bytes,
                 map_bytes_per_block: crate::per_block(v.map_bytes, v.map_blocks),
+                copy_of: (v.flags & uapi::VINFO_COPY != 0).then_some(v.parent_id),
+                copy_seq: v.copy_seq,
+                shared_blocks: v.shared_blocks,
+                unique_blocks: v.map_blocks.saturating_sub(v.shared_blocks),
+                shared_map_bytes: v.shared_map_bytes,
             }
         })
         .collect()
@@ -325,9 +343,9 @@ pub fn list(array: Option<&str>) -> Result<Option<Vec<VolumeReport>>, Failure> {
 /// Prints `volume list` as a table.
 pub fn print_list(r: &[VolumeReport]) {
     let head = [
-        "DEVICE", "ARRAY", "ID", "NAME", "SIZE", "OPEN", "MAPPED", "MAP", "B/BLOCK",
+        "DEVICE", "ARRAY", "ID", "NAME", "SIZE", "OPEN", "MAPPED", "SHARED", "MAP", "B/BLOCK",
     ];
-    let rows: Vec<[String; 9]> = r
+    let rows: Vec<[String; 10]> = r
         .iter()
         .map(|v| {
             [
@@ -338,6 +356,7 @@ pub fn print_list(r: &[VolumeReport]) {
                 crate::human(v.size_bytes),
                 v.open_count.to_string(),
                 v.mapped_blocks.to_string(),
+                v.shared_blocks.to_string(),
                 crate::human(v.map_bytes),
                 format!("{:.2}", v.map_bytes_per_block),
             ]
@@ -350,7 +369,9 @@ pub fn print_list(r: &[VolumeReport]) {
         }
     }
     // Text columns left, numbers right.
-    let left = [true, false, false, true, false, false, false, false, false];
+    let left = [
+        true, false, false, true, false, false, false, false, false, false,
+    ];
     let line = |cells: &[&str]| {
         let s: Vec<String> = cells
             .iter()

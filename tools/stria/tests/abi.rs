@@ -85,6 +85,13 @@ int main(void)
 	P("vinfo.name_len", sizeof(((struct stria_volume_info *)0)->name));
 	P("vinfo.disk", offsetof(struct stria_volume_info, disk));
 	P("vinfo.disk_len", sizeof(((struct stria_volume_info *)0)->disk));
+	P("vinfo.flags", offsetof(struct stria_volume_info, flags));
+	P("vinfo.parent_id", offsetof(struct stria_volume_info, parent_id));
+	P("vinfo.copy_seq", offsetof(struct stria_volume_info, copy_seq));
+	P("vinfo.shared_blocks", offsetof(struct stria_volume_info, shared_blocks));
+	P("vinfo.shared_map_bytes", offsetof(struct stria_volume_info, shared_map_bytes));
+	P("volume_copy", STRIA_VOLUME_COPY);
+	P("vinfo_copy", STRIA_VINFO_COPY);
 	P("volumes.size", sizeof(struct stria_volumes));
 	P("volumes.index", offsetof(struct stria_volumes, index));
 	P("volumes.nr", offsetof(struct stria_volumes, nr_volumes));
@@ -337,6 +344,11 @@ fn volume_layouts_match_the_c_header() {
         map_bytes: 0x5152_5354_5556_5758,
         name: [b'v'; uapi::VOLUME_NAME_MAX],
         disk: [b'd'; 32],
+        flags: 0x6162_6364,
+        parent_id: 0x6566_6768,
+        copy_seq: 0x7172_7374_7576_7778,
+        shared_blocks: 0x8182_8384_8586_8788,
+        shared_map_bytes: 0x9192_9394_9596_9798,
     };
     let mut raw = [0u8; uapi::Volumes::SIZE];
     vs.encode(&mut raw);
@@ -345,6 +357,22 @@ fn volume_layouts_match_the_c_header() {
     assert_eq!(field(&raw, c["volumes.nr"], 4), 0x0e0f_1011);
     let e = c["volumes.volumes"] + c["vinfo.size"];
     assert_eq!(field(&raw, e + c["vinfo.id"], 4), 0x2122_2324);
+    assert_eq!(field(&raw, e + c["vinfo.flags"], 4), 0x6162_6364);
+    assert_eq!(field(&raw, e + c["vinfo.parent_id"], 4), 0x6566_6768);
+    assert_eq!(
+        field(&raw, e + c["vinfo.copy_seq"], 8),
+        0x7172_7374_7576_7778
+    );
+    assert_eq!(
+        field(&raw, e + c["vinfo.shared_blocks"], 8),
+        0x8182_8384_8586_8788
+    );
+    assert_eq!(
+        field(&raw, e + c["vinfo.shared_map_bytes"], 8),
+        0x9192_9394_9596_9798
+    );
+    assert_eq!(c["volume_copy"], u64::from(uapi::VOLUME_COPY));
+    assert_eq!(c["vinfo_copy"], u64::from(uapi::VINFO_COPY));
     assert_eq!(field(&raw, e + c["vinfo.open_count"], 4), 0x2526_2728);
     assert_eq!(
         field(&raw, e + c["vinfo.size_sectors"], 8),
@@ -365,7 +393,8 @@ fn volume_layouts_match_the_c_header() {
     let disk = (e + c["vinfo.disk"]) as usize;
     assert_eq!(c["vinfo.disk_len"], 32);
     assert!(raw[disk..disk + 32].iter().all(|&b| b == b'd'));
-    assert_eq!(c["vinfo.disk"] + c["vinfo.disk_len"], c["vinfo.size"]);
+    assert_eq!(c["vinfo.disk"] + c["vinfo.disk_len"], c["vinfo.flags"]);
+    assert_eq!(c["vinfo.shared_map_bytes"] + 8, c["vinfo.size"]);
     // Entries 0 and 2 stay zero.
     let first = c["volumes.volumes"] as usize;
     let size = c["vinfo.size"] as usize;

@@ -360,6 +360,28 @@ impl<T: Operations> Disk<T> {
     }
 }
 
+impl<T: Operations> Disk<T> {
+    /// Waits until no request of the disk is in flight and holds new ones
+    /// back until the guard is dropped.
+    pub(crate) fn freeze(&self) -> Frozen<'_, T> {
+        // SAFETY: By the type invariant the disk is added, so its queue is
+        // live.
+        unsafe { bindings::blk_mq_freeze_queue_nomemsave((*self.gendisk).queue) };
+        Frozen(self)
+    }
+}
+
+/// A disk whose queue is frozen: see [`Disk::freeze`].
+pub(crate) struct Frozen<'a, T: Operations>(&'a Disk<T>);
+
+impl<T: Operations> Drop for Frozen<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: The queue was frozen by `Disk::freeze`, once, and the disk
+        // outlives the guard.
+        unsafe { bindings::blk_mq_unfreeze_queue_nomemrestore((*self.0.gendisk).queue) };
+    }
+}
+
 impl<T: Operations> Drop for Disk<T> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants the disk is added: deleting it

@@ -39,6 +39,16 @@ pub const MAX_PIECES: usize = 160;
 /// was allocated from).
 pub const MAX_GROUPS: usize = 8;
 
+/// Volumes besides its own that one piece can stand for.
+///
+/// Blocks that free-space collection moves may be shared by several
+/// instant copies; one piece names them all rather than storing the data
+/// once per copy.
+pub const MAX_ALSO: usize = 12;
+
+/// Mask of the valid bits of a piece's `also`.
+const ALSO_MASK: u16 = (1 << MAX_ALSO) - 1;
+
 /// On-disk value of an absent member or parity index.
 pub const NONE_U8: u8 = 0xff;
 
@@ -79,8 +89,11 @@ pub mod off {
     /// Newest sequence number known durable when the stripe was built,
     /// u64, 0 for none.
     pub const DURABLE_SEQ: usize = 68;
+    /// Volumes a piece may also stand for: [`super::MAX_ALSO`] u32 ids,
+    /// unused ones 0.
+    pub const ALSO: usize = 76;
     /// Reserved, zero, up to [`STRIPS`].
-    pub const RESERVED: usize = 76;
+    pub const RESERVED: usize = ALSO + super::MAX_ALSO * 4;
     /// Bytes of the reserved area.
     pub const RESERVED_SIZE: usize = STRIPS - RESERVED;
     /// Strip table: [`super::MAX_STRIPS`] entries of `STRIP_SIZE` bytes.
@@ -115,15 +128,16 @@ pub mod off {
     pub const P_START: usize = 14;
     /// Piece entry: blocks stored in the strip, u16 (0 for a trim).
     pub const P_LEN: usize = 16;
-    /// Piece entry: flags, u16, zero.
-    pub const P_FLAGS: usize = 18;
+    /// Piece entry: bit `i` set when the piece also stands for volume
+    /// `also[i]` of the header, u16; bits 12 and up zero.
+    pub const P_ALSO: usize = 18;
     /// End of the piece table.
     pub const END: usize = PIECES + super::MAX_PIECES * PIECE_SIZE;
 }
 
 const _: () = assert!(off::END == HEADER_BYTES);
-const _: () = assert!(off::DURABLE_SEQ + 8 == off::RESERVED);
-const _: () = assert!(off::RESERVED_SIZE == 52);
+const _: () = assert!(off::DURABLE_SEQ + 8 == off::ALSO);
+const _: () = assert!(off::RESERVED_SIZE == 4);
 
 /// A place on a member: used for strips and the previous-stripe pointer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -177,6 +191,9 @@ pub struct Piece {
     /// Blocks stored in the strip: equal to `host_len` for data, 0 for a
     /// trim record (the host range was discarded and reads as zeroes).
     pub len: u16,
+    /// Bit `i` set: the piece stands for volume `also[i]` of the header
+    /// too, at the same host blocks.
+    pub also: u16,
 }
 
 impl Piece {
@@ -187,6 +204,7 @@ impl Piece {
         host_len: 0,
         start: 0,
         len: 0,
+        also: 0,
     };
 
     /// True for a trim record.
@@ -228,6 +246,9 @@ pub struct StripeHeader {
     pub nr_strips: u8,
     /// The strips; entries from `nr_strips` on are [`Strip::EMPTY`].
     pub strips: [Strip; MAX_STRIPS],
+    /// Volumes pieces also stand for (see [`Piece::also`]); unused
+    /// entries 0.
+    pub also: [u32; MAX_ALSO],
     /// Pieces in use in `pieces`.
     pub nr_pieces: u16,
     /// The pieces, grouped by strip in strip order: the first
@@ -251,6 +272,7 @@ impl StripeHeader {
         strip_blocks: 0,
         nr_strips: 0,
         strips: [Strip::EMPTY; MAX_STRIPS],
+        also: [0; MAX_ALSO],
         nr_pieces: 0,
         pieces: [Piece::EMPTY; MAX_PIECES],
     };
@@ -260,6 +282,18 @@ impl StripeHeader {
         self.strips
             .get(..usize::from(self.nr_strips))
             .unwrap_or(&[])
+    }
+
+    /// Every volume piece `p` stands for: its own, then those of its
+    /// `also` bits, in table order.
+    pub fn volumes_of<'a>(&'a self, p: &'a Piece) -> impl Iterator<Item = u32> + 'a {
+        let also = self
+            .also
+            .iter()
+            .enumerate()
+            .filter(move |(i, id)| p.also & (1 << i) != 0 && **id != 0)
+            .map(|(_, id)| *id);
+        core::iter::once(p.volume).chain(also)
     }
 
     /// The pieces in use.
@@ -382,6 +416,19 @@ impl StripeHeader {
         if self.strips.iter().skip(n).any(|s| *s != Strip::EMPTY) {
             return Err(FormatError::ReservedBits);
         }
+        // The table is filled from the front, without repeats.
+        for (i, id) in self.also.iter().enumerate() {
+            let later = self.also.get(i + 1..).unwrap_or(&[]);
+            let bad = if *id == 0 {
+                later.iter().any(|l| *l != 0)
+            } else {
+                later.contains(id)
+            };
+            if bad {
+                return Err(FormatError::BadVolumeId);
+            }
+        }
+        let in_table = self.also.iter().take_while(|id| **id != 0).count();
         let np = usize::from(self.nr_pieces);
         if np > MAX_PIECES {
             return Err(FormatError::TooManyPieces);
@@ -408,7 +455,7 @@ impl StripeHeader {
                 }
                 continue;
             }
-            let used = self.check_strip_pieces(pieces)?;
+            let used = self.check_strip_pieces(pieces, in_table)?;
             if s.active_count > used {
                 return Err(FormatError::BadActiveCount);
             }
@@ -420,11 +467,17 @@ impl StripeHeader {
     }
 
     /// Checks the pieces of one data strip, returning the blocks they store.
-    fn check_strip_pieces(&self, pieces: &[Piece]) -> Result<u32> {
+    fn check_strip_pieces(&self, pieces: &[Piece], in_table: usize) -> Result<u32> {
         let mut fill = 0u32;
         let mut used = 0u32;
         for p in pieces {
             if p.volume == 0 {
+                return Err(FormatError::BadVolumeId);
+            }
+            if p.also & !ALSO_MASK != 0 || u32::from(p.also) >> in_table != 0 {
+                return Err(FormatError::BadVolumeId);
+            }
+            if self.volumes_of(p).skip(1).any(|v| v == p.volume) {
                 return Err(FormatError::BadVolumeId);
             }
             p.host_lba
@@ -476,6 +529,9 @@ impl StripeHeader {
         le::put_u8(b, off::GROUP, self.group)?;
         le::put_u16(b, off::NR_PIECES, self.nr_pieces)?;
         le::put_u32(b, off::STRIP_BLOCKS, self.strip_blocks)?;
+        for (i, id) in self.also.iter().enumerate() {
+            le::put_u32(b, off::ALSO + 4 * i, *id)?;
+        }
         for (i, s) in self.strips().iter().enumerate() {
             let e = off::STRIPS + i * off::STRIP_SIZE;
             le::put_u64(b, e + off::S_LBA, s.lba)?;
@@ -491,6 +547,7 @@ impl StripeHeader {
             le::put_u16(b, e + off::P_HOST_LEN, p.host_len)?;
             le::put_u16(b, e + off::P_START, p.start)?;
             le::put_u16(b, e + off::P_LEN, p.len)?;
+            le::put_u16(b, e + off::P_ALSO, p.also)?;
         }
         let sum = crc::crc32c_skip_field(b, off::CRC).ok_or(FormatError::BufferTooSmall)?;
         le::put_u32(b, off::CRC, sum)
@@ -543,6 +600,9 @@ impl StripeHeader {
         self.group = le::get_u8(b, off::GROUP)?;
         self.nr_pieces = le::get_u16(b, off::NR_PIECES)?;
         self.strip_blocks = le::get_u32(b, off::STRIP_BLOCKS)?;
+        for (i, id) in self.also.iter_mut().enumerate() {
+            *id = le::get_u32(b, off::ALSO + 4 * i)?;
+        }
         // Counts first: the slot loops below rely on them to tell used
         // entries from padding.
         geometry::check_layout(
@@ -578,9 +638,6 @@ impl StripeHeader {
         for (i, p) in self.pieces.iter_mut().enumerate() {
             let e = off::PIECES + i * off::PIECE_SIZE;
             let raw = le::slice(b, e, off::PIECE_SIZE)?;
-            if le::get_u16(raw, off::P_FLAGS)? != 0 {
-                return Err(FormatError::ReservedBits);
-            }
             if i >= usize::from(self.nr_pieces) {
                 if !le::all_zero(raw) {
                     return Err(FormatError::ReservedBits);
@@ -594,6 +651,7 @@ impl StripeHeader {
                 host_len: le::get_u16(raw, off::P_HOST_LEN)?,
                 start: le::get_u16(raw, off::P_START)?,
                 len: le::get_u16(raw, off::P_LEN)?,
+                also: le::get_u16(raw, off::P_ALSO)?,
             };
         }
         self.validate()
@@ -777,6 +835,7 @@ impl HeaderBuilder {
             return false;
         };
         let continues = last.volume == want.volume
+            && last.also == want.also
             && last.is_trim() == want.is_trim()
             && last.host_lba.checked_add(u64::from(last.host_len)) == Some(want.host_lba)
             && (want.is_trim() || last.start.checked_add(last.len) == Some(want.start));
@@ -810,9 +869,49 @@ impl HeaderBuilder {
         true
     }
 
+    /// The `also` bits that name `also`, adding those not yet in the
+    /// header's table; [`FormatError::DoesNotFit`] when it is full.
+    fn also_bits(&mut self, volume: u32, also: &[u32]) -> Result<u16> {
+        let mut bits = 0u16;
+        for (k, id) in also.iter().enumerate() {
+            if *id == 0 || *id == volume || also.get(..k).is_some_and(|a| a.contains(id)) {
+                return Err(FormatError::BadVolumeId);
+            }
+            let i = match self.hdr.also.iter().position(|t| t == id) {
+                Some(i) => i,
+                None => {
+                    let i = self
+                        .hdr
+                        .also
+                        .iter()
+                        .position(|t| *t == 0)
+                        .ok_or(FormatError::DoesNotFit)?;
+                    if let Some(t) = self.hdr.also.get_mut(i) {
+                        *t = *id;
+                    }
+                    i
+                }
+            };
+            bits |= 1 << i;
+        }
+        Ok(bits)
+    }
+
     /// Places up to `blocks` host blocks of `volume` from `host_lba` at the
     /// fill point of the data space.
     pub fn append(&mut self, volume: u32, host_lba: u64, blocks: u64) -> Result<Appended> {
+        self.append_for(volume, &[], host_lba, blocks)
+    }
+
+    /// As [`Self::append`], for blocks that volumes `also` share with
+    /// `volume` at the same host blocks (at most [`MAX_ALSO`] of them).
+    pub fn append_for(
+        &mut self,
+        volume: u32,
+        also: &[u32],
+        host_lba: u64,
+        blocks: u64,
+    ) -> Result<Appended> {
         if volume == 0 {
             return Err(FormatError::BadVolumeId);
         }
@@ -820,6 +919,10 @@ impl HeaderBuilder {
             return Err(FormatError::ZeroLength);
         }
         host_lba.checked_add(blocks).ok_or(FormatError::Overflow)?;
+        if self.free_blocks() == 0 {
+            return Err(FormatError::DoesNotFit);
+        }
+        let also = self.also_bits(volume, also)?;
         let sb = u64::from(self.hdr.strip_blocks);
         let total = geometry::data_blocks(&self.hdr);
         let start = self.fill;
@@ -837,6 +940,7 @@ impl HeaderBuilder {
                 host_len: run16,
                 start: u16::try_from(off).map_err(|_| FormatError::Overflow)?,
                 len: run16,
+                also,
             };
             if !self.try_extend(strip, &p, run16) && !self.push(strip, p) {
                 break;
@@ -863,6 +967,17 @@ impl HeaderBuilder {
     /// discarded. Returns how many were recorded (a piece covers at most
     /// 65535); call again for the rest.
     pub fn append_trim(&mut self, volume: u32, host_lba: u64, blocks: u64) -> Result<u64> {
+        self.append_trim_for(volume, &[], host_lba, blocks)
+    }
+
+    /// As [`Self::append_trim`], for volumes `also` too.
+    pub fn append_trim_for(
+        &mut self,
+        volume: u32,
+        also: &[u32],
+        host_lba: u64,
+        blocks: u64,
+    ) -> Result<u64> {
         if volume == 0 {
             return Err(FormatError::BadVolumeId);
         }
@@ -870,6 +985,7 @@ impl HeaderBuilder {
             return Err(FormatError::ZeroLength);
         }
         host_lba.checked_add(blocks).ok_or(FormatError::Overflow)?;
+        let also = self.also_bits(volume, also)?;
         let strip = self.strip_of(self.fill)?.max(self.last_strip);
         let run = u16::try_from(blocks).unwrap_or(u16::MAX);
         let p = Piece {
@@ -878,6 +994,7 @@ impl HeaderBuilder {
             host_len: run,
             start: 0,
             len: 0,
+            also,
         };
         if self.try_extend(strip, &p, run) {
             return Ok(u64::from(run));

@@ -78,7 +78,7 @@ fn round_trip_and_every_field_offset() {
     assert_eq!(b[off::GROUP], 0);
     assert_eq!(le::get_u16(&b, off::NR_PIECES), Ok(6));
     assert_eq!(le::get_u32(&b, off::STRIP_BLOCKS), Ok(16));
-    assert_eq!((off::RESERVED, off::RESERVED_SIZE), (76, 52));
+    assert_eq!((off::ALSO, off::RESERVED, off::RESERVED_SIZE), (76, 124, 4));
     assert!(b[off::RESERVED..off::STRIPS].iter().all(|&x| x == 0));
 
     // Strip 1: member 3, LBA 1256, 16 live blocks, 1 piece.
@@ -100,7 +100,8 @@ fn round_trip_and_every_field_offset() {
     assert_eq!(le::get_u16(&b, p + off::P_HOST_LEN), Ok(3));
     assert_eq!(le::get_u16(&b, p + off::P_START), Ok(13));
     assert_eq!(le::get_u16(&b, p + off::P_LEN), Ok(3));
-    assert_eq!(le::get_u16(&b, p + off::P_FLAGS), Ok(0));
+    assert_eq!(le::get_u16(&b, p + off::P_ALSO), Ok(0));
+    assert!(b[off::ALSO..off::RESERVED].iter().all(|&x| x == 0));
     // Piece 4 is the trim: host length 5, nothing in the strip.
     let p = piece(4);
     assert_eq!(le::get_u64(&b, p + off::P_HOST_LBA), Ok(90));
@@ -126,6 +127,7 @@ fn builder_lays_out_pieces() {
                 host_len: 13,
                 start: 0,
                 len: 13,
+                also: 0,
             },
         ),
         (
@@ -136,6 +138,7 @@ fn builder_lays_out_pieces() {
                 host_len: 3,
                 start: 13,
                 len: 3,
+                also: 0,
             },
         ),
         (
@@ -146,6 +149,7 @@ fn builder_lays_out_pieces() {
                 host_len: 16,
                 start: 0,
                 len: 16,
+                also: 0,
             },
         ),
         (
@@ -156,6 +160,7 @@ fn builder_lays_out_pieces() {
                 host_len: 1,
                 start: 0,
                 len: 1,
+                also: 0,
             },
         ),
         (
@@ -166,6 +171,7 @@ fn builder_lays_out_pieces() {
                 host_len: 5,
                 start: 0,
                 len: 0,
+                also: 0,
             },
         ),
         (
@@ -176,6 +182,7 @@ fn builder_lays_out_pieces() {
                 host_len: 1,
                 start: 1,
                 len: 1,
+                also: 0,
             },
         ),
     ];
@@ -308,7 +315,7 @@ fn decode_errors_from_bytes() {
 
     patched(ReservedBits, |b| b[off::FLAGS] = 1);
     patched(ReservedBits, |b| b[off::RESERVED] = 1);
-    patched(ReservedBits, |b| b[off::RESERVED + 7] = 1);
+    patched(ReservedBits, |b| b[off::RESERVED + 3] = 1);
     patched(ReservedBits, |b| b[off::STRIPS - 1] = 1);
     patched(BadDurableSeq, |b| {
         le::put_u64(b, off::DURABLE_SEQ, 1000).unwrap()
@@ -319,7 +326,8 @@ fn decode_errors_from_bytes() {
     patched(ReservedBits, |b| b[strip(1) + off::S_FLAGS] = 1);
     patched(ReservedBits, |b| b[strip(1) + off::S_RESERVED] = 1);
     patched(ReservedBits, |b| b[strip(7) + off::S_MEMBER] = 1);
-    patched(ReservedBits, |b| b[piece(1) + off::P_FLAGS] = 1);
+    // An `also` bit naming an empty table slot.
+    patched(BadVolumeId, |b| b[piece(1) + off::P_ALSO] = 1);
     patched(ReservedBits, |b| b[piece(MAX_PIECES - 1)] = 1);
     patched(BadPrevious, |b| b[off::PREV_MEMBER] = 0xff);
     patched(BadPrevious, |b| b[off::PREV_MEMBER] = 32);
@@ -540,4 +548,53 @@ fn decode_into_reuses_storage() {
     h.decode_into(&encoded_header()).unwrap();
     assert_eq!(*h, *sample_builder().header());
     assert_eq!(h.decode_into(&[0u8; 10]), Err(BufferTooSmall));
+}
+
+#[test]
+fn pieces_shared_by_copies() {
+    let mut b = sample_builder();
+    let before = b.used_blocks();
+    // Data moved for volume 7 that copies 8 and 9 share.
+    let a = b.append_for(7, &[8, 9], 300, 2).unwrap();
+    assert_eq!(a.blocks, 2);
+    assert_eq!(b.used_blocks(), before + 2);
+    // Contiguous with the same sharers: one piece; with other sharers: a
+    // new one, and 9 takes the same table slot.
+    b.append_for(7, &[8, 9], 302, 1).unwrap();
+    b.append_for(7, &[9], 303, 1).unwrap();
+    b.append_trim_for(7, &[8], 400, 4).unwrap();
+    let h = *b.header();
+    assert_eq!(&h.also[..3], &[8, 9, 0]);
+    let n = usize::from(h.nr_pieces);
+    let last: Vec<Vec<u32>> = h.pieces()[n - 3..]
+        .iter()
+        .map(|p| h.volumes_of(p).collect())
+        .collect();
+    assert_eq!(last, vec![vec![7, 8, 9], vec![7, 9], vec![7, 8]]);
+    assert_eq!(h.pieces()[n - 3].host_len, 3);
+    let mut buf = [0u8; HEADER_BYTES];
+    h.encode(&mut buf).unwrap();
+    assert_eq!(le::get_u32(&buf, off::ALSO), Ok(8));
+    assert_eq!(le::get_u32(&buf, off::ALSO + 4), Ok(9));
+    assert_eq!(StripeHeader::decode(&buf), Ok(h));
+    // A piece cannot also stand for its own volume, 0, or a volume twice.
+    assert_eq!(b.append_for(7, &[7], 500, 1), Err(BadVolumeId));
+    assert_eq!(b.append_for(7, &[0], 500, 1), Err(BadVolumeId));
+    assert_eq!(b.append_for(7, &[8, 8], 500, 1), Err(BadVolumeId));
+    // A full table: the next new sharer does not fit, known ones do.
+    let mut full = sample_builder();
+    let ids: Vec<u32> = (100..100 + 12).collect();
+    full.append_trim_for(1, &ids, 0, 1).unwrap();
+    assert_eq!(full.append_trim_for(1, &[99], 0, 1), Err(DoesNotFit));
+    full.append_trim_for(1, &ids[..3], 10, 1).unwrap();
+    // Table rules: no repeats, no gaps.
+    mutated(BadVolumeId, |h| {
+        h.also[0] = 5;
+        h.also[1] = 5;
+    });
+    mutated(BadVolumeId, |h| h.also[1] = 5);
+    mutated(BadVolumeId, |h| {
+        h.also[0] = 1;
+        h.pieces[0].also = 1;
+    });
 }

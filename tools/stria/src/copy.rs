@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `stria copy`: instant copies of volumes.
+//!
+//! A copy is a volume of its own that starts out as its source was at the
+//! moment of the call; the kernel makes it in a time that does not depend
+//! on how much the source holds.
+
+use crate::control::Control;
+use crate::error::Failure;
+use crate::uapi;
+use crate::volume;
+use crate::volume::VolumeArg;
+use crate::volume::VolumeReport;
+use nix::errno::Errno;
+use serde::Serialize;
+
+/// The metadata form every copy uses today: a map of its own whose pages
+/// it shares with its source until one side writes into them.
+pub const FORM: &str = "full-pointer-table";
+
+/// One copy as `copy list` and `copy show` report it.
+#[derive(Serialize)]
+pub struct CopyReport {
+    /// The copy, as a volume.
+    #[serde(flatten)]
+    pub volume: VolumeReport,
+    /// The name of the volume it is a copy of, if that still exists.
+    pub source: Option<String>,
+    /// How its map is kept.
+    pub form: &'static str,
+}
+
+/// The volumes of array `index`; ENOENT if it is not running.
+fn volumes_of(ctl: &Control, index: u32, what: &str) -> Result<Vec<VolumeReport>, Failure> {
+    let vs = ctl
+        .volumes(index)?
+        .ok_or_else(|| Failure::errno(what, Errno::ENOENT))?;
+    Ok(volume::reports(&vs))
+}
+
+/// The volume `v` names among `all`.
+fn find<'a>(all: &'a [VolumeReport], v: &VolumeArg) -> Option<&'a VolumeReport> {
+    all.iter().find(|r| match v {
+        VolumeArg::Named { name, .. } => r.name == *name,
+        VolumeArg::Device { disk, .. } => r.device.as_deref() == Some(&format!("/dev/{disk}")),
+    })
+}
+
+fn index_of(v: &VolumeArg) -> u32 {
+    match v {
+        VolumeArg::Named { index, .. } | VolumeArg::Device { index, .. } => *index,
+    }
+}
+
+fn report(all: &[VolumeReport], v: VolumeReport) -> CopyReport {
+    let source = v
+        .copy_of
+        .and_then(|id| all.iter().find(|s| s.id == id))
+        .map(|s| s.name.clone());
+    CopyReport {
+        volume: v,
+        source,
+        form: FORM,
+    }
+}
+
+/// What `copy create` made.
+#[derive(Serialize)]
+pub struct CreateReport {
+    /// The array's number.
+    pub array: u32,
+    /// The copy's volume id.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// Its block device.
+    pub device: String,
+    /// The id of the volume copied.
+    pub source_id: u32,
+    /// How long the kernel took, in microseconds.
+    pub micros: u128,
+}
+
+/// `stria copy create SOURCE NAME`.
+pub fn create(source: &str, name: &str) -> Result<CreateReport, Failure> {
+    let v = volume::parse_volume(source)?;
+    let name_bytes = volume::volume_name(name)?;
+    let index = index_of(&v);
+    let ctl = Control::open()?;
+    let what = format!("copy create {source} {name}");
+    let all = volumes_of(&ctl, index, &what)?;
+    let src = find(&all, &v).ok_or_else(|| Failure::errno(&what, Errno::ENOENT))?;
+    let t0 = std::time::Instant::now();
+    let out = ctl.volume(
+        &uapi::Volume {
+            index,
+            op: uapi::VOLUME_COPY,
+            id: src.id,
+            size_sectors: 0,
+            name: name_bytes,
+        },
+        &what,
+    )?;
+    Ok(CreateReport {
+        array: index,
+        id: out.id,
+        name: name.to_string(),
+        device: volume::device_path(index, out.id),
+        source_id: src.id,
+        micros: t0.elapsed().as_micros(),
+    })
+}
+
+/// `stria copy list [ARRAY]`: every copy of one array or of all.
+pub fn list(array: Option<&str>) -> Result<Vec<CopyReport>, Failure> {
+    let all = volume::list(array)?.unwrap_or_default();
+    let mut out = Vec::new();
+    for v in all.iter().filter(|v| v.copy_of.is_some()) {
+        let same: Vec<VolumeReport> = all.iter().filter(|a| a.array == v.array).cloned().collect();
+        out.push(report(&same, v.clone()));
+    }
+    Ok(out)
+}
+
+/// The copy COPY names, with every volume of its array; `verb` and
+/// `hint` go into the errors.
+fn lookup(
+    ctl: &Control,
+    copy: &str,
+    verb: &str,
+    hint: &str,
+) -> Result<(VolumeArg, Vec<VolumeReport>, VolumeReport), Failure> {
+    let v = volume::parse_volume(copy)?;
+    let what = format!("copy {verb} {copy}");
+    let all = volumes_of(ctl, index_of(&v), &what)?;
+    let found = find(&all, &v)
+        .cloned()
+        .ok_or_else(|| Failure::errno(&what, Errno::ENOENT))?;
+    if found.copy_of.is_none() {
+        return Err(Failure::errno(
+            format!("{what}: not an instant copy{hint}"),
+            Errno::EINVAL,
+        ));
+    }
+    Ok((v, all, found))
+}
+
+/// `stria copy show COPY`.
+pub fn show(copy: &str) -> Result<CopyReport, Failure> {
+    let ctl = Control::open()?;
+    let (_, all, found) = lookup(&ctl, copy, "show", "")?;
+    Ok(report(&all, found))
+}
+
+/// `stria copy delete COPY`: deletes a copy like any volume; what it
+/// shares with others stays theirs.
+pub fn delete(copy: &str) -> Result<(), Failure> {
+    let ctl = Control::open()?;
+    let (v, _, _) = lookup(&ctl, copy, "delete", " (use volume delete)")?;
+    let what = format!("copy delete {copy}");
+    let req = uapi::Volume {
+        op: uapi::VOLUME_DELETE,
+        ..volume::target(&ctl, &v, &what)?
+    };
+    ctl.volume(&req, &what)?;
+    Ok(())
+}
+
+/// Prints copies as a table.
+pub fn print(r: &[CopyReport]) {
+    println!(
+        "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10}  FORM",
+        "DEVICE", "ID", "NAME", "SOURCE", "MAPPED", "SHARED", "MAP"
+    );
+    for c in r {
+        let v = &c.volume;
+        println!(
+            "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10}  {}",
+            v.device.as_deref().unwrap_or("-"),
+            v.id,
+            v.name,
+            c.source.as_deref().unwrap_or("(deleted)"),
+            v.mapped_blocks,
+            v.shared_blocks,
+            crate::human(v.map_bytes),
+            c.form
+        );
+    }
+}
