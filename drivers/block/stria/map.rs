@@ -189,6 +189,16 @@ fn release(leaf: &Leaf, dropped: &mut impl FnMut(Entry)) {
     }
 }
 
+/// An empty directory of leaves, for [`Map::resize`].
+pub(crate) struct Directory(KVVec<Option<Arc<Leaf>>>);
+
+impl Directory {
+    /// One for a volume of `size_blocks` blocks.
+    pub(crate) fn new(size_blocks: u64) -> Result<Self> {
+        Ok(Directory(empty_dir(size_blocks)?))
+    }
+}
+
 fn empty_dir(size_blocks: u64) -> Result<KVVec<Option<Arc<Leaf>>>> {
     let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
     let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
@@ -222,13 +232,19 @@ impl Map {
     /// Entries no map points at any more go to `dropped`. Call with the
     /// writer's state lock held when the map is in service, after
     /// trimming what is cut off (so that the last leaf is not shared).
+    /// `dir` is an empty directory for the new size, made beforehand so
+    /// that nothing is allocated under a lock.
     pub(crate) fn resize(
         &self,
+        dir: Directory,
         size_blocks: u64,
         mut dropped: impl FnMut(Entry),
     ) -> Result<Released> {
-        let mut leaves = empty_dir(size_blocks)?;
+        let mut leaves = dir.0;
         let n = leaves.len();
+        if u64::try_from(n).ok() != Some(size_blocks.div_ceil(LEAF_ENTRIES)) {
+            return Err(EINVAL);
+        }
         let mut guard = self.inner.lock();
         let g = &mut *guard;
         for (new, old) in leaves.iter_mut().zip(g.leaves.iter_mut()) {
@@ -590,12 +606,16 @@ mod tests {
                 m.set(lba, disk)?;
             }
         }
-        drop(map.resize(LEAF_ENTRIES + 10, |_| {})?);
+        drop(map.resize(
+            Directory::new(LEAF_ENTRIES + 10)?,
+            LEAF_ENTRIES + 10,
+            |_| {},
+        )?);
         assert_eq!(map.size_blocks(), LEAF_ENTRIES + 10);
         let st = map.stats();
         assert_eq!(st.mapped, 2);
         assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
-        drop(map.resize(3 * LEAF_ENTRIES, |_| {})?);
+        drop(map.resize(Directory::new(3 * LEAF_ENTRIES)?, 3 * LEAF_ENTRIES, |_| {})?);
         map.prepare(0, 3 * LEAF_ENTRIES, GFP_KERNEL)?;
         let mut m = map.lock();
         assert_eq!(m.get(10), disk);

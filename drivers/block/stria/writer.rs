@@ -42,6 +42,7 @@ use crate::format::header::MAX_GROUPS;
 use crate::format::parity;
 use crate::format::superblock::StripeGroup;
 use crate::format::uuid::Uuid;
+use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::Map;
 use crate::map::NewLeaf;
@@ -1341,11 +1342,12 @@ impl Writer {
 
     /// Changes the size of `vol`'s map to `blocks` (see [`Map::resize`]).
     pub(crate) fn resize(&self, vol: &Volume, blocks: u64) -> Result {
+        let dir = Directory::new(blocks)?;
         let released = {
             let mut st = self.state.lock();
             let newest = st.next_seq - 1;
             let space = &mut st.space;
-            vol.map.resize(blocks, |e| {
+            vol.map.resize(dir, blocks, |e| {
                 if let Entry::Disk { member, block } = e {
                     space.drop_live(member, block, newest);
                 }
