@@ -301,6 +301,7 @@ impl Array {
         // not allocate under the list's lock.
         let mut vols = KVec::with_capacity(MAX_VOLUMES, GFP_KERNEL)?;
         let mut ghosts = KVec::new();
+        let mut sizes = KVec::new();
         for entry in identity.volumes.iter() {
             table.volumes.push(*entry, GFP_KERNEL)?;
             if entry.layout != Layout::FullPointer {
@@ -312,7 +313,23 @@ impl Array {
             if entry.flags & volume_flags::DELETING != 0 {
                 ghosts.push(vols.len(), GFP_KERNEL)?;
             }
-            vols.push(Self::volume_of(entry, policies.len())?, GFP_KERNEL)?;
+            // Every map of a copy tree is rebuilt at the largest size any
+            // of them has, so that a copy made before a source shrank (or
+            // after a copy grew) finds all it shared; each is cut to its
+            // own size at the end.
+            let family = |v: &VolumeEntry| if v.origin_id != 0 { v.origin_id } else { v.id };
+            let widest = identity
+                .volumes
+                .iter()
+                .filter(|v| family(v) == family(entry))
+                .map(|v| v.size_blocks)
+                .max()
+                .unwrap_or(entry.size_blocks);
+            sizes.push(entry.size_blocks, GFP_KERNEL)?;
+            vols.push(
+                Self::volume_sized(entry, widest, policies.len())?,
+                GFP_KERNEL,
+            )?;
         }
         let found = {
             let mut refs = KVec::with_capacity(vols.len(), GFP_KERNEL)?;
@@ -347,7 +364,15 @@ impl Array {
                 .map(|p| u64::from(p.strip_blocks) + 1)
                 .max()
                 .ok_or(EINVAL)?;
-            rebuild::rebuild(&members, &identity.uuid, &refs, &copies, &ghosts, chunk)?
+            rebuild::rebuild(
+                &members,
+                &identity.uuid,
+                &refs,
+                &sizes,
+                &copies,
+                &ghosts,
+                chunk,
+            )?
         };
         let mut i = 0usize;
         vols.retain(|_| {
@@ -384,6 +409,11 @@ impl Array {
 
     /// The in-memory volume for table entry `e`.
     fn volume_of(e: &VolumeEntry, nr_groups: usize) -> Result<Arc<Volume>> {
+        Self::volume_sized(e, e.size_blocks, nr_groups)
+    }
+
+    /// The same with a map of `blocks` blocks.
+    fn volume_sized(e: &VolumeEntry, blocks: u64, nr_groups: usize) -> Result<Arc<Volume>> {
         if usize::from(e.group) >= nr_groups {
             pr_err!("volume {} names a missing stripe group\n", e.id);
             return Err(EINVAL);
@@ -393,7 +423,7 @@ impl Array {
                 id: e.id,
                 family: if e.origin_id != 0 { e.origin_id } else { e.id },
                 group: usize::from(e.group),
-                map: KBox::pin_init(Map::new(e.size_blocks)?, GFP_KERNEL)?,
+                map: KBox::pin_init(Map::new(blocks)?, GFP_KERNEL)?,
             },
             GFP_KERNEL,
         )?)

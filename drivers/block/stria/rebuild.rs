@@ -24,6 +24,7 @@ use crate::format::header;
 use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
 use crate::format::uuid::Uuid;
+use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::NewLeaf;
 use crate::members::Member;
@@ -388,11 +389,13 @@ fn copies_before(events: &[CopyEvent], next: &mut usize, seq: u64, vols: &[&Volu
 /// the copies of `events` at their points in the log, and the member
 /// space, in chunks of `chunk_blocks`, with the live blocks of every
 /// stripe. The maps of `ghosts` (deleted volumes whose copies live on)
-/// are let go of at the end.
+/// are let go of at the end, and the others cut to `sizes`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rebuild(
     members: &[Member],
     uuid: &Uuid,
     vols: &[&Volume],
+    sizes: &[u64],
     events: &[CopyEvent],
     ghosts: &[usize],
     chunk_blocks: u64,
@@ -561,6 +564,12 @@ pub(crate) fn rebuild(
     for g in ghosts {
         if let Some(v) = vols.get(*g) {
             drop(v.map.release_all(|_| {})?);
+        }
+    }
+    for (i, (v, size)) in vols.iter().zip(sizes).enumerate() {
+        if v.map.size_blocks() != *size && !ghosts.contains(&i) {
+            let dir = Directory::new(*size)?;
+            drop(v.map.resize(dir, *size, |_| {})?);
         }
     }
     heap_sort(&mut places, |p| *p);

@@ -1,0 +1,84 @@
+#!/bin/bash
+# Runs inside the VM (see ./bench): instant copies.  How long a copy of a
+# full 1 GiB and a full 8 GiB volume takes (median of five), and random
+# 4k write IOPS on the first overwrite pass after 0, 1 and 8 copies, each
+# on a fresh array with the volume written whole; dm-thin (64 KiB blocks,
+# on md RAID-5 over the same members) with 0 and 1 snapshot in the same
+# run.
+source "$STRIA_LIB/common.sh"
+
+runtime=${1:-10}
+GiB=1073741824
+modprobe raid456
+modprobe dm-thin-pool
+
+fill() { # DEV BYTES
+	fio --name=fill --filename="$1" --direct=1 --ioengine=io_uring --rw=write \
+		--bs=1M --iodepth=8 --size="$2" >/dev/null 2>&1 || die "filling $1 failed"
+}
+first_pass() { # DEV BYTES: write IOPS, every block written at most once
+	fio --name=first --filename="$1" --direct=1 --ioengine=io_uring \
+		--rw=randwrite --bs=4k --iodepth=32 --size="$2" --norandommap=0 \
+		--randrepeat=0 --time_based --runtime="$runtime" --minimal 2>/dev/null |
+		awk -F';' '{print int($49)}'
+}
+wipe() { for m in "${MEMBERS[@]}"; do dd if=/dev/zero of="$m" bs=1M count=2 status=none; done; }
+
+# Copy latency: the helper times the ioctl.
+latency() { # GIB
+	local vol t=() i
+	vol=$(fresh_array --force --raid 5 --strip 64)
+	stria volume resize "$vol" --size "$1G"
+	fill "$vol" $(($1 * GiB))
+	for i in 1 2 3 4 5; do
+		t+=("$(stria copy create --json "$vol" "lat$i" | sed -n 's/.*"micros": \([0-9]*\).*/\1/p')")
+	done
+	stria stop "$vol"
+	echo "COPYLAT $1 $(printf '%s\n' "${t[@]}" | sort -n | sed -n 3p)"
+}
+latency 1
+latency 8
+
+iops_after() { # COPIES
+	local vol i
+	vol=$(fresh_array --force --raid 5 --strip 64)
+	stria volume resize "$vol" --size 1G
+	fill "$vol" "$GiB"
+	for ((i = 1; i <= $1; i++)); do stria copy create "$vol" "c$i" >/dev/null; done
+	echo "COPYIOPS stria $1 $(first_pass "$vol" "$GiB")"
+	stria stop "$vol"
+}
+iops_after 0
+iops_after 1
+iops_after 8
+
+# dm-thin on md RAID-5 over the same members: 64 MiB of metadata, the rest
+# data, 64 KiB blocks.
+thin_after() { # SNAPSHOTS (0 or 1)
+	local md data
+	wipe
+	mdadm --create /dev/md0 --run --force --level=5 --chunk=64 --raid-devices=4 \
+		--assume-clean --metadata=1.2 "${MEMBERS[@]}" >/dev/null 2>&1
+	md=$(blockdev --getsz /dev/md0)
+	data=$((md - 131072))
+	dmsetup create bmeta --table "0 131072 linear /dev/md0 0"
+	dmsetup create bdata --table "0 $data linear /dev/md0 131072"
+	dd if=/dev/zero of=/dev/mapper/bmeta bs=4k count=1 oflag=direct status=none
+	dmsetup create bpool --table "0 $data thin-pool /dev/mapper/bmeta /dev/mapper/bdata 128 0"
+	dmsetup message /dev/mapper/bpool 0 "create_thin 0"
+	dmsetup create bthin --table "0 $((GiB / 512)) thin /dev/mapper/bpool 0"
+	fill /dev/mapper/bthin "$GiB"
+	if (($1)); then
+		dmsetup suspend /dev/mapper/bthin
+		dmsetup message /dev/mapper/bpool 0 "create_snap 1 0"
+		dmsetup resume /dev/mapper/bthin
+	fi
+	echo "COPYIOPS dm-thin $1 $(first_pass /dev/mapper/bthin "$GiB")"
+	dmsetup remove bthin
+	dmsetup remove bpool
+	dmsetup remove bdata
+	dmsetup remove bmeta
+	mdadm --stop /dev/md0 >/dev/null 2>&1
+}
+thin_after 0
+thin_after 1
