@@ -178,6 +178,38 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         volume(fd, 40, create, 0, GIB, b"ok"),
         Err(Errno::ENOENT),
     );
+    let copy = uapi::VOLUME_COPY;
+    t.expect(
+        "copy: no source id",
+        volume(fd, index, copy, 0, 0, b"c"),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "copy: a size given",
+        volume(fd, index, copy, 1, GIB, b"c"),
+        Err(Errno::EINVAL),
+    );
+    t.expect(
+        "copy: a missing source",
+        volume(fd, index, copy, 77, 0, b"c"),
+        Err(Errno::ENOENT),
+    );
+    t.expect(
+        "copy: a name in use",
+        volume(fd, index, copy, 1, 0, b"vol0"),
+        Err(Errno::EEXIST),
+    );
+    t.expect(
+        "copy: a bad name",
+        volume(fd, index, copy, 1, 0, b"a/b"),
+        Err(Errno::EINVAL),
+    );
+    t.expect("copy: of vol0", volume(fd, index, copy, 1, 0, b"c"), Ok(()));
+    t.expect(
+        "copy: delete it",
+        volume(fd, index, uapi::VOLUME_DELETE, 0, 0, b"c"),
+        Ok(()),
+    );
     t.expect(
         "volumes: wrong size field",
         volumes(fd, index, 16, 0),
@@ -218,6 +250,11 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
     t.expect(
         "volume: the 65th",
         volume(fd, index, create, 0, 8, b"one-too-many"),
+        Err(Errno::ENOSPC),
+    );
+    t.expect(
+        "copy: no room in the table",
+        volume(fd, index, uapi::VOLUME_COPY, 1, 0, b"one-too-many"),
         Err(Errno::ENOSPC),
     );
 }
@@ -484,6 +521,11 @@ fn main() {
             );
             t.expect("status as nobody", status(fd, 0), Err(Errno::EPERM));
             t.expect("stop as nobody", stop(fd, 0), Err(Errno::EPERM));
+            t.expect(
+                "copy as nobody",
+                volume(fd, 0, uapi::VOLUME_COPY, 1, 0, b"c"),
+                Err(Errno::EPERM),
+            );
             std::process::exit(if t.failures == 0 { 0 } else { 1 });
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => {
