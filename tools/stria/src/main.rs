@@ -228,6 +228,7 @@ enum VolumeCommand {
 #[derive(Serialize)]
 struct ArrayReport {
     volume: String,
+    index: u32,
     array_uuid: String,
     name: String,
     layout: &'static str,
@@ -249,6 +250,8 @@ struct ArrayReport {
     /// Member bytes written per host byte; 0 before any write.
     write_amplification: f64,
     space: SpaceReport,
+    /// Each volume's mapped blocks, shared and unique.
+    volumes: Vec<volume::VolumeReport>,
 }
 
 /// Pool space, in bytes.
@@ -283,6 +286,8 @@ fn report(st: &uapi::Status) -> ArrayReport {
         .unwrap_or(st.name.len());
     ArrayReport {
         volume: format!("/dev/stria{}", st.index),
+        index: st.index,
+        volumes: Vec::new(),
         array_uuid: uuid::Uuid::from_bytes(st.array_uuid)
             .hyphenated()
             .to_string(),
@@ -416,6 +421,20 @@ fn print_report(r: &ArrayReport) {
         s.gc_stripes,
         human(s.gc_moved_bytes)
     );
+    for v in &r.volumes {
+        let copy = v
+            .copy_of
+            .map(|id| format!(", copy of volume {id}"))
+            .unwrap_or_default();
+        println!(
+            "  volume {} ({}): {} mapped, {} shared with other volumes, {} unique{copy}",
+            v.id,
+            v.name,
+            human(v.mapped_blocks * volume::BLOCK_BYTES),
+            human(v.shared_blocks * volume::BLOCK_BYTES),
+            human(v.unique_blocks * volume::BLOCK_BYTES),
+        );
+    }
 }
 
 /// Runs `f` with a spinner, the elapsed time and `msg` on stderr when it
@@ -602,7 +621,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Some(v) => vec![ctl.status(control::parse_volume(&v)?)?],
                 None => ctl.all()?,
             };
-            let reports: Vec<_> = arrays.iter().map(report).collect();
+            let mut reports: Vec<_> = arrays.iter().map(report).collect();
+            for r in reports.iter_mut() {
+                if let Some(vs) = ctl.volumes(r.index)? {
+                    r.volumes = volume::reports(&vs);
+                }
+            }
             if json {
                 print_json(&reports)?;
             } else if reports.is_empty() {
