@@ -15,6 +15,7 @@ use crate::format::superblock::Layout;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
 use crate::gc;
+use crate::map::Directory;
 use crate::map::Map;
 use crate::members;
 use crate::members::Member;
@@ -75,7 +76,7 @@ impl Table {
             return Err(ENOSPC);
         }
         self.volumes.push(e, GFP_KERNEL)?;
-        self.next_id = e.id.checked_add(1).ok_or(ENOSPC)?;
+        self.next_id = self.next_id.max(e.id.checked_add(1).ok_or(ENOSPC)?);
         Ok(())
     }
 }
@@ -184,18 +185,25 @@ impl WorkItem<0> for Array {
     fn run(this: Arc<Array>) {
         this.busy.add(1, Relaxed);
         // A snapshot: volumes dropped while the list is locked would free
-        // their maps there, which may sleep.
-        match this.volume_list() {
-            Ok(vols) => {
-                this.writer.complete(&this.io(), &vols);
-                if gc::wanted(&this) {
-                    Self::need_space(&this);
+        // their maps there, which may sleep. Taken again when a copy made
+        // meanwhile is missing from it.
+        loop {
+            let copies = this.writer.copies();
+            match this.volume_list() {
+                Ok(vols) => {
+                    if !this.writer.complete(&this.io(), &vols, copies) {
+                        continue;
+                    }
+                    if gc::wanted(&this) {
+                        Self::need_space(&this);
+                    }
+                }
+                Err(_) => {
+                    pr_err!("out of memory finishing written stripes: retrying\n");
+                    let _ = wq::queue().enqueue::<_, 0>(this.clone());
                 }
             }
-            Err(_) => {
-                pr_err!("out of memory finishing written stripes: retrying\n");
-                let _ = wq::queue().enqueue::<_, 0>(this.clone());
-            }
+            break;
         }
         this.busy.fetch_sub(1, Release);
     }
@@ -588,6 +596,8 @@ impl Array {
     /// after re-assembly.
     pub(crate) fn resize_volume(this: &Arc<Self>, vol: &Volume, blocks: u64) -> Result {
         let old = vol.map.size_blocks();
+        // Made first: once the table says the new size, the map must follow.
+        let dir = Directory::new(blocks)?;
         if blocks < old {
             let io = this.io();
             this.writer
@@ -613,7 +623,20 @@ impl Array {
             e.size_blocks = blocks;
             Ok(())
         })?;
-        this.writer.resize(vol, blocks)
+        this.writer.resize(vol, dir, blocks)
+    }
+
+    /// The family (see [`Self::family`]) of the first of `ids` that the
+    /// table still knows: a piece stands for all of them, and some may be
+    /// deleted.
+    pub(crate) fn family_any(&self, ids: impl Iterator<Item = u32>) -> Result<KVec<Arc<Volume>>> {
+        for id in ids {
+            let f = self.family(id)?;
+            if !f.is_empty() {
+                return Ok(f);
+            }
+        }
+        Ok(KVec::new())
     }
 
     /// The volumes in service of the copy tree volume `id` belongs to
@@ -650,10 +673,23 @@ impl Array {
         src: &Arc<Volume>,
         e: VolumeEntry,
     ) -> Result<Arc<Volume>> {
+        let e = VolumeEntry {
+            size_blocks: src.map.size_blocks(),
+            ..e
+        };
         let vol = Self::volume_of(&e, this.identity.groups.len())?;
+        // The id is taken for good before anything names it: collection
+        // may write pieces for the copy as soon as it is served.
+        this.change_table(|t| {
+            if t.next_id != e.id {
+                return Err(EINVAL);
+            }
+            t.next_id = e.id.checked_add(1).ok_or(ENOSPC)?;
+            Ok(())
+        })?;
         let io = this.io();
         // One lock order for all: the writer's state, then the list.
-        let point = this.writer.flush_with(this, &io, || {
+        let point = this.writer.flush_with(this, &io, true, || {
             vol.map.share_from(&src.map)?;
             this.volumes
                 .lock()

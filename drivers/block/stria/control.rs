@@ -565,8 +565,10 @@ impl Controller {
         let vol = {
             // Requests in flight finish before the copy point, new ones
             // wait until after it.
+            // Reclaim must not write to the frozen source: no I/O from
+            // the allocations meanwhile.
             let _frozen = d.disk.as_ref().map(|disk| disk.freeze());
-            Array::copy_volume(&slot.array, d.dev.volume(), e)?
+            crate::blk::noio(|| Array::copy_volume(&slot.array, d.dev.volume(), e))?
         };
         match make_disk(index, &slot.array, vol) {
             Ok(d) => slot.disks.push(d, GFP_KERNEL)?,

@@ -238,41 +238,57 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
             .pieces_with_strip()
             .filter(|(s, p)| *s == i && !p.is_trim())
         {
-            // Whoever of the piece's copy tree still points at its blocks
-            // gets them moved.
-            let family = array.family(p.volume)?;
-            let Some(vol) = family.first() else {
-                continue;
-            };
             let Ok(Some(run)) = geometry::piece_run(h, i, p) else {
                 continue;
             };
-            let n = u64::from(p.len).min(reach(&family).saturating_sub(p.host_lba));
-            if n == 0 {
-                continue;
-            }
             let from = usize::from(p.start) * BLOCK_SIZE;
             let bytes = data.get(from..).ok_or(EINVAL)?;
-            let src: Source<'_, VolumeDev> = Source::Moved {
-                data: bytes,
-                member: run.member,
-                block: run.lba,
-                family: &family,
-            };
-            w.write(array, &io, vol, p.host_lba, n, 0, src, true)?;
+            // Whoever of the piece's copy tree still points at its blocks
+            // gets them moved: looked up again if a copy is made meanwhile.
+            loop {
+                let copies = w.copies();
+                let family = array.family_any(h.volumes_of(p))?;
+                let Some(vol) = family.first() else {
+                    break;
+                };
+                let n = u64::from(p.len).min(reach(&family).saturating_sub(p.host_lba));
+                if n == 0 {
+                    break;
+                }
+                let src: Source<'_, VolumeDev> = Source::Moved {
+                    data: bytes,
+                    member: run.member,
+                    block: run.lba,
+                    family: &family,
+                    copies,
+                };
+                match w.write(array, &io, vol, p.host_lba, n, 0, src, true) {
+                    Err(e) if e == EAGAIN => continue,
+                    r => break r.map(|_| ())?,
+                }
+            }
         }
     }
     for (_, p) in h.pieces_with_strip().filter(|(_, p)| p.is_trim()) {
-        let family = array.family(p.volume)?;
-        let Some(vol) = family.first() else {
-            continue;
-        };
-        let n = u64::from(p.host_len).min(reach(&family).saturating_sub(p.host_lba));
-        if n == 0 {
-            continue;
+        loop {
+            let copies = w.copies();
+            let family = array.family_any(h.volumes_of(p))?;
+            let Some(vol) = family.first() else {
+                break;
+            };
+            let n = u64::from(p.host_len).min(reach(&family).saturating_sub(p.host_lba));
+            if n == 0 {
+                break;
+            }
+            let src: Source<'_, VolumeDev> = Source::Retrim {
+                family: &family,
+                copies,
+            };
+            match w.write(array, &io, vol, p.host_lba, n, 0, src, true) {
+                Err(e) if e == EAGAIN => continue,
+                r => break r.map(|_| ())?,
+            }
         }
-        let src: Source<'_, VolumeDev> = Source::Retrim { family: &family };
-        w.write(array, &io, vol, p.host_lba, n, 0, src, true)?;
     }
     let left = w.gc_collected(v.head);
     if left > 0 {

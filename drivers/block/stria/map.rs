@@ -96,9 +96,13 @@ impl Entry {
 pub(crate) struct Leaf {
     /// Directories that point at it.
     holders: Atomic<u32>,
+    /// Entries mapped.
+    count: Atomic<u32>,
     /// Pass of the last [`Locked::for_each_mapped`] that counted it.
     seen: Atomic<u64>,
-    entries: [Atomic<u64>; LEAF_ENTRIES as usize],
+    /// Exactly a page, allocated apart: with the counters beside it, a
+    /// leaf would take a slab object of twice that.
+    entries: KBox<[Atomic<u64>; LEAF_ENTRIES as usize]>,
 }
 
 impl Leaf {
@@ -117,7 +121,7 @@ impl Leaf {
     }
 
     fn mapped(&self) -> u64 {
-        self.entries.iter().filter(|e| e.load(Relaxed) != 0).count() as u64
+        u64::from(self.count.load(Relaxed))
     }
 }
 
@@ -127,12 +131,14 @@ pub(crate) struct NewLeaf(Arc<Leaf>);
 impl NewLeaf {
     /// Allocates one with `flags`.
     pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
-        let leaf = Arc::init(
-            init!(Leaf {
+        let entries = KBox::init(pin_init::init_array_from_fn(|_| Atomic::new(0u64)), flags)?;
+        let leaf = Arc::new(
+            Leaf {
                 holders: Atomic::new(1),
+                count: Atomic::new(0),
                 seen: Atomic::new(0),
-                entries <- pin_init::init_array_from_fn(|_| Atomic::new(0u64)),
-            }),
+                entries,
+            },
             flags,
         )?;
         Ok(NewLeaf(leaf))
@@ -266,6 +272,7 @@ impl Map {
                     if v != 0 && !last.shared() {
                         gone += 1;
                         last.put(i, 0);
+                        last.count.fetch_sub(1, Relaxed);
                         dropped(Entry::decode(v));
                     }
                 }
@@ -283,6 +290,9 @@ impl Map {
     pub(crate) fn leaf_wanted(&self, lba: u64, n: u64, create: bool) -> Result<Option<u64>> {
         let end = lba.checked_add(n).ok_or(EINVAL)?;
         let g = self.inner.lock();
+        if n == 0 {
+            return Ok(None);
+        }
         if end > g.size_blocks {
             return Err(EINVAL);
         }
@@ -302,9 +312,38 @@ impl Map {
     /// Makes blocks `lba .. lba + n` writable, where nothing counts live
     /// blocks (assembly, tests); leaves are allocated with `flags`.
     pub(crate) fn prepare(&self, lba: u64, n: u64, flags: kernel::alloc::Flags) -> Result {
-        while let Some(i) = self.leaf_wanted(lba, n, true)? {
-            let leaf = NewLeaf::new(flags)?;
-            self.lock().install(i, leaf, |_| {});
+        self.prepare_with(lba, n, true, flags)
+    }
+
+    /// [`Self::prepare`], without missing leaves unless `create`.
+    pub(crate) fn prepare_with(
+        &self,
+        lba: u64,
+        n: u64,
+        create: bool,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        self.prepare_each(lba, n, create, flags, |i, leaf| {
+            self.lock().install(i, leaf, |_| {})
+        })
+    }
+
+    /// Allocates a leaf with `flags` for every leaf of blocks `lba .. lba +
+    /// n` that [`Self::leaf_wanted`] names and hands it to `put` with its
+    /// index, which should [`Locked::install`] it.
+    pub(crate) fn prepare_each(
+        &self,
+        lba: u64,
+        n: u64,
+        create: bool,
+        flags: kernel::alloc::Flags,
+        mut put: impl FnMut(u64, NewLeaf),
+    ) -> Result {
+        let end = lba.checked_add(n).ok_or(EINVAL)?;
+        let mut from = lba;
+        while let Some(i) = self.leaf_wanted(from, end.saturating_sub(from), create)? {
+            put(i, NewLeaf::new(flags)?);
+            from = (i + 1) * LEAF_ENTRIES;
         }
         Ok(())
     }
@@ -409,11 +448,16 @@ impl Locked<'_> {
         let i = lba % LEAF_ENTRIES;
         let old = Entry::decode(leaf.get(i));
         leaf.put(i, v);
-        let inner = &mut *self.0;
         match (old, e) {
             (Entry::Unmapped, Entry::Unmapped) => {}
-            (Entry::Unmapped, _) => inner.mapped += 1,
-            (_, Entry::Unmapped) => inner.mapped = inner.mapped.saturating_sub(1),
+            (Entry::Unmapped, _) => {
+                leaf.count.fetch_add(1, Relaxed);
+                self.0.mapped += 1;
+            }
+            (_, Entry::Unmapped) => {
+                leaf.count.fetch_sub(1, Relaxed);
+                self.0.mapped = self.0.mapped.saturating_sub(1);
+            }
             _ => {}
         }
         Ok(old)
@@ -443,6 +487,7 @@ impl Locked<'_> {
                         added(Entry::decode(v));
                     }
                 }
+                leaf.0.count.store(old.count.load(Relaxed), Relaxed);
                 old.holders.fetch_sub(1, Relaxed);
                 *slot = Some(leaf.0);
             }

@@ -26,7 +26,6 @@ use crate::format::header::StripeLocation;
 use crate::format::uuid::Uuid;
 use crate::map::Directory;
 use crate::map::Entry;
-use crate::map::NewLeaf;
 use crate::members::Member;
 use crate::writer::Start;
 use crate::writer::Volume;
@@ -319,10 +318,7 @@ fn apply(r: &Rec, vols: &[&Volume]) -> Result<bool> {
     let Some((member, lba)) = r.at else {
         // A trim record: what it covers reads as zeros again. A leaf it
         // shares with a copy is copied first.
-        while let Some(i) = vol.map.leaf_wanted(r.host_lba, n, false)? {
-            let leaf = NewLeaf::new(GFP_KERNEL)?;
-            vol.map.lock().install(i, leaf, |_| {});
-        }
+        vol.map.prepare_with(r.host_lba, n, false, GFP_KERNEL)?;
         vol.map.lock().unmap(r.host_lba, n, |_| {})?;
         return Ok(false);
     };
@@ -643,7 +639,9 @@ pub(crate) fn rebuild(
     Ok(Found {
         start: Start {
             space,
-            next_seq: max_seq + 1,
+            // New stripes must not fall below a copy point: they would be shared
+            // into the copy at the next assembly.
+            next_seq: (max_seq + 1).max(events.iter().map(|e| e.at).max().unwrap_or(0)),
             durable_seq: newest.map_or(0, |(s, _)| s),
             prev: newest.map(|(_, l)| l),
         },

@@ -45,7 +45,6 @@ use crate::format::uuid::Uuid;
 use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::Map;
-use crate::map::NewLeaf;
 use crate::members::Member;
 use kernel::new_condvar;
 use kernel::new_spinlock;
@@ -260,6 +259,9 @@ struct State {
     /// worker to write.
     ready: KVec<u16>,
     next_seq: u64,
+    /// Instant copies made so far: a family of volumes looked up before a
+    /// copy misses the copy.
+    copies: u64,
     /// Every stripe at or below it is on stable storage.
     durable_seq: u64,
     /// Header location and sequence number of the last stripe closed.
@@ -323,14 +325,20 @@ pub(crate) enum Source<'a, O: crate::blk::disk::Operations> {
         member: u8,
         /// Member block of the first.
         block: u64,
-        /// The volume and its copies (at most [`MAX_FAMILY`]).
+        /// The volume and its copies (at most [`MAX_FAMILY`]), as they
+        /// were when [`Writer::copies`] said `copies`.
         family: &'a [Arc<Volume>],
+        /// See `family`.
+        copies: u64,
     },
     /// Trim records of a stripe being collected: kept for the volumes of
     /// `family` where the range is still unmapped.
     Retrim {
-        /// The volume and its copies (at most [`MAX_FAMILY`]).
+        /// The volume and its copies (at most [`MAX_FAMILY`]), as they
+        /// were when [`Writer::copies`] said `copies`.
         family: &'a [Arc<Volume>],
+        /// See `family`.
+        copies: u64,
     },
 }
 
@@ -543,6 +551,7 @@ impl Writer {
                 inflight,
                 ready,
                 next_seq: start.next_seq.max(1),
+                copies: 0,
                 durable_seq: start.durable_seq,
                 prev: start.prev,
                 prev_seq: start.durable_seq,
@@ -625,6 +634,12 @@ impl Writer {
             }
             // Volumes of the family a collected range moves for.
             let mut who = 0u16;
+            // A copy made since the family was looked up would be missed.
+            if let Source::Moved { copies, .. } | Source::Retrim { copies, .. } = &src {
+                if *copies != st.copies {
+                    return Err(EAGAIN);
+                }
+            }
             // How many blocks from `done` on to pack; those before that to
             // skip (already changed since the stripe was read).
             let (skip, want) = match &src {
@@ -647,7 +662,7 @@ impl Writer {
                     who = first;
                     (skip, want)
                 }
-                Source::Retrim { family } => {
+                Source::Retrim { family, .. } => {
                     let mask = |i: u64| family_mask(family, lba + i, Entry::Unmapped);
                     let skip = (done..n).take_while(|&i| mask(i) == 0).count() as u64;
                     let start = done + skip;
@@ -737,7 +752,7 @@ impl Writer {
                         data_offset: 0,
                         blocks,
                     }),
-                Source::Retrim { family } => {
+                Source::Retrim { family, .. } => {
                     let (first, also, k) = family_ids(family, who);
                     let also = also.get(..k).unwrap_or(&[]);
                     slot.nominal
@@ -1227,8 +1242,12 @@ impl Writer {
     /// Finishes the stripes whose batches ended: points their blocks at the
     /// members and frees their buffers. Process context (the worker).
     /// `vols` are the volumes being served.
-    pub(crate) fn complete(&self, io: &Io<'_>, vols: &[Arc<Volume>]) {
-        let mask = self.done.xchg(0, Full);
+    ///
+    /// Returns false, leaving the rest for another call, when a copy was
+    /// made after `vols` was listed with [`Self::copies`] at `copies`: its
+    /// map may point into these buffers too.
+    pub(crate) fn complete(&self, io: &Io<'_>, vols: &[Arc<Volume>], copies: u64) -> bool {
+        let mut mask = self.done.xchg(0, Full);
         for id in 0..SLOTS {
             if mask & (1u64 << id) == 0 {
                 continue;
@@ -1240,6 +1259,15 @@ impl Writer {
                 .is_none_or(|s| s.load(Relaxed) != 0);
             let Ok(slot) = self.slot(id) else { continue };
             let mut st = self.state.lock();
+            if st.copies != copies {
+                drop(st);
+                let mut cur = self.done.load(Relaxed);
+                while let Err(now) = self.done.cmpxchg(cur, cur | mask, Full) {
+                    cur = now;
+                }
+                return false;
+            }
+            mask &= !(1u64 << id);
             let slot = slot.lock();
             let seq = slot.seq;
             if failed {
@@ -1251,6 +1279,12 @@ impl Writer {
             }
             let newest = st.next_seq - 1;
             self.move_to_members(&slot, id, vols, &mut st.space);
+            // A reader copies out of the buffer under its own volume's map
+            // lock; a leaf shared with a copy changed under another's. Wait
+            // for every such reader before the buffer is reused.
+            for v in vols {
+                drop(v.map.lock());
+            }
             st.space.written(slot.head, newest);
             drop(slot);
             st.inflight.retain(|s| *s != seq);
@@ -1259,6 +1293,13 @@ impl Writer {
             self.changed.notify_all();
         }
         self.checkpoint(io);
+        true
+    }
+
+    /// How many instant copies were made so far (see [`Self::complete`]
+    /// and [`Source::Moved`]).
+    pub(crate) fn copies(&self) -> u64 {
+        self.state.lock().copies
     }
 
     /// Every stripe below this sequence number has been written.
@@ -1327,8 +1368,7 @@ impl Writer {
         create: bool,
         flags: kernel::alloc::Flags,
     ) -> Result {
-        while let Some(i) = vol.map.leaf_wanted(lba, n, create)? {
-            let leaf = NewLeaf::new(flags)?;
+        vol.map.prepare_each(lba, n, create, flags, |i, leaf| {
             let mut st = self.state.lock();
             let space = &mut st.space;
             vol.map.lock().install(i, leaf, |e| {
@@ -1336,13 +1376,11 @@ impl Writer {
                     space.add_live(member, block);
                 }
             });
-        }
-        Ok(())
+        })
     }
 
     /// Changes the size of `vol`'s map to `blocks` (see [`Map::resize`]).
-    pub(crate) fn resize(&self, vol: &Volume, blocks: u64) -> Result {
-        let dir = Directory::new(blocks)?;
+    pub(crate) fn resize(&self, vol: &Volume, dir: Directory, blocks: u64) -> Result {
         let released = {
             let mut st = self.state.lock();
             let newest = st.next_seq - 1;
@@ -1528,17 +1566,19 @@ impl Writer {
     /// is written, then flushes every member: everything acknowledged
     /// before the call is then on stable storage.
     pub(crate) fn flush<T: Owner>(&self, owner: &Arc<T>, io: &Io<'_>) -> Result {
-        self.flush_with(owner, io, || Ok(())).map(|_| ())
+        self.flush_with(owner, io, false, || Ok(())).map(|_| ())
     }
 
     /// A flush that runs `at` at its point in the log: every host piece
     /// packed before lies in a stripe below the sequence number it
     /// returns, every one packed after at or above it. `at` runs under the
-    /// writer's state lock and must not sleep.
+    /// writer's state lock and must not sleep; with `copy`, it makes an
+    /// instant copy, which [`Self::copies`] counts.
     pub(crate) fn flush_with<T: Owner>(
         &self,
         owner: &Arc<T>,
         io: &Io<'_>,
+        copy: bool,
         at: impl FnOnce() -> Result,
     ) -> Result<u64> {
         let mut closing: [Option<u16>; MAX_GROUPS] = [None; MAX_GROUPS];
@@ -1548,10 +1588,14 @@ impl Writer {
                 *c = self.take_open(&mut st, g, true)?;
             }
             // No stripe is open now: whatever is packed next opens one
-            // with a higher sequence number.
-            at()?;
+            // with a higher sequence number. The stripes closed are
+            // written whatever `at` says.
+            let done = at();
+            if copy && done.is_ok() {
+                st.copies += 1;
+            }
             st.since_flush = 0;
-            (st.next_seq - 1, st.next_seq)
+            (st.next_seq - 1, done.map(|()| st.next_seq))
         };
         for id in closing.into_iter().flatten() {
             self.close(owner, io, id);
@@ -1572,7 +1616,7 @@ impl Writer {
         st.durable_seq = st.durable_seq.max(target);
         let d = st.durable_seq;
         st.space.reclaim(d);
-        Ok(point)
+        point
     }
 }
 
