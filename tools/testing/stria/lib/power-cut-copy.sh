@@ -11,7 +11,7 @@
 source "$STRIA_LIB/common.sh"
 
 round=$2
-span=$((16 * 1048576))
+span=$((4 * 1048576))
 jfield() { json_flat | awk -F '\t' -v k="$1" '$1 == k { print $2 }'; }
 sum() { head -c "$span" "$1" | md5sum | cut -d' ' -f1; }
 
@@ -32,7 +32,7 @@ copies() {
 if [ "$1" = first ]; then
 	vol=$(fresh_array)
 	notes=$(stria volume create "$vol" notes --size 1M)
-	dd if=/dev/urandom of="$vol" bs=1M count=16 oflag=direct conv=fsync status=none
+	dd if=/dev/urandom of="$vol" bs=1M count=4 oflag=direct conv=fsync status=none
 	: >/tmp/notes
 else
 	vol=$(assemble_shuffled)
@@ -75,7 +75,7 @@ echo "=== power cut armed ==="
 k=0
 while :; do
 	k=$((k + 1))
-	dd if=/dev/urandom of="$vol" bs=64k count=1 seek=$((RANDOM % 256)) oflag=direct conv=fsync status=none
+	dd if=/dev/urandom of="$vol" bs=64k count=1 seek=$((RANDOM % 64)) oflag=direct conv=fsync status=none
 	name=snap$round-$k
 	echo "$name $(sum "$vol")" >>/tmp/notes
 	dd if=/tmp/notes of="$notes" bs=64k conv=sync,fsync oflag=direct status=none
