@@ -11,11 +11,13 @@ use crate::blk::Status;
 use crate::format::header::StripeLocation;
 use crate::format::superblock::feature;
 use crate::format::superblock::volume_flags;
+use crate::format::superblock::CopyMeta;
 use crate::format::superblock::Layout;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
 use crate::gc;
 use crate::map::Directory;
+use crate::map::Form;
 use crate::map::Map;
 use crate::members;
 use crate::members::Member;
@@ -362,6 +364,7 @@ impl Array {
                         child,
                         parent,
                         at: e.copy_generation,
+                        form: form_of(e.copy_meta),
                     },
                     GFP_KERNEL,
                 )?;
@@ -667,7 +670,7 @@ impl Array {
     /// has frozen: at one point in the log, the copy's map points at every
     /// leaf of the source's; the point and the new table entry are on
     /// stable storage when it returns. Time and memory do not depend on
-    /// what the source holds, only on its size (one pointer per 2 MiB).
+    /// what the source holds, only on its size (one slot per 2 MiB).
     pub(crate) fn copy_volume(
         this: &Arc<Self>,
         src: &Arc<Volume>,
@@ -690,7 +693,7 @@ impl Array {
         let io = this.io();
         // One lock order for all: the writer's state, then the list.
         let point = this.writer.flush_with(this, &io, true, || {
-            vol.map.share_from(&src.map)?;
+            vol.map.share_from(&src.map, form_of(e.copy_meta))?;
             this.volumes
                 .lock()
                 .push_within_capacity(vol.clone())
@@ -934,5 +937,14 @@ impl Array {
         if let Err(e) = r {
             fan.fail(Status::from_error(e));
         }
+    }
+}
+
+/// What the maps of a copy recorded with `meta` keep where they write into
+/// what they share.
+fn form_of(meta: CopyMeta) -> Form {
+    match meta {
+        CopyMeta::ChangedBlocks => Form::Changed,
+        _ => Form::Full,
     }
 }

@@ -423,6 +423,10 @@ impl Controller {
             }
             Ok(req.size_sectors / spb)
         };
+        if req.op != uapi::VOLUME_COPY && req.form != 0 {
+            pr_err!("volume: a metadata form is only for copies\n");
+            return Err(EINVAL);
+        }
         let table = slot.array.table()?;
         let find = || -> Result<VolumeEntry> {
             let name = if req.id == 0 {
@@ -540,6 +544,17 @@ impl Controller {
         } else {
             src.id
         };
+        let i = slot.find(src.id).ok_or(ENOENT)?;
+        let d = slot.disks.get(i).ok_or(ENOENT)?;
+        let copy_meta = match req.form {
+            uapi::COPY_FORM_AUTO => CopyMeta::auto(d.dev.volume().map.stats().leaf_bytes),
+            uapi::COPY_FORM_FULL => CopyMeta::FullPointerTable,
+            uapi::COPY_FORM_CHANGED => CopyMeta::ChangedBlocks,
+            f => {
+                pr_err!("copy: unknown metadata form {}\n", f);
+                return Err(EINVAL);
+            }
+        };
         let served = slot.array.family(src.id)?;
         if served.len() >= MAX_FAMILY {
             pr_err!(
@@ -552,7 +567,7 @@ impl Controller {
         let e = VolumeEntry {
             id: table.next_id,
             flags: volume_flags::COPY,
-            copy_meta: CopyMeta::FullPointerTable,
+            copy_meta,
             parent_id: src.id,
             origin_id: family,
             ctime: crate::blk::wall_clock_seconds(),
@@ -609,12 +624,14 @@ impl Controller {
                 open_count: d.map_or(0, |d| d.dev.openers()),
                 size_sectors: e.size_blocks * u64::from(BLOCK_BYTES / 512),
                 map_blocks: map.mapped,
-                map_bytes: map.leaf_bytes + map.dir_bytes,
+                map_bytes: map.leaf_bytes + map.delta_bytes + map.dir_bytes,
                 flags: if copy { uapi::VINFO_COPY } else { 0 },
                 parent_id: e.parent_id,
                 copy_seq: e.copy_generation,
                 shared_blocks: map.shared_mapped,
                 shared_map_bytes: map.shared_leaf_bytes,
+                copy_form: if copy { e.copy_meta as u32 } else { 0 },
+                deltas: u32::try_from(map.deltas).unwrap_or(u32::MAX),
                 ..uapi::VolumeInfo::default()
             };
             for (dst, src) in info.name.iter_mut().zip(e.name.iter()) {

@@ -7,18 +7,31 @@
 //! volume costs memory for what it holds, not for its size. The directory
 //! of leaves is one small entry per 2 MiB of volume.
 //!
-//! An instant copy points its own directory at its source's leaves; a
-//! leaf is copied when either side first writes into it (see
+//! An instant copy points its own directory at its source's leaves. Where
+//! either side first writes into a shared leaf, it gets a copy of the leaf
+//! (a full pointer table) or, in the changed-blocks form, a delta: a bit
+//! map of the entries it changed and their pointers, over the shared leaf
+//! as a frozen base, until the delta is full and becomes a leaf (see
 //! `Documentation/stria-copy.rst`).
+
+mod leaf;
 
 use kernel::new_spinlock;
 use kernel::prelude::*;
-use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::lock::spinlock::SpinLockBackend;
 use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
 use kernel::sync::SpinLock;
+use leaf::recount;
+use leaf::Delta;
+use leaf::Leaf;
+use leaf::Slot;
+
+pub(crate) use leaf::Change;
+pub(crate) use leaf::NewLeaf;
+pub(crate) use leaf::Want;
+pub(crate) use leaf::DELTA_ENTRIES;
 
 /// Entries per leaf: a page of them.
 pub(crate) const LEAF_ENTRIES: u64 = 512;
@@ -84,77 +97,41 @@ impl Entry {
     }
 }
 
-/// A page of entries, shared by the maps of instant copies until one of
-/// them writes into it.
-///
-/// # Invariants
-///
-/// `entries` and `holders` change only with the writer's state lock held,
-/// or before the array serves I/O: so a leaf is never copied while an entry
-/// of it moves. They are atomics so that reads need no more than the map's
-/// own lock.
-pub(crate) struct Leaf {
-    /// Directories that point at it.
-    holders: Atomic<u32>,
-    /// Entries mapped.
-    count: Atomic<u32>,
-    /// Pass of the last [`Locked::for_each_mapped`] that counted it.
-    seen: Atomic<u64>,
-    /// Exactly a page, allocated apart: with the counters beside it, a
-    /// leaf would take a slab object of twice that.
-    entries: KBox<[Atomic<u64>; LEAF_ENTRIES as usize]>,
-}
-
-impl Leaf {
-    fn get(&self, i: u64) -> u64 {
-        self.entries.get(i as usize).map_or(0, |e| e.load(Relaxed))
-    }
-
-    fn put(&self, i: u64, v: u64) {
-        if let Some(e) = self.entries.get(i as usize) {
-            e.store(v, Relaxed);
-        }
-    }
-
-    fn shared(&self) -> bool {
-        self.holders.load(Relaxed) > 1
-    }
-
-    fn mapped(&self) -> u64 {
-        u64::from(self.count.load(Relaxed))
-    }
-}
-
-/// A new, empty leaf for [`Locked::install`].
-pub(crate) struct NewLeaf(Arc<Leaf>);
-
-impl NewLeaf {
-    /// Allocates one with `flags`.
-    pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
-        let entries = KBox::init(pin_init::init_array_from_fn(|_| Atomic::new(0u64)), flags)?;
-        let leaf = Arc::new(
-            Leaf {
-                holders: Atomic::new(1),
-                count: Atomic::new(0),
-                seen: Atomic::new(0),
-                entries,
-            },
-            flags,
-        )?;
-        Ok(NewLeaf(leaf))
-    }
+/// Which copy metadata a map keeps where a write lands in a leaf it
+/// shares with another map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// A full pointer table: the leaf is copied whole.
+    Full,
+    /// Pointers for changed blocks only: a delta over the shared leaf,
+    /// which stays as it is as their frozen base, until the delta is full.
+    Changed,
 }
 
 /// The leaves, under the map's lock.
 struct Inner {
-    /// Leaf `i` covers blocks `i * LEAF_ENTRIES ..`.
-    leaves: KVVec<Option<Arc<Leaf>>>,
+    /// Slot `i` covers blocks `i * LEAF_ENTRIES ..`.
+    leaves: KVVec<Option<Slot>>,
     /// Blocks currently mapped.
     mapped: u64,
-    /// Leaves pointed at.
+    /// Slots pointing at a leaf.
     nr_leaves: u64,
+    /// Slots pointing at a delta.
+    nr_deltas: u64,
     /// Size of the volume in blocks.
     size_blocks: u64,
+    /// What writes into shared leaves make.
+    form: Form,
+}
+
+impl Inner {
+    fn count(&mut self, s: &Slot, n: i64) {
+        let c = match s {
+            Slot::Full(_) => &mut self.nr_leaves,
+            Slot::Delta(_) => &mut self.nr_deltas,
+        };
+        *c = c.saturating_add_signed(n);
+    }
 }
 
 /// The forward map of one volume.
@@ -171,32 +148,25 @@ pub(crate) struct MapStats {
     pub(crate) mapped: u64,
     /// Bytes of leaves: 8 per block they cover.
     pub(crate) leaf_bytes: u64,
-    /// Bytes of the directory of leaves: 8 per 2 MiB of volume.
+    /// Bytes of deltas over shared leaves.
+    pub(crate) delta_bytes: u64,
+    /// Deltas.
+    pub(crate) deltas: u64,
+    /// Bytes of the directory of leaves: one slot per 2 MiB of volume.
     pub(crate) dir_bytes: u64,
-    /// Bytes of leaves other maps point at too (part of `leaf_bytes`).
+    /// Bytes of leaves and deltas other maps read too (part of the above).
     pub(crate) shared_leaf_bytes: u64,
-    /// Mapped blocks in those shared leaves (part of `mapped`).
+    /// Mapped blocks read through those (part of `mapped`).
     pub(crate) shared_mapped: u64,
+    /// What writes into shared leaves make.
+    pub(crate) form: Option<Form>,
 }
 
 /// The leaves a map let go of, to be freed where sleeping is allowed.
-pub(crate) struct Released(#[allow(dead_code)] KVVec<Option<Arc<Leaf>>>);
-
-/// Drops `leaf` from a directory: when no other one points at it, every
-/// entry it holds is gone, and `dropped` sees each.
-fn release(leaf: &Leaf, dropped: &mut impl FnMut(Entry)) {
-    if leaf.holders.fetch_sub(1, Relaxed) == 1 {
-        for e in leaf.entries.iter() {
-            let v = e.load(Relaxed);
-            if v != 0 {
-                dropped(Entry::decode(v));
-            }
-        }
-    }
-}
+pub(crate) struct Released(#[allow(dead_code)] KVVec<Option<Slot>>);
 
 /// An empty directory of leaves, for [`Map::resize`].
-pub(crate) struct Directory(KVVec<Option<Arc<Leaf>>>);
+pub(crate) struct Directory(KVVec<Option<Slot>>);
 
 impl Directory {
     /// One for a volume of `size_blocks` blocks.
@@ -205,13 +175,22 @@ impl Directory {
     }
 }
 
-fn empty_dir(size_blocks: u64) -> Result<KVVec<Option<Arc<Leaf>>>> {
+fn empty_dir(size_blocks: u64) -> Result<KVVec<Option<Slot>>> {
     let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
     let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
     for _ in 0..n {
         leaves.push(None, GFP_KERNEL)?;
     }
     Ok(leaves)
+}
+
+/// The part of blocks `lba .. end` in leaf `i`, as leaf indexes.
+fn within(i: u64, lba: u64, end: u64) -> (u64, u64) {
+    let first = i * LEAF_ENTRIES;
+    (
+        lba.saturating_sub(first).min(LEAF_ENTRIES),
+        end.saturating_sub(first).min(LEAF_ENTRIES),
+    )
 }
 
 impl Map {
@@ -223,7 +202,9 @@ impl Map {
                 leaves,
                 mapped: 0,
                 nr_leaves: 0,
+                nr_deltas: 0,
                 size_blocks,
+                form: Form::Full,
             }),
         }))
     }
@@ -237,7 +218,7 @@ impl Map {
     /// end are forgotten (unmapped), so that growing again shows zeros.
     /// Entries no map points at any more go to `dropped`. Call with the
     /// writer's state lock held when the map is in service, after
-    /// trimming what is cut off (so that the last leaf is not shared).
+    /// trimming what is cut off (so that the last leaf is its own).
     /// `dir` is an empty directory for the new size, made beforehand so
     /// that nothing is allocated under a lock.
     pub(crate) fn resize(
@@ -258,18 +239,20 @@ impl Map {
         }
         // What no longer fits is dropped with the old directory.
         let mut gone = 0u64;
-        for l in g.leaves.iter().skip(n).flatten() {
-            gone += l.mapped();
-            release(l, &mut dropped);
-            g.nr_leaves = g.nr_leaves.saturating_sub(1);
+        let mut cut = KVVec::new();
+        core::mem::swap(&mut g.leaves, &mut cut);
+        for s in cut.iter().skip(n).flatten() {
+            gone += s.mapped();
+            s.release(&mut dropped);
+            g.count(s, -1);
         }
         // The tail of the last leaf past the new end.
         let tail = size_blocks % LEAF_ENTRIES;
-        if tail != 0 {
-            if let Some(Some(last)) = leaves.last() {
+        if let (true, Some(Some(Slot::Full(last)))) = (tail != 0, leaves.last()) {
+            if !last.shared() {
                 for i in tail..LEAF_ENTRIES {
                     let v = last.get(i);
-                    if v != 0 && !last.shared() {
+                    if v != 0 {
                         gone += 1;
                         last.put(i, 0);
                         last.count.fetch_sub(1, Relaxed);
@@ -280,14 +263,21 @@ impl Map {
         }
         g.mapped = g.mapped.saturating_sub(gone);
         g.size_blocks = size_blocks;
-        core::mem::swap(&mut g.leaves, &mut leaves);
-        Ok(Released(leaves))
+        g.leaves = leaves;
+        Ok(Released(cut))
     }
 
     /// The first leaf of blocks `lba .. lba + n` that a write cannot go
-    /// into as it is: missing (when `create`; trims need none) or shared
-    /// with another map.
-    pub(crate) fn leaf_wanted(&self, lba: u64, n: u64, create: bool) -> Result<Option<u64>> {
+    /// into as it is, and what it needs: where there is none (when
+    /// `create`; trims need none), a leaf; where it is shared, a leaf or
+    /// delta of its own; where a delta lacks room, a leaf. A trim clears
+    /// leaves it covers whole by letting go of them.
+    pub(crate) fn leaf_wanted(
+        &self,
+        lba: u64,
+        n: u64,
+        create: bool,
+    ) -> Result<Option<(u64, Want)>> {
         let end = lba.checked_add(n).ok_or(EINVAL)?;
         let g = self.inner.lock();
         if n == 0 {
@@ -298,11 +288,39 @@ impl Map {
         }
         let mut i = lba / LEAF_ENTRIES;
         while i * LEAF_ENTRIES < end {
+            let (from, to) = within(i, lba, end);
+            let whole = from == 0 && to == LEAF_ENTRIES;
             let slot = g.leaves.get(usize::try_from(i).map_err(|_| EINVAL)?);
-            match slot {
-                Some(Some(l)) if l.shared() => return Ok(Some(i)),
-                Some(None) if create => return Ok(Some(i)),
-                _ => {}
+            let want = match slot {
+                Some(None) if create => Some(Want::Leaf),
+                Some(Some(_)) if whole && !create => None,
+                Some(Some(Slot::Full(l))) if l.shared() => {
+                    let fits = (to - from) as usize <= DELTA_ENTRIES;
+                    Some(if g.form == Form::Changed && fits {
+                        Want::Delta(l.clone())
+                    } else {
+                        Want::Leaf
+                    })
+                }
+                Some(Some(Slot::Delta(d))) => {
+                    let need = d.unchanged_in(from, to);
+                    if d.shared() {
+                        let fits = d.len() + need <= DELTA_ENTRIES;
+                        Some(if g.form == Form::Changed && fits {
+                            Want::Delta(d.base.clone())
+                        } else {
+                            Want::Leaf
+                        })
+                    } else if need > d.room() {
+                        Some(Want::Leaf)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            if let Some(w) = want {
+                return Ok(Some((i, w)));
             }
             i += 1;
         }
@@ -324,13 +342,14 @@ impl Map {
         flags: kernel::alloc::Flags,
     ) -> Result {
         self.prepare_each(lba, n, create, flags, |i, leaf| {
-            self.lock().install(i, leaf, |_| {})
+            self.lock().install(i, leaf, |_, _| {})
         })
     }
 
-    /// Allocates a leaf with `flags` for every leaf of blocks `lba .. lba +
-    /// n` that [`Self::leaf_wanted`] names and hands it to `put` with its
-    /// index, which should [`Locked::install`] it.
+    /// Allocates with `flags` what [`Self::leaf_wanted`] names for every
+    /// leaf of blocks `lba .. lba + n` and hands it to `put` with its
+    /// index, which should [`Locked::install`] it; then keeps room in the
+    /// deltas for the write.
     pub(crate) fn prepare_each(
         &self,
         lba: u64,
@@ -340,12 +359,18 @@ impl Map {
         mut put: impl FnMut(u64, NewLeaf),
     ) -> Result {
         let end = lba.checked_add(n).ok_or(EINVAL)?;
-        let mut from = lba;
-        while let Some(i) = self.leaf_wanted(from, end.saturating_sub(from), create)? {
-            put(i, NewLeaf::new(flags)?);
-            from = (i + 1) * LEAF_ENTRIES;
+        loop {
+            let mut from = lba;
+            while let Some((i, want)) = self.leaf_wanted(from, end.saturating_sub(from), create)? {
+                put(i, NewLeaf::of(want, flags)?);
+                from = (i + 1) * LEAF_ENTRIES;
+            }
+            // Another write may have taken the room meanwhile: then its
+            // delta becomes a leaf on the next round.
+            if self.lock().reserve(lba, n, create) {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Takes the map's lock.
@@ -353,33 +378,37 @@ impl Map {
         Locked(self.inner.lock())
     }
 
-    /// Points this map, empty and of the same size, at every leaf of
-    /// `src`: a copy that costs a directory entry per 2 MiB. Call with the
-    /// writer's state lock held; it does not allocate.
-    pub(crate) fn share_from(&self, src: &Map) -> Result {
+    /// Points this map, empty and of the same size, at every leaf and
+    /// delta of `src`: a copy that costs a directory slot per 2 MiB.
+    /// From then on both keep `form` where they write into what they
+    /// share. Call with the writer's state lock held; it does not
+    /// allocate.
+    pub(crate) fn share_from(&self, src: &Map, form: Form) -> Result {
         // The empty directory, filled outside this map's lock: one map
         // lock at a time.
         let mut dir = KVVec::new();
         core::mem::swap(&mut self.inner.lock().leaves, &mut dir);
         let r = {
-            let s = src.inner.lock();
+            let mut s = src.inner.lock();
             if s.leaves.len() != dir.len() || dir.iter().any(Option::is_some) {
                 Err(EINVAL)
             } else {
                 for (d, l) in dir.iter_mut().zip(s.leaves.iter()) {
-                    if let Some(l) = l {
-                        l.holders.fetch_add(1, Relaxed);
-                        *d = Some(l.clone());
-                    }
+                    *d = l.as_ref().map(Slot::share);
                 }
-                Ok((s.mapped, s.nr_leaves))
+                if form == Form::Changed {
+                    s.form = form;
+                }
+                Ok((s.mapped, s.nr_leaves, s.nr_deltas))
             }
         };
         let mut g = self.inner.lock();
         core::mem::swap(&mut g.leaves, &mut dir);
-        let (mapped, nr_leaves) = r?;
+        let (mapped, nr_leaves, nr_deltas) = r?;
         g.mapped = mapped;
         g.nr_leaves = nr_leaves;
+        g.nr_deltas = nr_deltas;
+        g.form = form;
         Ok(())
     }
 
@@ -390,11 +419,12 @@ impl Map {
         let mut g = self.inner.lock();
         let mut empty = KVVec::new();
         core::mem::swap(&mut g.leaves, &mut empty);
-        for l in empty.iter().flatten() {
-            release(l, &mut dropped);
+        for s in empty.iter().flatten() {
+            s.release(&mut dropped);
         }
         g.mapped = 0;
         g.nr_leaves = 0;
+        g.nr_deltas = 0;
         g.size_blocks = 0;
         Ok(Released(empty))
     }
@@ -402,17 +432,34 @@ impl Map {
     /// Memory use.
     pub(crate) fn stats(&self) -> MapStats {
         let g = self.inner.lock();
-        let dir = (g.leaves.len() as u64)
-            .saturating_mul(core::mem::size_of::<Option<Arc<Leaf>>>() as u64);
+        let dir =
+            (g.leaves.len() as u64).saturating_mul(core::mem::size_of::<Option<Slot>>() as u64);
+        let delta = core::mem::size_of::<Delta>() as u64;
         let mut st = MapStats {
             mapped: g.mapped,
             leaf_bytes: g.nr_leaves.saturating_mul(LEAF_ENTRIES * 8),
+            delta_bytes: g.nr_deltas.saturating_mul(delta),
+            deltas: g.nr_deltas,
             dir_bytes: dir,
+            form: Some(g.form),
             ..MapStats::default()
         };
-        for l in g.leaves.iter().flatten().filter(|l| l.shared()) {
-            st.shared_leaf_bytes += LEAF_ENTRIES * 8;
-            st.shared_mapped += l.mapped();
+        for s in g.leaves.iter().flatten() {
+            match s {
+                Slot::Full(l) if l.shared() => {
+                    st.shared_leaf_bytes += LEAF_ENTRIES * 8;
+                    st.shared_mapped += l.mapped();
+                }
+                Slot::Delta(d) if d.shared() => {
+                    st.shared_leaf_bytes += delta;
+                    st.shared_mapped += s.mapped();
+                }
+                Slot::Delta(d) if d.base.nodes() > 1 => {
+                    let own = u64::from(d.own.load(Relaxed));
+                    st.shared_mapped += s.mapped().saturating_sub(own);
+                }
+                _ => {}
+            }
         }
         st
     }
@@ -422,7 +469,7 @@ impl Map {
 pub(crate) struct Locked<'a>(Guard<'a, Inner, SpinLockBackend>);
 
 impl Locked<'_> {
-    fn leaf(&self, lba: u64) -> Option<&Arc<Leaf>> {
+    fn slot(&self, lba: u64) -> Option<&Slot> {
         self.0
             .leaves
             .get(usize::try_from(lba / LEAF_ENTRIES).ok()?)?
@@ -431,42 +478,73 @@ impl Locked<'_> {
 
     /// Where block `lba` lives.
     pub(crate) fn get(&mut self, lba: u64) -> Entry {
-        self.leaf(lba).map_or(Entry::Unmapped, |l| {
-            Entry::decode(l.get(lba % LEAF_ENTRIES))
+        self.slot(lba).map_or(Entry::Unmapped, |s| {
+            Entry::decode(s.get(lba % LEAF_ENTRIES))
         })
     }
 
-    /// Points block `lba` at `e` and returns where it was. Fails with
-    /// `ENOMEM` when its leaf was not prepared (missing or shared) and
-    /// `EINVAL` for an entry that cannot be encoded.
+    /// Points block `lba` at `e`. Returns the entry this drops: where the
+    /// block was, unless some other map still reads that (then
+    /// `Unmapped`). Fails with `ENOMEM` when its leaf was not prepared
+    /// (missing, shared, or a delta without room) and `EINVAL` for an
+    /// entry that cannot be encoded.
     pub(crate) fn set(&mut self, lba: u64, e: Entry) -> Result<Entry> {
         let v = e.encode().ok_or(EINVAL)?;
-        let leaf = self.leaf(lba).ok_or(ENOMEM)?;
-        if leaf.shared() {
-            return Err(ENOMEM);
-        }
         let i = lba % LEAF_ENTRIES;
-        let old = Entry::decode(leaf.get(i));
-        leaf.put(i, v);
-        match (old, e) {
-            (Entry::Unmapped, Entry::Unmapped) => {}
-            (Entry::Unmapped, _) => {
-                leaf.count.fetch_add(1, Relaxed);
-                self.0.mapped += 1;
+        let (old, dropped) = match self.slot(lba) {
+            Some(Slot::Full(leaf)) if !leaf.shared() => {
+                let old = leaf.get(i);
+                leaf.put(i, v);
+                recount(&leaf.count, old, v);
+                (old, old)
             }
-            (_, Entry::Unmapped) => {
-                leaf.count.fetch_sub(1, Relaxed);
-                self.0.mapped = self.0.mapped.saturating_sub(1);
-            }
+            Some(Slot::Delta(d)) if !d.shared() => d.change(i, v)?,
+            _ => return Err(ENOMEM),
+        };
+        match (old != 0, v != 0) {
+            (false, true) => self.0.mapped += 1,
+            (true, false) => self.0.mapped = self.0.mapped.saturating_sub(1),
             _ => {}
         }
-        Ok(old)
+        Ok(Entry::decode(dropped))
     }
 
-    /// Puts `leaf` at directory index `i` if a write could not go there:
-    /// where there was none, or in place of a shared one, whose entries it
-    /// takes (and `added` sees each mapped one, now pointed at once more).
-    pub(crate) fn install(&mut self, i: u64, leaf: NewLeaf, mut added: impl FnMut(Entry)) {
+    /// Keeps room in the deltas of blocks `lba .. lba + n` for the
+    /// changes a write there makes; false if one lacks it. Trims need none
+    /// where they cover a leaf whole (unless `create`).
+    fn reserve(&mut self, lba: u64, n: u64, create: bool) -> bool {
+        if n == 0 {
+            return true;
+        }
+        let end = lba.saturating_add(n);
+        for pass in 0..2 {
+            let mut i = lba / LEAF_ENTRIES;
+            while i * LEAF_ENTRIES < end {
+                let (from, to) = within(i, lba, end);
+                let whole = from == 0 && to == LEAF_ENTRIES;
+                if let (false, Some(Slot::Delta(d))) =
+                    (whole && !create, self.slot(i * LEAF_ENTRIES))
+                {
+                    let need = d.unchanged_in(from, to);
+                    if pass == 0 && (d.shared() || need > d.room()) {
+                        return false;
+                    }
+                    if pass == 1 {
+                        d.reserved.fetch_add(need as u32, Relaxed);
+                    }
+                }
+                i += 1;
+            }
+        }
+        true
+    }
+
+    /// Puts `leaf` at directory index `i` if a write could not go there
+    /// as it is: where there was none; in place of a shared leaf, or of a
+    /// delta, reading what it read (`f` sees each mapped entry, now read
+    /// once more, and each no longer read); or, a delta, over the shared
+    /// leaf it was made for.
+    pub(crate) fn install(&mut self, i: u64, leaf: NewLeaf, mut f: impl FnMut(Change, Entry)) {
         let inner = &mut *self.0;
         let Some(slot) = usize::try_from(i)
             .ok()
@@ -474,79 +552,166 @@ impl Locked<'_> {
         else {
             return;
         };
-        match slot {
-            None => {
-                *slot = Some(leaf.0);
+        let (old, full) = match (leaf.0, slot.as_ref()) {
+            (Slot::Full(n), None) => {
+                *slot = Some(Slot::Full(n));
                 inner.nr_leaves += 1;
+                return;
             }
-            Some(old) if old.shared() => {
-                for (n, o) in leaf.0.entries.iter().zip(old.entries.iter()) {
-                    let v = o.load(Relaxed);
+            (Slot::Full(n), Some(s)) if !matches!(s, Slot::Full(l) if !l.shared()) => {
+                let mut count = 0;
+                for (k, e) in n.entries.iter().enumerate() {
+                    let v = s.get(k as u64);
                     if v != 0 {
-                        n.store(v, Relaxed);
-                        added(Entry::decode(v));
+                        e.store(v, Relaxed);
+                        count += 1;
+                        f(Change::Added, Entry::decode(v));
                     }
                 }
-                leaf.0.count.store(old.count.load(Relaxed), Relaxed);
-                old.holders.fetch_sub(1, Relaxed);
-                *slot = Some(leaf.0);
+                n.count.store(count, Relaxed);
+                (slot.replace(Slot::Full(n)), true)
             }
-            Some(_) => {}
+            (Slot::Delta(n), Some(Slot::Full(l))) if l.shared() && Arc::ptr_eq(&n.base, l) => {
+                // It reads what the directory read: nothing changes hands.
+                n.view.store(l.count.load(Relaxed), Relaxed);
+                l.deltas.fetch_add(1, Relaxed);
+                l.holders.fetch_sub(1, Relaxed);
+                inner.nr_leaves = inner.nr_leaves.saturating_sub(1);
+                inner.nr_deltas += 1;
+                *slot = Some(Slot::Delta(n));
+                return;
+            }
+            (Slot::Delta(n), Some(Slot::Delta(d)))
+                if d.shared() && Arc::ptr_eq(&n.base, &d.base) =>
+            {
+                for (a, b) in n.bits.iter().zip(d.bits.iter()) {
+                    a.store(b.load(Relaxed), Relaxed);
+                }
+                let len = d.len();
+                for (a, b) in n.ptrs.iter().zip(d.ptrs.iter()).take(len) {
+                    let v = b.load(Relaxed);
+                    a.store(v, Relaxed);
+                    if v != 0 {
+                        f(Change::Added, Entry::decode(v));
+                    }
+                }
+                for (k, _) in d.changes() {
+                    n.base.set_over(k, n.base.over(k) + 1);
+                }
+                n.len.store(len as u32, Relaxed);
+                n.view.store(d.view.load(Relaxed), Relaxed);
+                n.own.store(d.own.load(Relaxed), Relaxed);
+                n.base.deltas.fetch_add(1, Relaxed);
+                (slot.replace(Slot::Delta(n)), false)
+            }
+            _ => return,
+        };
+        if let Some(o) = old {
+            inner.count(&o, -1);
+            if full {
+                inner.nr_leaves += 1;
+            } else {
+                inner.nr_deltas += 1;
+            }
+            o.release(&mut |e| f(Change::Dropped, e));
         }
     }
 
     /// Unmaps blocks `lba .. lba + n`, skipping leaves that do not exist
-    /// (nothing there is mapped); `dropped` sees every entry unmapped.
-    /// Fails with `ENOMEM`, changing nothing, if a leaf is shared.
+    /// (nothing there is mapped) and letting go of those it covers whole;
+    /// `dropped` sees every entry no map reads any more. Fails with
+    /// `ENOMEM`, changing nothing, if a leaf it covers in part was not
+    /// prepared.
     pub(crate) fn unmap(&mut self, lba: u64, n: u64, mut dropped: impl FnMut(Entry)) -> Result {
-        let end = lba.saturating_add(n);
-        let mut pos = lba;
-        while pos < end {
-            if self.leaf(pos).is_some_and(|l| l.shared()) {
-                return Err(ENOMEM);
-            }
-            pos = (pos / LEAF_ENTRIES + 1) * LEAF_ENTRIES;
+        if n == 0 {
+            return Ok(());
         }
-        let mut pos = lba;
-        while pos < end {
-            let leaf_end = (pos / LEAF_ENTRIES + 1) * LEAF_ENTRIES;
-            let stop = leaf_end.min(end);
-            if self.leaf(pos).is_none() {
-                pos = stop;
+        let end = lba.saturating_add(n);
+        let first = lba / LEAF_ENTRIES;
+        let mut i = first;
+        while i * LEAF_ENTRIES < end {
+            let (from, to) = within(i, lba, end);
+            let whole = from == 0 && to == LEAF_ENTRIES;
+            match self.slot(i * LEAF_ENTRIES) {
+                Some(s) if !whole && !s.own() => return Err(ENOMEM),
+                Some(Slot::Delta(d))
+                    if !whole && d.unchanged_in(from, to) + d.len() > DELTA_ENTRIES =>
+                {
+                    return Err(ENOMEM)
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        let mut i = first;
+        while i * LEAF_ENTRIES < end {
+            let (from, to) = within(i, lba, end);
+            let base = i * LEAF_ENTRIES;
+            i += 1;
+            if from == 0 && to == LEAF_ENTRIES {
+                let inner = &mut *self.0;
+                let Some(s) = usize::try_from(base / LEAF_ENTRIES)
+                    .ok()
+                    .and_then(|k| inner.leaves.get_mut(k))
+                    .and_then(Option::take)
+                else {
+                    continue;
+                };
+                inner.mapped = inner.mapped.saturating_sub(s.mapped());
+                inner.count(&s, -1);
+                s.release(&mut dropped);
                 continue;
             }
-            for b in pos..stop {
+            if self.slot(base).is_none() {
+                continue;
+            }
+            for b in base + from..base + to {
                 if let Ok(old) = self.set(b, Entry::Unmapped) {
                     if old != Entry::Unmapped {
                         dropped(old);
                     }
                 }
             }
-            pos = stop;
         }
         Ok(())
     }
 
-    /// Calls `f` with every mapped entry, skipping leaves an earlier call
+    /// Calls `f` with every mapped entry of every leaf and delta it reads
+    /// (each is one reference to a block), skipping those an earlier call
     /// with the same non-zero `pass` has seen (in this map or another that
-    /// shares them), so that each leaf counts once.
+    /// shares them), so that each counts once.
     pub(crate) fn for_each_mapped(&mut self, pass: u64, mut f: impl FnMut(Entry)) {
-        for leaf in self.0.leaves.iter().flatten() {
-            if pass != 0 && leaf.seen.xchg(pass, Relaxed) == pass {
-                continue;
+        fn leaf(l: &Leaf, pass: u64, f: &mut impl FnMut(Entry)) {
+            if pass != 0 && l.seen.xchg(pass, Relaxed) == pass {
+                return;
             }
-            for e in leaf.entries.iter() {
-                let v = e.load(Relaxed);
+            for i in 0..LEAF_ENTRIES {
+                let v = l.get(i);
                 if v != 0 {
                     f(Entry::decode(v));
+                }
+            }
+        }
+        for s in self.0.leaves.iter().flatten() {
+            match s {
+                Slot::Full(l) => leaf(l, pass, &mut f),
+                Slot::Delta(d) => {
+                    if pass == 0 || d.seen.xchg(pass, Relaxed) != pass {
+                        for (_, v) in d.changes() {
+                            if v != 0 {
+                                f(Entry::decode(v));
+                            }
+                        }
+                    }
+                    leaf(&d.base, pass, &mut f);
                 }
             }
         }
     }
 
     /// Points block `lba` at `new` only if it still points at `old`; both
-    /// are places of the same data, so a shared leaf changes in place, for
-    /// every map that points at it.
+    /// are places of the same data, so a shared leaf or delta changes in
+    /// place, for every map that reads it.
     pub(crate) fn replace(&mut self, lba: u64, old: Entry, new: Entry) -> bool {
         let (Some(o), Some(n)) = (old.encode(), new.encode()) else {
             return false;
@@ -554,10 +719,21 @@ impl Locked<'_> {
         if o == 0 || n == 0 {
             return false;
         }
-        let Some(leaf) = self.leaf(lba) else {
-            return false;
-        };
         let i = lba % LEAF_ENTRIES;
+        let leaf = match self.slot(lba) {
+            Some(Slot::Delta(d)) if d.bit(i) => {
+                return match d.ptrs.get(d.rank(i)) {
+                    Some(p) if p.load(Relaxed) == o => {
+                        p.store(n, Relaxed);
+                        true
+                    }
+                    _ => false,
+                };
+            }
+            Some(Slot::Delta(d)) => &d.base,
+            Some(Slot::Full(l)) => l,
+            None => return false,
+        };
         if leaf.get(i) != o {
             return false;
         }
@@ -610,7 +786,10 @@ mod tests {
         assert_eq!(map.stats().mapped, 0);
         let empty = map.stats();
         assert_eq!(empty.leaf_bytes, 0);
-        assert_eq!(empty.dir_bytes, 11 * 8);
+        assert_eq!(
+            empty.dir_bytes,
+            11 * core::mem::size_of::<Option<Slot>>() as u64
+        );
         // An unprepared leaf refuses the write rather than allocating under
         // the lock.
         assert_eq!(map.lock().set(5, Entry::Unmapped).err(), Some(ENOMEM));
@@ -711,7 +890,7 @@ mod tests {
             m.set(LEAF_ENTRIES + 1, disk(200))?;
         }
         let copy = KBox::pin_init(Map::new(4 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-        copy.share_from(&src)?;
+        copy.share_from(&src, Form::Full)?;
         let st = copy.stats();
         assert_eq!(st.mapped, 2);
         assert_eq!(st.shared_leaf_bytes, 2 * LEAF_ENTRIES * 8);
@@ -719,13 +898,17 @@ mod tests {
         // Neither side writes into a shared leaf without copying it.
         assert_eq!(src.lock().set(3, disk(101)).err(), Some(ENOMEM));
         assert_eq!(src.lock().unmap(0, 10, |_| {}).err(), Some(ENOMEM));
-        assert_eq!(src.leaf_wanted(0, 1, true)?, Some(0));
-        assert_eq!(src.leaf_wanted(2 * LEAF_ENTRIES, 1, false)?, None);
-        assert_eq!(src.leaf_wanted(2 * LEAF_ENTRIES, 1, true)?, Some(2));
+        let wanted = |lba, create| -> Result<Option<u64>> {
+            Ok(src.leaf_wanted(lba, 1, create)?.map(|(i, _)| i))
+        };
+        assert_eq!(wanted(0, true)?, Some(0));
+        assert_eq!(wanted(2 * LEAF_ENTRIES, false)?, None);
+        assert_eq!(wanted(2 * LEAF_ENTRIES, true)?, Some(2));
         // Copying the leaf sees every entry once more.
         let mut added = 0;
         let leaf = NewLeaf::new(GFP_KERNEL)?;
-        src.lock().install(0, leaf, |_| added += 1);
+        src.lock()
+            .install(0, leaf, |c, _| added += i32::from(c == Change::Added));
         assert_eq!(added, 1);
         assert_eq!(src.lock().set(3, disk(101))?, disk(100));
         assert_eq!(copy.lock().get(3), disk(100));
@@ -748,6 +931,233 @@ mod tests {
         assert_eq!(copy.stats().shared_leaf_bytes, 0);
         assert_eq!(copy.lock().get(LEAF_ENTRIES + 1), disk(300));
         assert_eq!(copy.lock().set(3, disk(5))?, disk(100));
+        Ok(())
+    }
+
+    fn disk(b: u64) -> Entry {
+        Entry::Disk {
+            member: 0,
+            block: b,
+        }
+    }
+
+    #[test]
+    fn changed_blocks_over_a_frozen_base() -> Result {
+        // A delta and the count beside it fit a 512-byte slab object.
+        assert!(core::mem::size_of::<Delta>() + 8 <= 512);
+        let src = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        src.prepare(0, 1, GFP_KERNEL)?;
+        for b in 0..10 {
+            src.lock().set(b, disk(100 + b))?;
+        }
+        let copy = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        copy.share_from(&src, Form::Changed)?;
+        assert!(matches!(
+            copy.leaf_wanted(3, 1, true)?,
+            Some((0, Want::Delta(_)))
+        ));
+        // More changes than a delta holds: a leaf of its own at once.
+        let big = DELTA_ENTRIES as u64 + 1;
+        assert!(matches!(
+            copy.leaf_wanted(0, big, true)?,
+            Some((0, Want::Leaf))
+        ));
+        copy.prepare(3, 1, GFP_KERNEL)?;
+        let st = copy.stats();
+        assert_eq!((st.deltas, st.leaf_bytes, st.mapped), (1, 0, 10));
+        // The source still reads the old block: nothing is dropped.
+        assert_eq!(copy.lock().set(3, disk(500))?, Entry::Unmapped);
+        assert_eq!(copy.lock().get(3), disk(500));
+        assert_eq!(copy.lock().get(4), disk(104));
+        assert_eq!(src.lock().get(3), disk(103));
+        // The source took the form too; once both changed an entry, the
+        // base's block is read by nobody and goes.
+        assert_eq!(src.lock().set(3, disk(600)).err(), Some(ENOMEM));
+        src.prepare(3, 1, GFP_KERNEL)?;
+        assert_eq!(src.stats().deltas, 1);
+        assert_eq!(src.lock().set(3, disk(600))?, disk(103));
+        assert_eq!(copy.lock().set(3, disk(501))?, disk(500));
+        // A move of what both read shows on both sides.
+        assert!(copy.lock().replace(5, disk(105), disk(205)));
+        assert_eq!(src.lock().get(5), disk(205));
+        assert!(src.lock().replace(3, disk(600), disk(601)));
+        assert_eq!(copy.lock().get(3), disk(501));
+        let mut seen = 0;
+        src.lock().for_each_mapped(9, |_| seen += 1);
+        copy.lock().for_each_mapped(9, |_| seen += 1);
+        // Nine base entries, one change on each side.
+        assert_eq!(seen, 11);
+        // Filling the delta turns it into a leaf with the same content.
+        for b in 0..big {
+            copy.prepare(LEAF_ENTRIES - 1 - b, 1, GFP_KERNEL)?;
+            copy.lock().set(LEAF_ENTRIES - 1 - b, disk(1000 + b))?;
+        }
+        let st = copy.stats();
+        assert_eq!((st.deltas, st.leaf_bytes), (0, LEAF_ENTRIES * 8));
+        assert_eq!(copy.lock().get(3), disk(501));
+        assert_eq!(copy.lock().get(4), disk(104));
+        assert_eq!(copy.lock().get(LEAF_ENTRIES - 1), disk(1000));
+        assert_eq!(src.lock().get(4), disk(104));
+        Ok(())
+    }
+
+    /// References to each block as the maps' callers count them.
+    struct Refs(KVec<i32>);
+
+    impl Refs {
+        fn add(&mut self, e: Entry, n: i32) {
+            if let Entry::Disk { block, .. } = e {
+                if let Some(r) = self.0.get_mut(block as usize) {
+                    *r += n;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_counts_once() -> Result {
+        const SIZE: u64 = 3 * LEAF_ENTRIES;
+        const MAPS: usize = 4;
+        const BLOCKS: usize = 4096;
+        let mut maps = KVec::new();
+        for _ in 0..MAPS {
+            maps.push(KBox::pin_init(Map::new(SIZE)?, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        // What each map should read, and who is served.
+        let mut want = KVec::new();
+        for _ in 0..MAPS as u64 * SIZE {
+            want.push(0u64, GFP_KERNEL)?;
+        }
+        let mut live = [true, false, false, false];
+        let mut refs = Refs(KVec::new());
+        for _ in 0..BLOCKS {
+            refs.0.push(0, GFP_KERNEL)?;
+        }
+        let mut next = 1u64;
+        let mut deltas = 0;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut roll = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for step in 1..1500u64 {
+            let m = roll(MAPS as u64) as usize;
+            let (Some(map), true) = (maps.get(m), live.get(m).copied().unwrap_or(false)) else {
+                // Not served yet: make it a copy of a served one.
+                let from = (0..MAPS).find(|&k| live.get(k) == Some(&true)).unwrap_or(0);
+                let (Some(map), Some(src)) = (maps.get(m), maps.get(from)) else {
+                    continue;
+                };
+                let form = if roll(2) == 0 {
+                    Form::Changed
+                } else {
+                    Form::Full
+                };
+                map.share_from(src, form)
+                    .inspect_err(|_| pr_err!("step {}: share\n", step))?;
+                for lba in 0..SIZE {
+                    let v = want
+                        .get((from as u64 * SIZE + lba) as usize)
+                        .copied()
+                        .unwrap_or(0);
+                    if let Some(w) = want.get_mut((m as u64 * SIZE + lba) as usize) {
+                        *w = v;
+                    }
+                }
+                if let Some(l) = live.get_mut(m) {
+                    *l = true;
+                }
+                continue;
+            };
+            let lba = roll(SIZE);
+            let kind = roll(20);
+            if kind == 0 && step % 3 == 0 {
+                // Delete, then serve again as a copy later.
+                drop(map.release_all(|e| refs.add(e, -1))?);
+                drop(map.resize(Directory::new(SIZE)?, SIZE, |_| {})?);
+                if let Some(l) = live.get_mut(m) {
+                    *l = false;
+                }
+                continue;
+            }
+            if kind < 3 {
+                // A trim, of a leaf whole now and then.
+                let (from, n) = if kind == 0 {
+                    (lba / LEAF_ENTRIES * LEAF_ENTRIES, LEAF_ENTRIES)
+                } else {
+                    (lba, roll(8).min(SIZE - lba))
+                };
+                map.prepare_each(from, n, false, GFP_KERNEL, |i, leaf| {
+                    map.lock().install(i, leaf, |c, e| {
+                        refs.add(e, if c == Change::Added { 1 } else { -1 })
+                    })
+                })?;
+                map.lock()
+                    .unmap(from, n, |e| refs.add(e, -1))
+                    .inspect_err(|_| pr_err!("step {}: unmap {} {}\n", step, from, n))?;
+                for b in from..from + n {
+                    if let Some(w) = want.get_mut((m as u64 * SIZE + b) as usize) {
+                        *w = 0;
+                    }
+                }
+            } else {
+                let n = roll(4).min(SIZE - lba).max(1);
+                map.prepare_each(lba, n, true, GFP_KERNEL, |i, leaf| {
+                    map.lock().install(i, leaf, |c, e| {
+                        refs.add(e, if c == Change::Added { 1 } else { -1 })
+                    })
+                })?;
+                for b in lba..lba + n {
+                    if next as usize >= BLOCKS {
+                        break;
+                    }
+                    refs.add(disk(next), 1);
+                    let gone = map
+                        .lock()
+                        .set(b, disk(next))
+                        .inspect_err(|_| pr_err!("step {}: set {}\n", step, b))?;
+                    refs.add(gone, -1);
+                    if let Some(w) = want.get_mut((m as u64 * SIZE + b) as usize) {
+                        *w = next;
+                    }
+                    next += 1;
+                }
+            }
+            // Every map reads what it should, and every block has as many
+            // references as there are leaves and deltas pointing at it.
+            let mut counted = Refs(KVec::new());
+            for _ in 0..BLOCKS {
+                counted.0.push(0, GFP_KERNEL)?;
+            }
+            for (k, map) in maps.iter().enumerate() {
+                if live.get(k) != Some(&true) {
+                    continue;
+                }
+                let mut g = map.lock();
+                for b in 0..SIZE {
+                    let w = want
+                        .get((k as u64 * SIZE + b) as usize)
+                        .copied()
+                        .unwrap_or(0);
+                    let e = if w == 0 { Entry::Unmapped } else { disk(w) };
+                    assert_eq!(g.get(b), e);
+                }
+                g.for_each_mapped(step, |e| counted.add(e, 1));
+            }
+            assert!(refs.0.iter().all(|&r| r >= 0));
+            assert!(refs.0 == counted.0);
+            for map in maps.iter() {
+                deltas = deltas.max(map.stats().deltas);
+            }
+        }
+        // The run went through deltas, not only whole leaves.
+        assert!(deltas > 0);
+        for map in maps.iter() {
+            drop(map.release_all(|e| refs.add(e, -1))?);
+        }
+        assert!(refs.0.iter().all(|&r| r == 0));
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ use crate::format::header::StripeLocation;
 use crate::format::uuid::Uuid;
 use crate::map::Directory;
 use crate::map::Entry;
+use crate::map::Form;
 use crate::members::Member;
 use crate::writer::Start;
 use crate::writer::Volume;
@@ -365,6 +366,8 @@ pub(crate) struct CopyEvent {
     pub(crate) parent: usize,
     /// First sequence number not shared.
     pub(crate) at: u64,
+    /// What both keep where they write into what they share.
+    pub(crate) form: Form,
 }
 
 /// Makes every copy of `events` taken before stripe `seq`, in order.
@@ -374,7 +377,7 @@ fn copies_before(events: &[CopyEvent], next: &mut usize, seq: u64, vols: &[&Volu
         let (Some(c), Some(p)) = (vols.get(e.child), vols.get(e.parent)) else {
             continue;
         };
-        c.map.share_from(&p.map).inspect_err(|_| {
+        c.map.share_from(&p.map, e.form).inspect_err(|_| {
             pr_err!("copy {} of volume {}: sizes differ\n", c.id, p.id);
         })?;
     }
@@ -409,6 +412,7 @@ pub(crate) fn rebuild(
                 child: e.child,
                 parent: e.parent,
                 at: e.at,
+                form: e.form,
             },
             GFP_KERNEL,
         )?;

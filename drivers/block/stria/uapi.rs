@@ -62,6 +62,12 @@ pub(crate) const VOLUME_DELETE: u32 = 3;
 pub(crate) const VOLUME_COPY: u32 = 4;
 /// `STRIA_VINFO_COPY`: the volume is an instant copy.
 pub(crate) const VINFO_COPY: u32 = 1;
+/// `STRIA_COPY_FORM_AUTO`: the driver picks the copy's metadata form.
+pub(crate) const COPY_FORM_AUTO: u32 = 0;
+/// `STRIA_COPY_FORM_FULL`: a full pointer table.
+pub(crate) const COPY_FORM_FULL: u32 = 1;
+/// `STRIA_COPY_FORM_CHANGED`: pointers for changed blocks only.
+pub(crate) const COPY_FORM_CHANGED: u32 = 2;
 
 /// Why a structure from user space was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -445,6 +451,8 @@ pub(crate) struct Volume {
     pub(crate) op: u32,
     /// The volume's id (0: by name); out for create.
     pub(crate) id: u32,
+    /// Copy: a `COPY_FORM_*`; 0 for the other operations.
+    pub(crate) form: u32,
     /// Size in 512-byte sectors.
     pub(crate) size_sectors: u64,
     /// Name, NUL padded.
@@ -463,13 +471,14 @@ impl Volume {
         if get_u32(b, 0) as usize != Self::SIZE {
             return Err(AbiError::Size);
         }
-        if get_u32(b, 4) != 0 || get_u32(b, 20) != 0 || !all_zero(b, 64..80) {
+        if get_u32(b, 4) != 0 || !all_zero(b, 64..80) {
             return Err(AbiError::Reserved);
         }
         let mut v = Self {
             index: get_u32(b, 8),
             op: get_u32(b, 12),
             id: get_u32(b, 16),
+            form: get_u32(b, 20),
             size_sectors: get_u64(b, 24),
             ..Self::default()
         };
@@ -484,6 +493,7 @@ impl Volume {
         put_u32(&mut b, 8, self.index);
         put_u32(&mut b, 12, self.op);
         put_u32(&mut b, 16, self.id);
+        put_u32(&mut b, 20, self.form);
         put_u64(&mut b, 24, self.size_sectors);
         put_bytes(&mut b, Self::NAME_OFFSET, &self.name);
         b
@@ -566,11 +576,15 @@ pub(crate) struct VolumeInfo {
     pub(crate) shared_blocks: u64,
     /// Bytes of those shared leaves (part of `map_bytes`).
     pub(crate) shared_map_bytes: u64,
+    /// Copy metadata form recorded for a copy (`COPY_FORM_*`), 0 if none.
+    pub(crate) copy_form: u32,
+    /// Deltas (changed-block pointers over shared leaves) in its map.
+    pub(crate) deltas: u32,
 }
 
 impl VolumeInfo {
     /// `sizeof(struct stria_volume_info)`.
-    pub(crate) const SIZE: usize = 128;
+    pub(crate) const SIZE: usize = 136;
 }
 
 /// `struct stria_volumes`.
@@ -639,6 +653,8 @@ impl Volumes {
         put_u64(b, off + 104, v.copy_seq);
         put_u64(b, off + 112, v.shared_blocks);
         put_u64(b, off + 120, v.shared_map_bytes);
+        put_u32(b, off + 128, v.copy_form);
+        put_u32(b, off + 132, v.deltas);
     }
 
     /// Decodes the whole structure, as the helper reads the kernel's answer.
@@ -665,6 +681,8 @@ impl Volumes {
             v.copy_seq = get_u64(b, off + 104);
             v.shared_blocks = get_u64(b, off + 112);
             v.shared_map_bytes = get_u64(b, off + 120);
+            v.copy_form = get_u32(b, off + 128);
+            v.deltas = get_u32(b, off + 132);
             off += VolumeInfo::SIZE;
         }
         Ok(s)

@@ -42,6 +42,7 @@ use crate::format::header::MAX_GROUPS;
 use crate::format::parity;
 use crate::format::superblock::StripeGroup;
 use crate::format::uuid::Uuid;
+use crate::map::Change;
 use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::Map;
@@ -1358,8 +1359,8 @@ impl Writer {
 
     /// Makes blocks `lba .. lba + n` of `vol` writable: allocates their
     /// missing leaves (only when `create`: trims need none) with `flags`,
-    /// and gives it its own copy of every leaf it shares with a copy, whose
-    /// mapped blocks are then pointed at once more.
+    /// and gives it its own copy of, or delta over, every leaf it shares
+    /// with a copy (blocks read once more or no longer count as such).
     pub(crate) fn prepare(
         &self,
         vol: &Volume,
@@ -1370,10 +1371,16 @@ impl Writer {
     ) -> Result {
         vol.map.prepare_each(lba, n, create, flags, |i, leaf| {
             let mut st = self.state.lock();
+            let newest = st.next_seq - 1;
             let space = &mut st.space;
-            vol.map.lock().install(i, leaf, |e| {
+            vol.map.lock().install(i, leaf, |c, e| {
                 if let Entry::Disk { member, block } = e {
-                    space.add_live(member, block);
+                    match c {
+                        Change::Added => {
+                            space.add_live(member, block);
+                        }
+                        Change::Dropped => space.drop_live(member, block, newest),
+                    }
                 }
             });
         })

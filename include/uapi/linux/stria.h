@@ -164,7 +164,8 @@ struct stria_status {
  * @id:			resize, delete: the volume's id, or 0 to name it by
  *			@name; create: out, the new volume's id; copy: in, the
  *			source's id (not 0), out, the copy's id
- * @reserved0:		must be 0
+ * @form:		copy: the metadata form, a STRIA_COPY_FORM_*; 0 for
+ *			the other operations
  * @size_sectors:	create, resize: the size in 512-byte sectors, a
  *			multiple of 8 and not 0 (volumes are thin: any size up
  *			to 2^40 4 KiB blocks, whatever the pool holds)
@@ -189,7 +190,7 @@ struct stria_volume {
 	__u32 index;
 	__u32 op;
 	__u32 id;
-	__u32 reserved0;
+	__u32 form;
 	__u64 size_sectors;
 	char name[STRIA_VOLUME_NAME_MAX];
 	__u64 reserved[2];
@@ -210,6 +211,9 @@ struct stria_volume {
  * @copy_seq:		log sequence number of the copy point, 0 if none
  * @shared_blocks:	mapped blocks in map pages shared with other volumes
  * @shared_map_bytes:	bytes of those shared map pages (in @map_bytes)
+ * @copy_form:		the metadata form recorded for a copy, a
+ *			STRIA_COPY_FORM_* other than AUTO; 0 if not a copy
+ * @deltas:		changed-block deltas over shared map pages in its map
  */
 struct stria_volume_info {
 	__u32 id;
@@ -224,10 +228,23 @@ struct stria_volume_info {
 	__u64 copy_seq;
 	__u64 shared_blocks;
 	__u64 shared_map_bytes;
+	__u32 copy_form;
+	__u32 deltas;
 };
 
 /* Flags of struct stria_volume_info. */
 #define STRIA_VINFO_COPY	1
+
+/*
+ * Copy metadata forms (struct stria_volume @form, struct
+ * stria_volume_info @copy_form).  AUTO lets the driver pick by the size of
+ * the source's map; FULL gives each side its own copy of a map page on its
+ * first write there; CHANGED keeps pointers for the changed blocks only,
+ * over the shared page, until they fill a small delta.
+ */
+#define STRIA_COPY_FORM_AUTO	0
+#define STRIA_COPY_FORM_FULL	1
+#define STRIA_COPY_FORM_CHANGED	2
 
 /**
  * struct stria_volumes - list the volumes of an array

@@ -15,9 +15,36 @@ use crate::volume::VolumeReport;
 use nix::errno::Errno;
 use serde::Serialize;
 
-/// The metadata form every copy uses today: a map of its own whose pages
-/// it shares with its source until one side writes into them.
-pub const FORM: &str = "full-pointer-table";
+/// The name of copy metadata form `f` (`STRIA_COPY_FORM_*`).
+pub fn form_name(f: u32) -> &'static str {
+    match f {
+        uapi::COPY_FORM_FULL => "full-pointer-table",
+        uapi::COPY_FORM_CHANGED => "changed-blocks",
+        _ => "unknown",
+    }
+}
+
+/// `--form` of `copy create`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormArg {
+    /// Let the driver pick by the size of the source's map.
+    Auto,
+    /// A full pointer table: a map page is copied whole on the first
+    /// write into it.
+    Full,
+    /// Pointers for changed blocks only, over the shared page.
+    Changed,
+}
+
+impl FormArg {
+    fn code(self) -> u32 {
+        match self {
+            FormArg::Auto => uapi::COPY_FORM_AUTO,
+            FormArg::Full => uapi::COPY_FORM_FULL,
+            FormArg::Changed => uapi::COPY_FORM_CHANGED,
+        }
+    }
+}
 
 /// One copy as `copy list` and `copy show` report it.
 #[derive(Serialize)]
@@ -27,7 +54,7 @@ pub struct CopyReport {
     pub volume: VolumeReport,
     /// The name of the volume it is a copy of, if that still exists.
     pub source: Option<String>,
-    /// How its map is kept.
+    /// Its copy metadata form.
     pub form: &'static str,
 }
 
@@ -59,9 +86,9 @@ fn report(all: &[VolumeReport], v: VolumeReport) -> CopyReport {
         .and_then(|id| all.iter().find(|s| s.id == id))
         .map(|s| s.name.clone());
     CopyReport {
+        form: form_name(v.copy_form),
         volume: v,
         source,
-        form: FORM,
     }
 }
 
@@ -78,12 +105,14 @@ pub struct CreateReport {
     pub device: String,
     /// The id of the volume copied.
     pub source_id: u32,
+    /// The copy metadata form the driver recorded.
+    pub form: &'static str,
     /// How long the kernel took, in microseconds.
     pub micros: u128,
 }
 
-/// `stria copy create SOURCE NAME`.
-pub fn create(source: &str, name: &str) -> Result<CreateReport, Failure> {
+/// `stria copy create SOURCE NAME [--form F]`.
+pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, Failure> {
     let v = volume::parse_volume(source)?;
     let name_bytes = volume::volume_name(name)?;
     let index = index_of(&v);
@@ -97,18 +126,26 @@ pub fn create(source: &str, name: &str) -> Result<CreateReport, Failure> {
             index,
             op: uapi::VOLUME_COPY,
             id: src.id,
+            form: form.code(),
             size_sectors: 0,
             name: name_bytes,
         },
         &what,
     )?;
+    let micros = t0.elapsed().as_micros();
+    let made = volumes_of(&ctl, index, &what)?;
+    let recorded = made
+        .iter()
+        .find(|r| r.id == out.id)
+        .map_or(0, |r| r.copy_form);
     Ok(CreateReport {
         array: index,
         id: out.id,
         name: name.to_string(),
         device: volume::device_path(index, out.id),
         source_id: src.id,
-        micros: t0.elapsed().as_micros(),
+        form: form_name(recorded),
+        micros,
     })
 }
 
@@ -170,13 +207,13 @@ pub fn delete(copy: &str) -> Result<(), Failure> {
 /// Prints copies as a table.
 pub fn print(r: &[CopyReport]) {
     println!(
-        "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10}  FORM",
-        "DEVICE", "ID", "NAME", "SOURCE", "MAPPED", "SHARED", "MAP"
+        "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10} {:>7}  FORM",
+        "DEVICE", "ID", "NAME", "SOURCE", "MAPPED", "SHARED", "MAP", "DELTAS"
     );
     for c in r {
         let v = &c.volume;
         println!(
-            "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10}  {}",
+            "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10} {:>7}  {}",
             v.device.as_deref().unwrap_or("-"),
             v.id,
             v.name,
@@ -184,6 +221,7 @@ pub fn print(r: &[CopyReport]) {
             v.mapped_blocks,
             v.shared_blocks,
             crate::human(v.map_bytes),
+            v.deltas,
             c.form
         );
     }

@@ -151,6 +151,10 @@ enum CopyCommand {
         /// The copy's name: 1 to 31 characters out of A-Z a-z 0-9 . _ -,
         /// unique in the array.
         name: String,
+        /// Copy metadata form: auto lets the driver pick by the size of
+        /// the source's map.
+        #[arg(long, value_enum, default_value_t = copy::FormArg::Auto)]
+        form: copy::FormArg,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -656,8 +660,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 fn run_copy(cmd: CopyCommand) -> Result<(), Failure> {
     match cmd {
-        CopyCommand::Create { source, name, json } => {
-            let r = copy::create(&source, &name)?;
+        CopyCommand::Create {
+            source,
+            name,
+            form,
+            json,
+        } => {
+            let r = copy::create(&source, &name, form)?;
             if json {
                 print_json(&r)?;
             } else {

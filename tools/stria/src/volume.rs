@@ -206,6 +206,7 @@ pub fn create(array: &str, name: &str, size: &str) -> Result<CreateReport, Failu
             index,
             op: uapi::VOLUME_CREATE,
             id: 0,
+            form: 0,
             size_sectors: size_bytes / 512,
             name: name_bytes,
         },
@@ -282,6 +283,11 @@ pub struct VolumeReport {
     pub unique_blocks: u64,
     /// Bytes of the map pages it shares (part of `map_bytes`).
     pub shared_map_bytes: u64,
+    /// Copy metadata form recorded for a copy (`STRIA_COPY_FORM_*`).
+    #[serde(skip)]
+    pub copy_form: u32,
+    /// Changed-block deltas in its map.
+    pub deltas: u32,
 }
 
 pub(crate) fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
@@ -305,6 +311,8 @@ pub(crate) fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
                 shared_blocks: v.shared_blocks,
                 unique_blocks: v.map_blocks.saturating_sub(v.shared_blocks),
                 shared_map_bytes: v.shared_map_bytes,
+                copy_form: v.copy_form,
+                deltas: v.deltas,
             }
         })
         .collect()

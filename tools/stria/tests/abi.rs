@@ -70,7 +70,7 @@ int main(void)
 	P("volume.index", offsetof(struct stria_volume, index));
 	P("volume.op", offsetof(struct stria_volume, op));
 	P("volume.id", offsetof(struct stria_volume, id));
-	P("volume.reserved0", offsetof(struct stria_volume, reserved0));
+	P("volume.form", offsetof(struct stria_volume, form));
 	P("volume.size_sectors", offsetof(struct stria_volume, size_sectors));
 	P("volume.name", offsetof(struct stria_volume, name));
 	P("volume.name_len", sizeof(((struct stria_volume *)0)->name));
@@ -90,6 +90,11 @@ int main(void)
 	P("vinfo.copy_seq", offsetof(struct stria_volume_info, copy_seq));
 	P("vinfo.shared_blocks", offsetof(struct stria_volume_info, shared_blocks));
 	P("vinfo.shared_map_bytes", offsetof(struct stria_volume_info, shared_map_bytes));
+	P("vinfo.copy_form", offsetof(struct stria_volume_info, copy_form));
+	P("vinfo.deltas", offsetof(struct stria_volume_info, deltas));
+	P("copy_form_auto", STRIA_COPY_FORM_AUTO);
+	P("copy_form_full", STRIA_COPY_FORM_FULL);
+	P("copy_form_changed", STRIA_COPY_FORM_CHANGED);
 	P("volume_copy", STRIA_VOLUME_COPY);
 	P("vinfo_copy", STRIA_VINFO_COPY);
 	P("volumes.size", sizeof(struct stria_volumes));
@@ -302,6 +307,7 @@ fn volume_layouts_match_the_c_header() {
         index: 0x1122_3344,
         op: 0x5566_7788,
         id: 0x99aa_bbcc,
+        form: 0x0d0e_0f10,
         size_sectors: 0x0102_0304_0506_0708,
         ..Default::default()
     };
@@ -312,7 +318,7 @@ fn volume_layouts_match_the_c_header() {
     assert_eq!(field(&raw, c["volume.index"], 4), 0x1122_3344);
     assert_eq!(field(&raw, c["volume.op"], 4), 0x5566_7788);
     assert_eq!(field(&raw, c["volume.id"], 4), 0x99aa_bbcc);
-    assert_eq!(field(&raw, c["volume.reserved0"], 4), 0);
+    assert_eq!(field(&raw, c["volume.form"], 4), 0x0d0e_0f10);
     assert_eq!(
         field(&raw, c["volume.size_sectors"], 8),
         0x0102_0304_0506_0708
@@ -349,6 +355,8 @@ fn volume_layouts_match_the_c_header() {
         copy_seq: 0x7172_7374_7576_7778,
         shared_blocks: 0x8182_8384_8586_8788,
         shared_map_bytes: 0x9192_9394_9596_9798,
+        copy_form: 0xa1a2_a3a4,
+        deltas: 0xb1b2_b3b4,
     };
     let mut raw = [0u8; uapi::Volumes::SIZE];
     vs.encode(&mut raw);
@@ -371,6 +379,11 @@ fn volume_layouts_match_the_c_header() {
         field(&raw, e + c["vinfo.shared_map_bytes"], 8),
         0x9192_9394_9596_9798
     );
+    assert_eq!(field(&raw, e + c["vinfo.copy_form"], 4), 0xa1a2_a3a4);
+    assert_eq!(field(&raw, e + c["vinfo.deltas"], 4), 0xb1b2_b3b4);
+    assert_eq!(c["copy_form_auto"], u64::from(uapi::COPY_FORM_AUTO));
+    assert_eq!(c["copy_form_full"], u64::from(uapi::COPY_FORM_FULL));
+    assert_eq!(c["copy_form_changed"], u64::from(uapi::COPY_FORM_CHANGED));
     assert_eq!(c["volume_copy"], u64::from(uapi::VOLUME_COPY));
     assert_eq!(c["vinfo_copy"], u64::from(uapi::VINFO_COPY));
     assert_eq!(field(&raw, e + c["vinfo.open_count"], 4), 0x2526_2728);
@@ -394,7 +407,8 @@ fn volume_layouts_match_the_c_header() {
     assert_eq!(c["vinfo.disk_len"], 32);
     assert!(raw[disk..disk + 32].iter().all(|&b| b == b'd'));
     assert_eq!(c["vinfo.disk"] + c["vinfo.disk_len"], c["vinfo.flags"]);
-    assert_eq!(c["vinfo.shared_map_bytes"] + 8, c["vinfo.size"]);
+    assert_eq!(c["vinfo.shared_map_bytes"] + 8, c["vinfo.copy_form"]);
+    assert_eq!(c["vinfo.deltas"] + 4, c["vinfo.size"]);
     // Entries 0 and 2 stay zero.
     let first = c["volumes.volumes"] as usize;
     let size = c["vinfo.size"] as usize;
@@ -440,8 +454,9 @@ fn volume_round_trips_and_checks_its_header() {
     let mut bad = raw;
     bad[0] = 79;
     assert_eq!(uapi::Volume::decode(&bad), Err(uapi::AbiError::Size));
-    // flags, reserved0 and both reserved words must be zero.
-    for off in [4, 20, 64, 72, uapi::Volume::SIZE - 1] {
+    // flags and both reserved words must be zero; the form is the
+    // kernel's to check.
+    for off in [4, 64, 72, uapi::Volume::SIZE - 1] {
         let mut bad = raw;
         bad[off] = 1;
         assert_eq!(

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Runs inside the VM (see ./bench): instant copies.  How long a copy of a
-# full 1 GiB and a full 8 GiB volume takes (median of five), and random
-# 4k write IOPS on the first overwrite pass after 0, 1 and 8 copies, each
-# on a fresh array with the volume written whole; dm-thin (64 KiB blocks,
-# on md RAID-5 over the same members) with 0 and 1 snapshot in the same
-# run.
+# full 1 GiB and a full 8 GiB volume takes (median of five); random 4k
+# write IOPS on the first overwrite pass after 0, 1 and 8 copies in each
+# metadata form, with the map memory of all volumes after the pass, each
+# on a fresh array with the volume written whole; the map memory of a copy
+# after 1% of it was written, in each form; dm-thin (64 KiB blocks, on md
+# RAID-5 over the same members) with 0 and 1 snapshot in the same run.
 source "$STRIA_LIB/common.sh"
 
 runtime=${1:-10}
@@ -39,18 +40,47 @@ latency() { # GIB
 latency 1
 latency 8
 
-iops_after() { # COPIES
+map_bytes() { # ARRAY [NAME]: map memory of every volume, or of NAME
+	stria volume list --json "$1" | json_flat |
+		awk -F '\t' -v n="${2:-}" '
+			$1 ~ /\.name$/ { name = $2 }
+			$1 ~ /\.map_bytes$/ && (n == "" || name == n) { s += $2 }
+			END { print s + 0 }'
+}
+
+iops_after() { # COPIES FORM
 	local vol i
 	vol=$(fresh_array --force --raid 5 --strip 64)
 	stria volume resize "$vol" --size 1G
 	fill "$vol" "$GiB"
-	for ((i = 1; i <= $1; i++)); do stria copy create "$vol" "c$i" >/dev/null; done
-	echo "COPYIOPS stria $1 $(first_pass "$vol" "$GiB")"
+	for ((i = 1; i <= $1; i++)); do stria copy create --form "$2" "$vol" "c$i" >/dev/null; done
+	local label=stria-$2
+	(($1)) || label=stria
+	echo "COPYIOPS $label $1 $(first_pass "$vol" "$GiB")"
+	echo "COPYMAP $label $1 $(map_bytes "$vol")"
 	stria stop "$vol"
 }
-iops_after 0
-iops_after 1
-iops_after 8
+iops_after 0 full
+for n in 1 8; do
+	iops_after $n full
+	iops_after $n changed
+done
+
+# A copy that changes little: 1% of its blocks written at random.
+sparse() { # FORM
+	local vol c
+	vol=$(fresh_array --force --raid 5 --strip 64)
+	stria volume resize "$vol" --size 1G
+	fill "$vol" "$GiB"
+	c=$(stria copy create --form "$1" "$vol" sparse)
+	fio --name=sparse --filename="$c" --direct=1 --ioengine=io_uring \
+		--rw=randwrite --bs=4k --iodepth=16 --io_size=$((GiB / 100)) \
+		--randrepeat=0 >/dev/null 2>&1 || die "writing the copy failed"
+	echo "COPYSPARSE $1 $(map_bytes "$vol" sparse)"
+	stria stop "$vol"
+}
+sparse full
+sparse changed
 
 # dm-thin on md RAID-5 over the same members: 64 MiB of metadata, the rest
 # data, 64 KiB blocks.

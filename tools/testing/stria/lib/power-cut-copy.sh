@@ -87,7 +87,9 @@ while :; do
 	name=snap$round-$k
 	echo "$name $(sum "$vol")" >>/tmp/notes
 	dd if=/tmp/notes of="$notes" bs=64k conv=sync,fsync oflag=direct status=none
-	stria copy create "$vol" "$name" >/dev/null
+	form=full
+	((k % 2)) && form=changed
+	stria copy create --form $form "$vol" "$name" >/dev/null
 	mapfile -t old <<<"$(copies "$arr")"
 	while ((${#old[@]} > 6)); do
 		echo "- ${old[0]%% *}" >>/tmp/notes

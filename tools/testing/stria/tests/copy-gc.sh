@@ -1,7 +1,7 @@
 #!/bin/bash
 # Copies of copies under free-space collection: on a small pool, a chain
 # of eight copies, each made of the one before after that one wrote its own
-# share of blocks; then the origin is overwritten several times what the
+# share of blocks, the metadata forms alternating along the chain; then the origin is overwritten several times what the
 # pool holds, so that collection has to move blocks the copies share.
 # Every copy keeps its content (checksums), through collection, stop and
 # re-assembly, and deletes in mixed order (a source with copies alive
@@ -32,7 +32,9 @@ fio --filename="$vol" --direct=1 --ioengine=io_uring --iodepth=16 --name=fill \
 declare -A dev want
 prev=$vol
 for i in 1 2 3 4 5 6 7 8; do
-	dev[$i]=$(stria copy create "$prev" "lvl$i")
+	form=full
+	((i % 2)) && form=changed
+	dev[$i]=$(stria copy create --form $form "$prev" "lvl$i")
 	randwrite "${dev[$i]}" "$i" $((region / 8))
 	prev=${dev[$i]}
 done

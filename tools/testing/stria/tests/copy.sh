@@ -2,7 +2,10 @@
 # Instant copies: `stria copy create` makes a copy that holds exactly what
 # its source held at the call, while the source is overwritten at random
 # (fio, crc32c-verified) and the copy is read the whole time; writes to
-# the copy then leave the source alone.  Copies of copies; a source shrunk
+# the copy then leave the source alone, in both metadata forms (changed
+# blocks only, full pointer table) and in a copy tree mixing them; a few
+# scattered writes to a changed-blocks copy stay in deltas, not whole map
+# pages.  Copies of copies; a source shrunk
 # and grown back after its copy was made reads zeros past the shrink while
 # the copy keeps everything.  The copies and their contents survive stop
 # and re-assembly; bad requests (unknown source, duplicate or
@@ -41,9 +44,10 @@ head -c "$region" /dev/urandom >/tmp/A
 dd if=/tmp/A of="$vol0" bs=1M oflag=direct conv=fsync status=none
 
 step "copy it"
-json=$(stria copy create --json "$vol0" snap1)
+json=$(stria copy create --json --form changed "$vol0" snap1)
 echo "$json"
 c1=$(jfield device <<<"$json")
+[ "$(jfield form <<<"$json")" = changed-blocks ] || die "copy create: form not recorded"
 [ -b "$c1" ] || die "copy device $c1 missing"
 echo "copy made in $(jfield micros <<<"$json") us"
 same "$c1" /tmp/A "right after the copy"
@@ -75,16 +79,33 @@ fio_verify "$c1" 22 "copy after its own writes"
 fio_verify "$vol0" 11 "source after the copy's writes"
 
 step "a copy of the copy, then a copy of the source"
-c2=$(stria copy create "$c1" snap2)
+c2=$(stria copy create --form full "$c1" snap2)
 c3=$(stria copy create "stria$arr/vol0" snap3)
 fio_verify "$c2" 22 "copy of the copy"
 fio_verify "$c3" 11 "second copy of the source"
 stria copy list
 stria copy show --json "$c2" | tee /tmp/show
-[ "$(jfield form </tmp/show)" = full-pointer-table ] || die "copy show: no form"
+[ "$(jfield form </tmp/show)" = full-pointer-table ] || die "copy show: wrong form"
 [ "$(jfield source </tmp/show)" = snap1 ] || die "copy show: wrong source"
 shared=$(jfield shared_blocks </tmp/show)
 ((shared > 0)) || die "a fresh copy shares nothing with its source"
+
+step "a few scattered writes to a changed-blocks copy stay in deltas"
+c4=$(stria copy create --form changed "$c3" snap4)
+head -c "$region" "$c3" >/tmp/D
+for b in 5 700 3000 9000 16000; do
+	head -c 4096 /dev/urandom >/tmp/blk
+	dd if=/tmp/blk of="$c4" bs=4k seek=$b oflag=direct conv=fsync status=none
+	dd if=/tmp/blk of=/tmp/D bs=4k seek=$b conv=notrunc status=none
+done
+same "$c4" /tmp/D "changed-blocks copy after its writes"
+fio_verify "$c3" 11 "source of the changed-blocks copy"
+stria copy show --json "$c4" | tee /tmp/show
+[ "$(jfield form </tmp/show)" = changed-blocks ] || die "snap4: wrong form"
+deltas=$(jfield deltas </tmp/show)
+[ "$deltas" = 5 ] || die "snap4: $deltas deltas for 5 blocks in 5 map pages"
+unique=$(jfield unique_blocks </tmp/show)
+[ "$unique" -le 5 ] || die "snap4: $unique unique blocks for 5 written"
 
 step "shrink a source below what its copy holds, grow it back"
 size1=$(blockdev --getsize64 "$c1")
@@ -116,6 +137,7 @@ fio_verify "$vol0" 11 "source after re-assembly"
 c1_ok "after re-assembly"
 fio_verify "$c2" 22 "copy of the copy after re-assembly"
 fio_verify "$c3" 11 "second copy after re-assembly"
+same "/dev/stria${arr}v5" /tmp/D "changed-blocks copy after re-assembly"
 live=$(status_field "$vol0" live_bytes)
 mapped=$(stria volume list --json "$vol0" | json_flat | awk -F '\t' '$1 ~ /mapped_blocks$/ { s += $2 } END { print s }')
 echo "live $live bytes; mapped blocks of all volumes $mapped"
@@ -132,7 +154,10 @@ fio_verify "/dev/stria${arr}v4" 11 "second copy after its source went and re-ass
 stria copy list
 
 step "delete every copy: their space comes back"
+same "/dev/stria${arr}v5" /tmp/D "changed-blocks copy of a deleted copy's source"
 stria copy delete "/dev/stria${arr}v4"
+same "/dev/stria${arr}v5" /tmp/D "changed-blocks copy of a deleted copy"
+stria copy delete "/dev/stria${arr}v5"
 stria copy delete "/dev/stria${arr}v2"
 fio_verify "/dev/stria${arr}v3" 22 "copy of a deleted copy"
 stria copy delete "/dev/stria${arr}v3"

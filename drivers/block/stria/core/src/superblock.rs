@@ -300,6 +300,23 @@ pub enum CopyMeta {
 }
 
 impl CopyMeta {
+    /// Bytes of map leaves from which a copy keeps pointers for changed
+    /// blocks only: 512 leaves of 4 KiB, for 1 GiB written. Below, copying
+    /// a leaf whole on the first write there costs at most this much
+    /// again, and a changed block is found with one look-up fewer.
+    pub const CHANGED_FROM_MAP_BYTES: u64 = 512 * 4096;
+
+    /// The form the driver picks for a copy of a volume whose map has
+    /// `map_bytes` of leaves: what the copy costs grows with the leaves
+    /// written after it, so large maps keep only the changes.
+    pub fn auto(map_bytes: u64) -> Self {
+        if map_bytes >= Self::CHANGED_FROM_MAP_BYTES {
+            CopyMeta::ChangedBlocks
+        } else {
+            CopyMeta::FullPointerTable
+        }
+    }
+
     fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
             0 => CopyMeta::None,

@@ -356,3 +356,12 @@ fn decode_into_reuses_storage() {
     assert_eq!(sb.log_head, Some(log));
     assert_eq!(sb.volume(1).map(|v| v.copy_meta), Some(CopyMeta::None));
 }
+
+#[test]
+fn copy_form_follows_the_size_of_the_map() {
+    let from = CopyMeta::CHANGED_FROM_MAP_BYTES;
+    assert_eq!(CopyMeta::auto(0), CopyMeta::FullPointerTable);
+    assert_eq!(CopyMeta::auto(from - 4096), CopyMeta::FullPointerTable);
+    assert_eq!(CopyMeta::auto(from), CopyMeta::ChangedBlocks);
+    assert_eq!(CopyMeta::auto(u64::MAX), CopyMeta::ChangedBlocks);
+}

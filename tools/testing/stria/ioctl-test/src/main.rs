@@ -204,6 +204,20 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         volume(fd, index, copy, 1, 0, b"a/b"),
         Err(Errno::EINVAL),
     );
+    let mut raw = volume_req(index, copy, 1, 0, b"c");
+    raw[20] = 9;
+    t.expect(
+        "copy: an unknown metadata form",
+        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
+    let mut raw = volume_req(index, create, 0, GIB, b"ok");
+    raw[20] = uapi::COPY_FORM_CHANGED as u8;
+    t.expect(
+        "volume: a metadata form for a create",
+        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
     t.expect("copy: of vol0", volume(fd, index, copy, 1, 0, b"c"), Ok(()));
     t.expect(
         "copy: delete it",
