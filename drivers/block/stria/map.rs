@@ -270,8 +270,9 @@ impl Map {
     /// The first leaf of blocks `lba .. lba + n` that a write cannot go
     /// into as it is, and what it needs: where there is none (when
     /// `create`; trims need none), a leaf; where it is shared, a leaf or
-    /// delta of its own; where a delta lacks room, a leaf. A trim clears
-    /// leaves it covers whole by letting go of them.
+    /// delta of its own; where a delta lacks room, a leaf. Trims need
+    /// them too where they cover a leaf whole: they are packed in pieces
+    /// that may end inside it.
     pub(crate) fn leaf_wanted(
         &self,
         lba: u64,
@@ -289,11 +290,9 @@ impl Map {
         let mut i = lba / LEAF_ENTRIES;
         while i * LEAF_ENTRIES < end {
             let (from, to) = within(i, lba, end);
-            let whole = from == 0 && to == LEAF_ENTRIES;
             let slot = g.leaves.get(usize::try_from(i).map_err(|_| EINVAL)?);
             let want = match slot {
                 Some(None) if create => Some(Want::Leaf),
-                Some(Some(_)) if whole && !create => None,
                 Some(Some(Slot::Full(l))) if l.shared() => {
                     let fits = (to - from) as usize <= DELTA_ENTRIES;
                     Some(if g.form == Form::Changed && fits {
@@ -367,7 +366,7 @@ impl Map {
             }
             // Another write may have taken the room meanwhile: then its
             // delta becomes a leaf on the next round.
-            if self.lock().reserve(lba, n, create) {
+            if self.lock().reserve(lba, n) {
                 return Ok(());
             }
         }
@@ -510,9 +509,8 @@ impl Locked<'_> {
     }
 
     /// Keeps room in the deltas of blocks `lba .. lba + n` for the
-    /// changes a write there makes; false if one lacks it. Trims need none
-    /// where they cover a leaf whole (unless `create`).
-    fn reserve(&mut self, lba: u64, n: u64, create: bool) -> bool {
+    /// changes a write there makes; false if one lacks it.
+    fn reserve(&mut self, lba: u64, n: u64) -> bool {
         if n == 0 {
             return true;
         }
@@ -521,10 +519,7 @@ impl Locked<'_> {
             let mut i = lba / LEAF_ENTRIES;
             while i * LEAF_ENTRIES < end {
                 let (from, to) = within(i, lba, end);
-                let whole = from == 0 && to == LEAF_ENTRIES;
-                if let (false, Some(Slot::Delta(d))) =
-                    (whole && !create, self.slot(i * LEAF_ENTRIES))
-                {
+                if let Some(Slot::Delta(d)) = self.slot(i * LEAF_ENTRIES) {
                     let need = d.unchanged_in(from, to);
                     if pass == 0 && (d.shared() || need > d.room()) {
                         return false;
@@ -626,7 +621,10 @@ impl Locked<'_> {
         if n == 0 {
             return Ok(());
         }
-        let end = lba.saturating_add(n);
+        let end = lba
+            .checked_add(n)
+            .filter(|&e| e <= self.0.size_blocks)
+            .ok_or(EINVAL)?;
         let first = lba / LEAF_ENTRIES;
         let mut i = first;
         while i * LEAF_ENTRIES < end {
@@ -868,8 +866,9 @@ mod tests {
         assert!(!m.replace(8, mem, disk));
         assert_eq!(m.get(8), newer);
         m.set(8, Entry::Unmapped)?;
-        // Unmapping runs over leaves that were never made.
-        m.unmap(0, 3 * LEAF_ENTRIES, |_| {})?;
+        // Unmapping runs over leaves that were never made, not past the end.
+        m.unmap(0, LEAF_ENTRIES, |_| {})?;
+        assert_eq!(m.unmap(1, LEAF_ENTRIES, |_| {}).err(), Some(EINVAL));
         assert_eq!(m.get(7), Entry::Unmapped);
         drop(m);
         assert_eq!(map.stats().mapped, 0);
@@ -998,6 +997,34 @@ mod tests {
         assert_eq!(copy.lock().get(4), disk(104));
         assert_eq!(copy.lock().get(LEAF_ENTRIES - 1), disk(1000));
         assert_eq!(src.lock().get(4), disk(104));
+        Ok(())
+    }
+
+    #[test]
+    fn trims_in_pieces_over_shared_leaves() -> Result {
+        for form in [Form::Full, Form::Changed] {
+            let src = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+            src.prepare(0, 3 * LEAF_ENTRIES, GFP_KERNEL)?;
+            for b in 0..3 * LEAF_ENTRIES {
+                src.lock().set(b, disk(b + 1))?;
+            }
+            let copy = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+            copy.share_from(&src, form)?;
+            // One trim of two leaves, prepared once and packed in two
+            // pieces that split the first leaf.
+            src.prepare_with(0, 2 * LEAF_ENTRIES, false, GFP_KERNEL)?;
+            let mut gone = 0;
+            src.lock().unmap(0, 100, |_| gone += 1)?;
+            src.lock()
+                .unmap(100, 2 * LEAF_ENTRIES - 100, |_| gone += 1)?;
+            // The trimming side had its own copies of both leaves made
+            // (their blocks counted once more) and let go of them.
+            assert_eq!(gone, 2 * LEAF_ENTRIES);
+            assert_eq!(src.lock().get(5), Entry::Unmapped);
+            assert_eq!(src.lock().get(2 * LEAF_ENTRIES), disk(2 * LEAF_ENTRIES + 1));
+            assert_eq!(copy.lock().get(5), disk(6));
+            assert_eq!(src.stats().mapped, LEAF_ENTRIES);
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 # the copy then leave the source alone, in both metadata forms (changed
 # blocks only, full pointer table) and in a copy tree mixing them; a few
 # scattered writes to a changed-blocks copy stay in deltas, not whole map
-# pages.  Copies of copies; a source shrunk
+# pages; a discard longer than one trim piece leaves a copy whole.  Copies of copies; a source shrunk
 # and grown back after its copy was made reads zeros past the shrink while
 # the copy keeps everything.  The copies and their contents survive stop
 # and re-assembly; bad requests (unknown source, duplicate or
@@ -107,6 +107,18 @@ deltas=$(jfield deltas </tmp/show)
 unique=$(jfield unique_blocks </tmp/show)
 [ "$unique" -le 5 ] || die "snap4: $unique unique blocks for 5 written"
 
+step "a discard longer than one trim piece over blocks a copy shares"
+big=$(stria volume create "stria$arr" big --size 264M)
+dd if=/dev/urandom of="$big" bs=1M count=264 oflag=direct conv=fsync status=none
+big_sum=$(md5sum <"$big" | cut -d' ' -f1)
+bigc=$(stria copy create --form changed "$big" bigsnap)
+blkdiscard "$big" || die "discarding $big failed"
+big_ok() { # WHAT
+	cmp -s -n $((264 * MiB)) "$big" /dev/zero || die "$1: the discarded source does not read zeros"
+	[ "$(md5sum <"$bigc" | cut -d' ' -f1)" = "$big_sum" ] || die "$1: the copy changed with its source's discard"
+}
+big_ok "after the discard"
+
 step "shrink a source below what its copy holds, grow it back"
 size1=$(blockdev --getsize64 "$c1")
 stria volume resize "$c1" --size 32M
@@ -138,6 +150,9 @@ c1_ok "after re-assembly"
 fio_verify "$c2" 22 "copy of the copy after re-assembly"
 fio_verify "$c3" 11 "second copy after re-assembly"
 same "/dev/stria${arr}v5" /tmp/D "changed-blocks copy after re-assembly"
+big=/dev/stria${arr}v6
+bigc=/dev/stria${arr}v7
+big_ok "after re-assembly"
 live=$(status_field "$vol0" live_bytes)
 mapped=$(stria volume list --json "$vol0" | json_flat | awk -F '\t' '$1 ~ /mapped_blocks$/ { s += $2 } END { print s }')
 echo "live $live bytes; mapped blocks of all volumes $mapped"
@@ -161,6 +176,10 @@ stria copy delete "/dev/stria${arr}v5"
 stria copy delete "/dev/stria${arr}v2"
 fio_verify "/dev/stria${arr}v3" 22 "copy of a deleted copy"
 stria copy delete "/dev/stria${arr}v3"
+stria volume delete "/dev/stria${arr}v6"
+[ "$(md5sum <"/dev/stria${arr}v7" | cut -d' ' -f1)" = "$big_sum" ] ||
+	die "the copy changed with its source's delete"
+stria copy delete "/dev/stria${arr}v7"
 any=/dev/stria$arr
 live=$(stria status --json "$arr" | json_flat | awk -F '\t' '$1 ~ /live_bytes$/ { print $2 }')
 echo "live after deleting everything: $live bytes"
