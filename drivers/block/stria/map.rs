@@ -158,8 +158,6 @@ pub(crate) struct MapStats {
     pub(crate) shared_leaf_bytes: u64,
     /// Mapped blocks read through those (part of `mapped`).
     pub(crate) shared_mapped: u64,
-    /// What writes into shared leaves make.
-    pub(crate) form: Option<Form>,
 }
 
 /// The leaves a map let go of, to be freed where sleeping is allowed.
@@ -440,7 +438,6 @@ impl Map {
             delta_bytes: g.nr_deltas.saturating_mul(delta),
             deltas: g.nr_deltas,
             dir_bytes: dir,
-            form: Some(g.form),
             ..MapStats::default()
         };
         for s in g.leaves.iter().flatten() {
@@ -511,7 +508,8 @@ impl Locked<'_> {
     /// Keeps room in the deltas of blocks `lba .. lba + n` for the
     /// changes a write there makes; false if one lacks it.
     fn reserve(&mut self, lba: u64, n: u64) -> bool {
-        if n == 0 {
+        // Most maps have no delta: writes to them skip the walk.
+        if n == 0 || self.0.nr_deltas == 0 {
             return true;
         }
         let end = lba.saturating_add(n);
