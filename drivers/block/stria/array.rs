@@ -666,11 +666,26 @@ impl Array {
         Ok(out)
     }
 
+    /// Blocks that volume `id`, in service, alone points at: what deleting
+    /// it would give back.
+    pub(crate) fn unique_blocks(&self, id: u32) -> Result<u64> {
+        let fam = self.family(id)?;
+        let Some((own, rest)) = fam.split_first().filter(|(v, _)| v.id == id) else {
+            return Ok(0);
+        };
+        let mut others = KVec::with_capacity(rest.len(), GFP_KERNEL)?;
+        for v in rest {
+            others.push(&*v.map, GFP_KERNEL)?;
+        }
+        own.map.unique_among(&others)
+    }
+
     /// Makes volume `e` an instant copy of `src`, whose queue the caller
     /// has frozen: at one point in the log, the copy's map points at every
-    /// leaf of the source's; the point and the new table entry are on
-    /// stable storage when it returns. Time and memory do not depend on
-    /// what the source holds, only on its size (one slot per 2 MiB).
+    /// directory page of the source's; the point and the new table entry
+    /// are on stable storage when it returns. Time and memory do not
+    /// depend on what the source holds, only on its size (a pointer per
+    /// GiB).
     pub(crate) fn copy_volume(
         this: &Arc<Self>,
         src: &Arc<Volume>,

@@ -619,6 +619,12 @@ impl Controller {
                 continue;
             }
             let copy = e.flags & volume_flags::COPY != 0;
+            // Exact sharing: what no other volume of its copy tree points
+            // at is its own.
+            let shared = match d {
+                Some(_) => map.mapped.saturating_sub(slot.array.unique_blocks(e.id)?),
+                None => 0,
+            };
             let mut info = uapi::VolumeInfo {
                 id: e.id,
                 open_count: d.map_or(0, |d| d.dev.openers()),
@@ -628,7 +634,7 @@ impl Controller {
                 flags: if copy { uapi::VINFO_COPY } else { 0 },
                 parent_id: e.parent_id,
                 copy_seq: e.copy_generation,
-                shared_blocks: map.shared_mapped,
+                shared_blocks: shared,
                 shared_map_bytes: map.shared_leaf_bytes,
                 copy_form: if copy { e.copy_meta as u32 } else { 0 },
                 deltas: u32::try_from(map.deltas).unwrap_or(u32::MAX),

@@ -5,17 +5,24 @@
 //! A full-pointer map, one 8-byte entry per block, kept in leaves of one
 //! page (512 entries) that exist only where something was written: a thin
 //! volume costs memory for what it holds, not for its size. The directory
-//! of leaves is one small entry per 2 MiB of volume.
+//! of leaves is a slot per 2 MiB of volume, in pages of a GiB that exist
+//! only where something was written too.
 //!
-//! An instant copy points its own directory at its source's leaves. Where
+//! An instant copy points its directory at its source's pages: its cost is
+//! a pointer per GiB. Where either side first changes a slot in a shared
+//! page, it gets a copy of the page, whose slots share the leaves. Where
 //! either side first writes into a shared leaf, it gets a copy of the leaf
 //! (a full pointer table) or, in the changed-blocks form, a delta: a bit
 //! map of the entries it changed and their pointers, over the shared leaf
 //! as a frozen base, until the delta is full and becomes a leaf (see
 //! `Documentation/stria-copy.rst`).
 
+mod dir;
 mod leaf;
 
+use dir::Dir;
+use dir::Pages;
+use dir::PAGE_SLOTS;
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
@@ -23,9 +30,11 @@ use kernel::sync::lock::spinlock::SpinLockBackend;
 use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
 use kernel::sync::SpinLock;
+use kernel::sync::UniqueArc;
 use leaf::recount;
 use leaf::Delta;
 use leaf::Leaf;
+use leaf::New;
 use leaf::Slot;
 
 pub(crate) use leaf::Change;
@@ -111,7 +120,7 @@ pub(crate) enum Form {
 /// The leaves, under the map's lock.
 struct Inner {
     /// Slot `i` covers blocks `i * LEAF_ENTRIES ..`.
-    leaves: KVVec<Option<Slot>>,
+    leaves: Dir,
     /// Blocks currently mapped.
     mapped: u64,
     /// Slots pointing at a leaf.
@@ -152,34 +161,43 @@ pub(crate) struct MapStats {
     pub(crate) delta_bytes: u64,
     /// Deltas.
     pub(crate) deltas: u64,
-    /// Bytes of the directory of leaves: one slot per 2 MiB of volume.
+    /// Bytes of the directory of leaves: a pointer per GiB of volume,
+    /// and a page of slots (one per 2 MiB) per GiB written to.
     pub(crate) dir_bytes: u64,
+    /// Directory pages other maps read too (their bytes are part of
+    /// `dir_bytes`).
+    pub(crate) shared_pages: u64,
     /// Bytes of leaves and deltas other maps read too (part of the above).
     pub(crate) shared_leaf_bytes: u64,
-    /// Mapped blocks read through those (part of `mapped`).
-    pub(crate) shared_mapped: u64,
 }
 
 /// The leaves a map let go of, to be freed where sleeping is allowed.
-pub(crate) struct Released(#[allow(dead_code)] KVVec<Option<Slot>>);
+pub(crate) struct Released(#[allow(dead_code)] Pages);
 
-/// An empty directory of leaves, for [`Map::resize`].
-pub(crate) struct Directory(KVVec<Option<Slot>>);
+/// An empty directory of leaves, for [`Map::resize`], and a page for
+/// where the new end falls inside one.
+pub(crate) struct Directory(Dir, Option<UniqueArc<dir::Page>>);
 
 impl Directory {
     /// One for a volume of `size_blocks` blocks.
     pub(crate) fn new(size_blocks: u64) -> Result<Self> {
-        Ok(Directory(empty_dir(size_blocks)?))
+        let dir = empty_dir(size_blocks)?;
+        let spare = if dir.len() % PAGE_SLOTS != 0 {
+            Some(dir::Page::new(GFP_KERNEL)?)
+        } else {
+            None
+        };
+        Ok(Directory(dir, spare))
     }
 }
 
-fn empty_dir(size_blocks: u64) -> Result<KVVec<Option<Slot>>> {
-    let n = usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?;
-    let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
-        leaves.push(None, GFP_KERNEL)?;
-    }
-    Ok(leaves)
+fn empty_dir(size_blocks: u64) -> Result<Dir> {
+    Dir::new(usize::try_from(size_blocks.div_ceil(LEAF_ENTRIES)).map_err(|_| EINVAL)?)
+}
+
+/// Directory slot `i`, if it can be one.
+fn slot_index(i: u64) -> Option<usize> {
+    usize::try_from(i).ok()
 }
 
 /// The part of blocks `lba .. end` in leaf `i`, as leaf indexes.
@@ -225,28 +243,36 @@ impl Map {
         size_blocks: u64,
         mut dropped: impl FnMut(Entry),
     ) -> Result<Released> {
-        let mut leaves = dir.0;
-        let n = leaves.len();
+        let n = dir.0.len();
         if u64::try_from(n).ok() != Some(size_blocks.div_ceil(LEAF_ENTRIES)) {
             return Err(EINVAL);
         }
         let mut guard = self.inner.lock();
         let g = &mut *guard;
-        for (new, old) in leaves.iter_mut().zip(g.leaves.iter_mut()) {
-            *new = old.take();
-        }
         // What no longer fits is dropped with the old directory.
         let mut gone = 0u64;
-        let mut cut = KVVec::new();
-        core::mem::swap(&mut g.leaves, &mut cut);
-        for s in cut.iter().skip(n).flatten() {
-            gone += s.mapped();
-            s.release(&mut dropped);
-            g.count(s, -1);
-        }
+        let (mut leaves, mut deltas) = (0u64, 0u64);
+        let cut = g.leaves.resize(
+            dir.0,
+            dir.1,
+            &mut |s| {
+                gone += s.mapped();
+                match s {
+                    Slot::Full(_) => leaves += 1,
+                    Slot::Delta(_) => deltas += 1,
+                }
+            },
+            &mut dropped,
+        );
+        g.nr_leaves = g.nr_leaves.saturating_sub(leaves);
+        g.nr_deltas = g.nr_deltas.saturating_sub(deltas);
         // The tail of the last leaf past the new end.
         let tail = size_blocks % LEAF_ENTRIES;
-        if let (true, Some(Some(Slot::Full(last)))) = (tail != 0, leaves.last()) {
+        let last = n.checked_sub(1);
+        let own = last.is_some_and(|i| g.leaves.writable(i));
+        if let (true, true, Some(Slot::Full(last))) =
+            (tail != 0, own, last.and_then(|i| g.leaves.get(i)))
+        {
             if !last.shared() {
                 for i in tail..LEAF_ENTRIES {
                     let v = last.get(i);
@@ -261,13 +287,13 @@ impl Map {
         }
         g.mapped = g.mapped.saturating_sub(gone);
         g.size_blocks = size_blocks;
-        g.leaves = leaves;
         Ok(Released(cut))
     }
 
     /// The first leaf of blocks `lba .. lba + n` that a write cannot go
-    /// into as it is, and what it needs: where there is none (when
-    /// `create`; trims need none), a leaf; where it is shared, a leaf or
+    /// into as it is, and what it needs: where its directory page is
+    /// missing (when `create`) or shared, a page; where there is none
+    /// (when `create`; trims need none), a leaf; where it is shared, a leaf or
     /// delta of its own; where a delta lacks room, a leaf. Trims need
     /// them too where they cover a leaf whole: they are packed in pieces
     /// that may end inside it.
@@ -288,10 +314,13 @@ impl Map {
         let mut i = lba / LEAF_ENTRIES;
         while i * LEAF_ENTRIES < end {
             let (from, to) = within(i, lba, end);
-            let slot = g.leaves.get(usize::try_from(i).map_err(|_| EINVAL)?);
-            let want = match slot {
-                Some(None) if create => Some(Want::Leaf),
-                Some(Some(Slot::Full(l))) if l.shared() => {
+            let k = slot_index(i).ok_or(EINVAL)?;
+            if g.leaves.wants_page(k, create) {
+                return Ok(Some((i, Want::Page)));
+            }
+            let want = match g.leaves.get(k) {
+                None if create && g.leaves.writable(k) => Some(Want::Leaf),
+                Some(Slot::Full(l)) if l.shared() => {
                     let fits = (to - from) as usize <= DELTA_ENTRIES;
                     Some(if g.form == Form::Changed && fits {
                         Want::Delta(l.clone())
@@ -299,7 +328,7 @@ impl Map {
                         Want::Leaf
                     })
                 }
-                Some(Some(Slot::Delta(d))) => {
+                Some(Slot::Delta(d)) => {
                     let need = d.unchanged_in(from, to);
                     if d.shared() {
                         let fits = d.len() + need <= DELTA_ENTRIES;
@@ -359,8 +388,10 @@ impl Map {
         loop {
             let mut from = lba;
             while let Some((i, want)) = self.leaf_wanted(from, end.saturating_sub(from), create)? {
+                // The leaf a page is for may want something next.
+                let next = if matches!(want, Want::Page) { i } else { i + 1 };
                 put(i, NewLeaf::of(want, flags)?);
-                from = (i + 1) * LEAF_ENTRIES;
+                from = from.max(next * LEAF_ENTRIES);
             }
             // Another write may have taken the room meanwhile: then its
             // delta becomes a leaf on the next round.
@@ -375,29 +406,23 @@ impl Map {
         Locked(self.inner.lock())
     }
 
-    /// Points this map, empty and of the same size, at every leaf and
-    /// delta of `src`: a copy that costs a directory slot per 2 MiB.
-    /// From then on both keep `form` where they write into what they
-    /// share. Call with the writer's state lock held; it does not
-    /// allocate.
+    /// Points this map, empty and of the same size, at every directory
+    /// page of `src`: a copy that costs a pointer per GiB. From then on
+    /// both keep `form` where they write into what they share. Call with
+    /// the writer's state lock held; it does not allocate.
     pub(crate) fn share_from(&self, src: &Map, form: Form) -> Result {
         // The empty directory, filled outside this map's lock: one map
         // lock at a time.
-        let mut dir = KVVec::new();
+        let mut dir = Dir::new(0)?;
         core::mem::swap(&mut self.inner.lock().leaves, &mut dir);
         let r = {
             let mut s = src.inner.lock();
-            if s.leaves.len() != dir.len() || dir.iter().any(Option::is_some) {
-                Err(EINVAL)
-            } else {
-                for (d, l) in dir.iter_mut().zip(s.leaves.iter()) {
-                    *d = l.as_ref().map(Slot::share);
-                }
+            s.leaves.share_into(&mut dir).map(|()| {
                 if form == Form::Changed {
                     s.form = form;
                 }
-                Ok((s.mapped, s.nr_leaves, s.nr_deltas))
-            }
+                (s.mapped, s.nr_leaves, s.nr_deltas)
+            })
         };
         let mut g = self.inner.lock();
         core::mem::swap(&mut g.leaves, &mut dir);
@@ -414,23 +439,75 @@ impl Map {
     /// lock held; drop what it returns after letting go of that lock.
     pub(crate) fn release_all(&self, mut dropped: impl FnMut(Entry)) -> Result<Released> {
         let mut g = self.inner.lock();
-        let mut empty = KVVec::new();
-        core::mem::swap(&mut g.leaves, &mut empty);
-        for s in empty.iter().flatten() {
-            s.release(&mut dropped);
-        }
+        let pages = g.leaves.release_all(&mut dropped);
         g.mapped = 0;
         g.nr_leaves = 0;
         g.nr_deltas = 0;
         g.size_blocks = 0;
-        Ok(Released(empty))
+        Ok(Released(pages))
+    }
+
+    /// Blocks this map points at that no map of `others` points at too
+    /// (at the same block of the volume: copies share blocks nowhere
+    /// else), which deleting this volume would give back. Leaves and
+    /// pages it shares with one of them are passed over whole; the rest
+    /// is compared entry by entry, one map's lock at a time, so under
+    /// writes the count is that of a moment per leaf.
+    pub(crate) fn unique_among(&self, others: &[&Map]) -> Result<u64> {
+        let n = LEAF_ENTRIES as usize;
+        let mut mine = KVec::from_elem(0u64, n, GFP_KERNEL)?;
+        let mut theirs = KVec::from_elem(0u64, n, GFP_KERNEL)?;
+        let mut keys = KVec::with_capacity(others.len(), GFP_KERNEL)?;
+        let slots = self.inner.lock().leaves.len();
+        let mut unique = 0u64;
+        let mut i = 0;
+        while i < slots {
+            let next_page = (i / PAGE_SLOTS + 1) * PAGE_SLOTS;
+            let (page, slot) = self.lock().keys(i);
+            if page.is_none() && !self.lock().writable(i as u64 * LEAF_ENTRIES) {
+                // No page: nothing mapped in this GiB.
+                i = next_page;
+                continue;
+            }
+            keys.clear();
+            for m in others {
+                keys.push(m.lock().keys(i), GFP_KERNEL)?;
+            }
+            if page.is_some() && keys.iter().any(|k| k.0 == page) {
+                i = next_page;
+                continue;
+            }
+            if slot.is_none() || keys.iter().any(|k| k.1 == slot) {
+                i += 1;
+                continue;
+            }
+            let mut left = self.lock().entries(i, &mut mine);
+            for (m, k) in others.iter().zip(keys.iter()) {
+                if left == 0 {
+                    break;
+                }
+                if k.1.is_none() || m.lock().entries(i, &mut theirs) == 0 {
+                    continue;
+                }
+                for (a, b) in mine.iter_mut().zip(theirs.iter()) {
+                    if *a != 0 && a == b {
+                        *a = 0;
+                        left -= 1;
+                    }
+                }
+            }
+            unique += left;
+            i += 1;
+        }
+        Ok(unique)
     }
 
     /// Memory use.
     pub(crate) fn stats(&self) -> MapStats {
         let g = self.inner.lock();
-        let dir =
-            (g.leaves.len() as u64).saturating_mul(core::mem::size_of::<Option<Slot>>() as u64);
+        let (own, shared) = g.leaves.pages();
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        let dir = g.leaves.top_bytes() + (own + shared).saturating_mul(page);
         let delta = core::mem::size_of::<Delta>() as u64;
         let mut st = MapStats {
             mapped: g.mapped,
@@ -438,25 +515,14 @@ impl Map {
             delta_bytes: g.nr_deltas.saturating_mul(delta),
             deltas: g.nr_deltas,
             dir_bytes: dir,
+            shared_pages: shared,
             ..MapStats::default()
         };
-        for s in g.leaves.iter().flatten() {
-            match s {
-                Slot::Full(l) if l.shared() => {
-                    st.shared_leaf_bytes += LEAF_ENTRIES * 8;
-                    st.shared_mapped += l.mapped();
-                }
-                Slot::Delta(d) if d.shared() => {
-                    st.shared_leaf_bytes += delta;
-                    st.shared_mapped += s.mapped();
-                }
-                Slot::Delta(d) if d.base.nodes() > 1 => {
-                    let own = u64::from(d.own.load(Relaxed));
-                    st.shared_mapped += s.mapped().saturating_sub(own);
-                }
-                _ => {}
-            }
-        }
+        g.leaves.each(g.leaves.len(), |_, s, in_shared| match s {
+            Slot::Full(l) if in_shared || l.shared() => st.shared_leaf_bytes += LEAF_ENTRIES * 8,
+            Slot::Delta(d) if in_shared || d.shared() => st.shared_leaf_bytes += delta,
+            _ => {}
+        });
         st
     }
 }
@@ -466,10 +532,34 @@ pub(crate) struct Locked<'a>(Guard<'a, Inner, SpinLockBackend>);
 
 impl Locked<'_> {
     fn slot(&self, lba: u64) -> Option<&Slot> {
-        self.0
-            .leaves
-            .get(usize::try_from(lba / LEAF_ENTRIES).ok()?)?
-            .as_ref()
+        self.0.leaves.get(slot_index(lba / LEAF_ENTRIES)?)
+    }
+
+    /// Who slot `i` and its page are, where shared: two maps with the
+    /// same read the same there.
+    fn keys(&self, i: usize) -> (Option<usize>, Option<usize>) {
+        let slot = self.0.leaves.get(i).map(|s| match s {
+            Slot::Full(l) => Arc::as_ptr(l) as usize,
+            Slot::Delta(d) => Arc::as_ptr(d) as usize,
+        });
+        (self.0.leaves.page_key(i), slot)
+    }
+
+    /// Fills `out` with the entries of slot `i` (zeros where there is
+    /// none) and returns how many are mapped.
+    fn entries(&self, i: usize, out: &mut [u64]) -> u64 {
+        let s = self.0.leaves.get(i);
+        let mut n = 0;
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = s.map_or(0, |s| s.get(k as u64));
+            n += u64::from(*o != 0);
+        }
+        n
+    }
+
+    /// Whether the slot of block `lba` may change.
+    fn writable(&self, lba: u64) -> bool {
+        slot_index(lba / LEAF_ENTRIES).is_some_and(|k| self.0.leaves.writable(k))
     }
 
     /// Where block `lba` lives.
@@ -487,6 +577,9 @@ impl Locked<'_> {
     pub(crate) fn set(&mut self, lba: u64, e: Entry) -> Result<Entry> {
         let v = e.encode().ok_or(EINVAL)?;
         let i = lba % LEAF_ENTRIES;
+        if !self.writable(lba) {
+            return Err(ENOMEM);
+        }
         let (old, dropped) = match self.slot(lba) {
             Some(Slot::Full(leaf)) if !leaf.shared() => {
                 let old = leaf.get(i);
@@ -517,9 +610,10 @@ impl Locked<'_> {
             let mut i = lba / LEAF_ENTRIES;
             while i * LEAF_ENTRIES < end {
                 let (from, to) = within(i, lba, end);
+                let own = self.writable(i * LEAF_ENTRIES);
                 if let Some(Slot::Delta(d)) = self.slot(i * LEAF_ENTRIES) {
                     let need = d.unchanged_in(from, to);
-                    if pass == 0 && (d.shared() || need > d.room()) {
+                    if pass == 0 && (!own || d.shared() || need > d.room()) {
                         return false;
                     }
                     if pass == 1 {
@@ -539,13 +633,20 @@ impl Locked<'_> {
     /// leaf it was made for.
     pub(crate) fn install(&mut self, i: u64, leaf: NewLeaf, mut f: impl FnMut(Change, Entry)) {
         let inner = &mut *self.0;
-        let Some(slot) = usize::try_from(i)
-            .ok()
-            .and_then(|i| inner.leaves.get_mut(i))
-        else {
+        let Some(k) = slot_index(i) else {
             return;
         };
-        let (old, full) = match (leaf.0, slot.as_ref()) {
+        let new = match leaf.0 {
+            New::Page(p) => {
+                inner.leaves.install(k, p, &mut |e| f(Change::Dropped, e));
+                return;
+            }
+            New::Slot(s) => s,
+        };
+        let Some(slot) = inner.leaves.get_mut(k) else {
+            return;
+        };
+        let (old, full) = match (new, slot.as_ref()) {
             (Slot::Full(n), None) => {
                 *slot = Some(Slot::Full(n));
                 inner.nr_leaves += 1;
@@ -628,7 +729,9 @@ impl Locked<'_> {
         while i * LEAF_ENTRIES < end {
             let (from, to) = within(i, lba, end);
             let whole = from == 0 && to == LEAF_ENTRIES;
+            let own = self.writable(i * LEAF_ENTRIES);
             match self.slot(i * LEAF_ENTRIES) {
+                Some(_) if !own => return Err(ENOMEM),
                 Some(s) if !whole && !s.own() => return Err(ENOMEM),
                 Some(Slot::Delta(d))
                     if !whole && d.unchanged_in(from, to) + d.len() > DELTA_ENTRIES =>
@@ -646,8 +749,7 @@ impl Locked<'_> {
             i += 1;
             if from == 0 && to == LEAF_ENTRIES {
                 let inner = &mut *self.0;
-                let Some(s) = usize::try_from(base / LEAF_ENTRIES)
-                    .ok()
+                let Some(s) = slot_index(base / LEAF_ENTRIES)
                     .and_then(|k| inner.leaves.get_mut(k))
                     .and_then(Option::take)
                 else {
@@ -688,7 +790,7 @@ impl Locked<'_> {
                 }
             }
         }
-        for s in self.0.leaves.iter().flatten() {
+        for s in self.0.leaves.held() {
             match s {
                 Slot::Full(l) => leaf(l, pass, &mut f),
                 Slot::Delta(d) => {
@@ -782,10 +884,9 @@ mod tests {
         assert_eq!(map.stats().mapped, 0);
         let empty = map.stats();
         assert_eq!(empty.leaf_bytes, 0);
-        assert_eq!(
-            empty.dir_bytes,
-            11 * core::mem::size_of::<Option<Slot>>() as u64
-        );
+        // A pointer to the one page the directory may have, not a slot
+        // per leaf.
+        assert!(empty.dir_bytes > 0 && empty.dir_bytes <= 16);
         // An unprepared leaf refuses the write rather than allocating under
         // the lock.
         assert_eq!(map.lock().set(5, Entry::Unmapped).err(), Some(ENOMEM));
@@ -804,6 +905,8 @@ mod tests {
         let st = map.stats();
         assert_eq!(st.mapped, 2);
         assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        assert_eq!(st.dir_bytes, empty.dir_bytes + page);
         // Beyond the end: refused.
         assert_eq!(
             map.prepare(10 * LEAF_ENTRIES + 3, 1, GFP_KERNEL).err(),
@@ -891,7 +994,7 @@ mod tests {
         let st = copy.stats();
         assert_eq!(st.mapped, 2);
         assert_eq!(st.shared_leaf_bytes, 2 * LEAF_ENTRIES * 8);
-        assert_eq!(st.shared_mapped, 2);
+        assert_eq!(copy.unique_among(&[&src])?, 0);
         // Neither side writes into a shared leaf without copying it.
         assert_eq!(src.lock().set(3, disk(101)).err(), Some(ENOMEM));
         assert_eq!(src.lock().unmap(0, 10, |_| {}).err(), Some(ENOMEM));
@@ -901,6 +1004,19 @@ mod tests {
         assert_eq!(wanted(0, true)?, Some(0));
         assert_eq!(wanted(2 * LEAF_ENTRIES, false)?, None);
         assert_eq!(wanted(2 * LEAF_ENTRIES, true)?, Some(2));
+        // The directory page first: no entry changes hands.
+        assert!(matches!(
+            src.leaf_wanted(0, 1, true)?,
+            Some((0, Want::Page))
+        ));
+        let mut moved = 0;
+        let page = NewLeaf::of(Want::Page, GFP_KERNEL)?;
+        src.lock().install(0, page, |_, _| moved += 1);
+        assert_eq!(moved, 0);
+        assert!(matches!(
+            src.leaf_wanted(0, 1, true)?,
+            Some((0, Want::Leaf))
+        ));
         // Copying the leaf sees every entry once more.
         let mut added = 0;
         let leaf = NewLeaf::new(GFP_KERNEL)?;
@@ -927,6 +1043,11 @@ mod tests {
         assert_eq!((gone, last), (1, disk(101)));
         assert_eq!(copy.stats().shared_leaf_bytes, 0);
         assert_eq!(copy.lock().get(LEAF_ENTRIES + 1), disk(300));
+        // Its page, now read by it alone, is still one it shared: a write
+        // copies it once more.
+        assert_eq!(copy.lock().set(3, disk(5)).err(), Some(ENOMEM));
+        copy.prepare(3, 1, GFP_KERNEL)?;
+        assert_eq!(copy.stats().shared_pages, 0);
         assert_eq!(copy.lock().set(3, disk(5))?, disk(100));
         Ok(())
     }
@@ -936,6 +1057,121 @@ mod tests {
             member: 0,
             block: b,
         }
+    }
+
+    #[test]
+    fn unique_blocks_are_exact() -> Result {
+        let src = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        src.prepare(0, 2 * LEAF_ENTRIES, GFP_KERNEL)?;
+        for b in 0..4 {
+            src.lock().set(b, disk(b + 1))?;
+        }
+        src.lock().set(LEAF_ENTRIES, disk(9))?;
+        let copy = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        copy.share_from(&src, Form::Full)?;
+        assert_eq!(src.unique_among(&[&copy])?, 0);
+        // The source's own copy of the leaf still points at three blocks
+        // the copy reads: they are not its alone.
+        src.prepare(0, 1, GFP_KERNEL)?;
+        src.lock().set(0, disk(20))?;
+        assert_eq!(src.unique_among(&[&copy])?, 1);
+        assert_eq!(copy.unique_among(&[&src])?, 1);
+        // A delta's unchanged entries are its base's.
+        let deep = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        deep.share_from(&copy, Form::Changed)?;
+        deep.prepare(1, 1, GFP_KERNEL)?;
+        assert_eq!(deep.stats().deltas, 1);
+        deep.lock().set(1, disk(30))?;
+        assert_eq!(src.unique_among(&[&copy, &deep])?, 1);
+        assert_eq!(copy.unique_among(&[&src, &deep])?, 0);
+        assert_eq!(deep.unique_among(&[&src, &copy])?, 1);
+        assert_eq!(deep.unique_among(&[])?, 5);
+        Ok(())
+    }
+
+    #[test]
+    fn copies_share_directory_pages() -> Result {
+        // Three GiB: three directory pages, of which the source writes
+        // into the first and the last.
+        let gib = PAGE_SLOTS as u64 * LEAF_ENTRIES;
+        let size = 3 * gib;
+        let far = 2 * gib + 5 * LEAF_ENTRIES;
+        let src = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
+        let top = src.stats().dir_bytes;
+        for lba in [1, far] {
+            src.prepare(lba, 1, GFP_KERNEL)?;
+            src.lock().set(lba, disk(lba))?;
+        }
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        assert_eq!(src.stats().dir_bytes, top + 2 * page);
+        let copy = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
+        copy.share_from(&src, Form::Full)?;
+        assert_eq!(
+            (src.stats().shared_pages, copy.stats().shared_pages),
+            (2, 2)
+        );
+        // A shared page is changed by nobody: the first write wants a
+        // page of its own, then a leaf.
+        assert_eq!(src.lock().set(1, disk(9)).err(), Some(ENOMEM));
+        assert!(matches!(
+            src.leaf_wanted(1, 1, true)?,
+            Some((0, Want::Page))
+        ));
+        assert!(src.leaf_wanted(gib, 1, false)?.is_none());
+        assert!(matches!(
+            src.leaf_wanted(gib, 1, true)?,
+            Some((_, Want::Page))
+        ));
+        src.prepare(1, 1, GFP_KERNEL)?;
+        assert_eq!(src.stats().shared_pages, 1);
+        assert_eq!(copy.stats().shared_pages, 1);
+        // Its copy of the leaf was one more reference to the old block.
+        assert_eq!(src.lock().set(1, disk(10))?, disk(1));
+        assert_eq!(copy.lock().get(1), disk(1));
+        assert_eq!(src.lock().get(1), disk(10));
+        // Copies of copies share the same pages, and lose nothing when
+        // those before them go.
+        let deep = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
+        deep.share_from(&copy, Form::Changed)?;
+        // Nothing is allocated under the map's lock: count what goes.
+        let (mut gone, mut last) = (0, Entry::Unmapped);
+        drop(src.release_all(|e| {
+            gone += 1;
+            last = e;
+        })?);
+        assert_eq!((gone, last), (1, disk(10)));
+        drop(copy.release_all(|e| {
+            gone += 1;
+            last = e;
+        })?);
+        assert_eq!(gone, 1);
+        assert_eq!(deep.lock().get(1), disk(1));
+        assert_eq!(deep.lock().get(far), disk(far));
+        // Cut inside a shared page and grown again: what was past the
+        // end reads as nothing.
+        let other = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
+        other.share_from(&deep, Form::Full)?;
+        let cut = 2 * gib + LEAF_ENTRIES;
+        drop(deep.resize(Directory::new(cut)?, cut, |_| {})?);
+        drop(deep.resize(Directory::new(size)?, size, |_| {})?);
+        assert_eq!(deep.lock().get(far), Entry::Unmapped);
+        assert_eq!(deep.stats().mapped, 1);
+        assert_eq!(other.lock().get(far), disk(far));
+        let mut seen = 0;
+        deep.lock().for_each_mapped(3, |_| seen += 1);
+        other.lock().for_each_mapped(3, |_| seen += 1);
+        assert_eq!(seen, 2);
+        drop(deep.release_all(|e| {
+            gone += 1;
+            last = e;
+        })?);
+        assert_eq!(gone, 1);
+        drop(other.release_all(|e| {
+            gone += 1;
+            last = e;
+        })?);
+        assert_eq!(gone, 3);
+        Ok(())
     }
 
     #[test]
@@ -949,6 +1185,8 @@ mod tests {
         }
         let copy = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
         copy.share_from(&src, Form::Changed)?;
+        let page = NewLeaf::of(Want::Page, GFP_KERNEL)?;
+        copy.lock().install(0, page, |_, _| {});
         assert!(matches!(
             copy.leaf_wanted(3, 1, true)?,
             Some((0, Want::Delta(_)))

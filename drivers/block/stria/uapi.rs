@@ -572,7 +572,7 @@ pub(crate) struct VolumeInfo {
     pub(crate) parent_id: u32,
     /// Log sequence number of the copy point, 0 if no copy.
     pub(crate) copy_seq: u64,
-    /// Mapped blocks in map leaves shared with other volumes.
+    /// Mapped blocks another volume of its copy tree points at too.
     pub(crate) shared_blocks: u64,
     /// Bytes of those shared leaves (part of `map_bytes`).
     pub(crate) shared_map_bytes: u64,

@@ -209,7 +209,8 @@ struct stria_volume {
  * @flags:		STRIA_VINFO_COPY for an instant copy
  * @parent_id:		the volume it is a copy of, 0 if none
  * @copy_seq:		log sequence number of the copy point, 0 if none
- * @shared_blocks:	mapped blocks in map pages shared with other volumes
+ * @shared_blocks:	mapped blocks another volume of its copy tree points
+ *			at too (the rest are its own: deleting it frees them)
  * @shared_map_bytes:	bytes of those shared map pages (in @map_bytes)
  * @copy_form:		the metadata form recorded for a copy, a
  *			STRIA_COPY_FORM_* other than AUTO; 0 if not a copy

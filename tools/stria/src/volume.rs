@@ -274,12 +274,10 @@ pub struct VolumeReport {
     pub copy_of: Option<u32>,
     /// Log sequence number of the copy point (0 if no copy).
     pub copy_seq: u64,
-    /// Mapped blocks it shares with other volumes through map pages
-    /// they point at too.
+    /// Mapped blocks another volume of its copy tree points at too.
     pub shared_blocks: u64,
-    /// Mapped blocks in map pages of its own (`mapped_blocks` minus
-    /// `shared_blocks`); a page copied on a write still points at some
-    /// blocks the other side reads too.
+    /// Mapped blocks no other volume points at (`mapped_blocks` minus
+    /// `shared_blocks`): what deleting it gives back.
     pub unique_blocks: u64,
     /// Bytes of the map pages it shares (part of `map_bytes`).
     pub shared_map_bytes: u64,

@@ -5,12 +5,14 @@
 //! the blocks a map changed over a shared leaf (the changed-blocks copy
 //! metadata form; see `Documentation/stria-copy.rst`).
 
+use super::dir::Page;
 use super::Entry;
 use super::LEAF_ENTRIES;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
+use kernel::sync::UniqueArc;
 
 /// Bits of a leaf entry that [`Entry::encode`] never sets: in a leaf that
 /// deltas read, they count the deltas that changed the entry.
@@ -337,6 +339,8 @@ impl Slot {
 
 /// What a write needs before it can go into a leaf.
 pub(crate) enum Want {
+    /// A directory page of its own (new, or a copy of a shared one).
+    Page,
     /// A leaf of its own (new, or a copy of what it reads).
     Leaf,
     /// A delta over this shared leaf.
@@ -353,7 +357,15 @@ pub(crate) enum Change {
 }
 
 /// A leaf or delta for [`Locked::install`], allocated beforehand.
-pub(crate) struct NewLeaf(pub(super) Slot);
+pub(crate) struct NewLeaf(pub(super) New);
+
+/// What a [`NewLeaf`] holds.
+pub(super) enum New {
+    /// A leaf or delta.
+    Slot(Slot),
+    /// A directory page.
+    Page(UniqueArc<Page>),
+}
 
 impl NewLeaf {
     /// Allocates an empty leaf with `flags`.
@@ -369,14 +381,18 @@ impl NewLeaf {
             },
             flags,
         )?;
-        Ok(NewLeaf(Slot::Full(leaf)))
+        Ok(NewLeaf(New::Slot(Slot::Full(leaf))))
     }
 
     /// Allocates with `flags` what `want` names.
     pub(crate) fn of(want: Want, flags: kernel::alloc::Flags) -> Result<Self> {
         match want {
+            Want::Page => Ok(NewLeaf(New::Page(Page::new(flags)?))),
             Want::Leaf => Self::new(flags),
-            Want::Delta(base) => Ok(NewLeaf(Slot::Delta(Arc::new(Delta::new(base), flags)?))),
+            Want::Delta(base) => Ok(NewLeaf(New::Slot(Slot::Delta(Arc::new(
+                Delta::new(base),
+                flags,
+            )?)))),
         }
     }
 }
