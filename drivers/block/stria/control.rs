@@ -353,6 +353,14 @@ impl Controller {
         }
     }
 
+    /// Array `index`, left in the table; `ENOENT` if it is not running.
+    fn running(&self, index: u32) -> Result<Arc<Array>> {
+        match self.table.lock().get(index as usize) {
+            Some(Entry::Live(slot)) => Ok(slot.array.clone()),
+            _ => Err(ENOENT),
+        }
+    }
+
     fn gc(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Gc::SIZE).reader_writer();
@@ -364,13 +372,7 @@ impl Controller {
             return Err(EINVAL);
         }
         // Not taken out of the table: STATUS keeps answering meanwhile.
-        let array = {
-            let table = self.table.lock();
-            match table.get(req.index as usize) {
-                Some(Entry::Live(slot)) => slot.array.clone(),
-                _ => return Err(ENOENT),
-            }
-        };
+        let array = self.running(req.index)?;
         let pick = if req.flags & uapi::GC_GREEDY != 0 {
             Pick::Greedy
         } else {
@@ -595,6 +597,39 @@ impl Controller {
         Ok(e.id)
     }
 
+    fn diff(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), uapi::Diff::SIZE).reader_writer();
+        let mut raw = [0u8; uapi::Diff::SIZE];
+        reader.read_slice(&mut raw)?;
+        let req = uapi::Diff::decode(&raw).map_err(|e| abi_error("diff", e))?;
+        if req.nr_blocks == 0 || req.nr_blocks > uapi::DIFF_MAX_BLOCKS {
+            pr_err!("diff: 1 to {} blocks at a time\n", uapi::DIFF_MAX_BLOCKS);
+            return Err(EINVAL);
+        }
+        let array = self.running(req.index)?;
+        let vols = array.volume_list()?;
+        let find = |id| vols.iter().find(|v| v.id == id).ok_or(ENOENT);
+        let (a, b) = (find(req.id)?, find(req.other)?);
+        let len = usize::try_from(req.nr_blocks.div_ceil(8)).map_err(|_| EINVAL)?;
+        let mut bits = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let changed = a
+            .map
+            .diff(&b.map, req.start, req.nr_blocks, &mut bits)
+            .inspect_err(|_| {
+                pr_err!(
+                    "diff: blocks {}+{} are not within volumes {} and {}\n",
+                    req.start,
+                    req.nr_blocks,
+                    req.id,
+                    req.other
+                )
+            })?;
+        user_slice(req.bitmap, len)?.writer().write_slice(&bits)?;
+        writer.write_slice(&uapi::Diff { changed, ..req }.encode())?;
+        Ok(0)
+    }
+
     fn volumes(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Volumes::SIZE).reader_writer();
@@ -635,7 +670,7 @@ impl Controller {
                 parent_id: e.parent_id,
                 copy_seq: e.copy_generation,
                 shared_blocks: shared,
-                shared_map_bytes: map.shared_leaf_bytes,
+                shared_map_bytes: map.shared_bytes,
                 copy_form: if copy { e.copy_meta as u32 } else { 0 },
                 deltas: u32::try_from(map.deltas).unwrap_or(u32::MAX),
                 ..uapi::VolumeInfo::default()
@@ -668,6 +703,7 @@ impl Control for Controller {
             uapi::IOC_VOLUME => self.volume(arg),
             uapi::IOC_VOLUMES => self.volumes(arg),
             uapi::IOC_GC => self.gc(arg),
+            uapi::IOC_DIFF => self.diff(arg),
             _ => Err(ENOTTY),
         }
     }

@@ -167,8 +167,9 @@ pub(crate) struct MapStats {
     /// Directory pages other maps read too (their bytes are part of
     /// `dir_bytes`).
     pub(crate) shared_pages: u64,
-    /// Bytes of leaves and deltas other maps read too (part of the above).
-    pub(crate) shared_leaf_bytes: u64,
+    /// Bytes of directory pages, leaves and deltas other maps read too
+    /// (part of the above).
+    pub(crate) shared_bytes: u64,
 }
 
 /// The leaves a map let go of, to be freed where sleeping is allowed.
@@ -502,6 +503,54 @@ impl Map {
         Ok(unique)
     }
 
+    /// Sets bit `b - start` of `bits` (bit `b % 8` of byte `b / 8`, both
+    /// counted from `start`) for every block `b` of `start .. start + n`
+    /// at which this map and `other` point at different places, and
+    /// returns how many there are. Pages and leaves both point at are
+    /// passed over whole; one map's lock at a time, as
+    /// [`Self::unique_among`]. `EINVAL` if the blocks are not within both
+    /// maps or `bits` is too short.
+    pub(crate) fn diff(&self, other: &Map, start: u64, n: u64, bits: &mut [u8]) -> Result<u64> {
+        let end = start.checked_add(n).ok_or(EINVAL)?;
+        let room = (bits.len() as u64).saturating_mul(8);
+        if room < n || end > self.size_blocks() || end > other.size_blocks() {
+            return Err(EINVAL);
+        }
+        let per = LEAF_ENTRIES as usize;
+        let mut mine = KVec::from_elem(0u64, per, GFP_KERNEL)?;
+        let mut theirs = KVec::from_elem(0u64, per, GFP_KERNEL)?;
+        let page = PAGE_SLOTS as u64 * LEAF_ENTRIES;
+        let mut changed = 0u64;
+        let mut lba = start;
+        while lba < end {
+            let i = slot_index(lba / LEAF_ENTRIES).ok_or(EINVAL)?;
+            let (pa, sa) = self.lock().keys(i);
+            let (pb, sb) = other.lock().keys(i);
+            if pa.is_some() && pa == pb {
+                lba = (lba / page + 1) * page;
+                continue;
+            }
+            let to = ((lba / LEAF_ENTRIES + 1) * LEAF_ENTRIES).min(end);
+            if sa != sb {
+                self.lock().entries(i, &mut mine);
+                other.lock().entries(i, &mut theirs);
+                for b in lba..to {
+                    let k = (b % LEAF_ENTRIES) as usize;
+                    if mine.get(k) == theirs.get(k) {
+                        continue;
+                    }
+                    let bit = b - start;
+                    if let Some(byte) = bits.get_mut((bit / 8) as usize) {
+                        *byte |= 1 << (bit % 8);
+                        changed += 1;
+                    }
+                }
+            }
+            lba = to;
+        }
+        Ok(changed)
+    }
+
     /// Memory use.
     pub(crate) fn stats(&self) -> MapStats {
         let g = self.inner.lock();
@@ -516,11 +565,11 @@ impl Map {
             deltas: g.nr_deltas,
             dir_bytes: dir,
             shared_pages: shared,
-            ..MapStats::default()
+            shared_bytes: shared.saturating_mul(page),
         };
         g.leaves.each(g.leaves.len(), |_, s, in_shared| match s {
-            Slot::Full(l) if in_shared || l.shared() => st.shared_leaf_bytes += LEAF_ENTRIES * 8,
-            Slot::Delta(d) if in_shared || d.shared() => st.shared_leaf_bytes += delta,
+            Slot::Full(l) if in_shared || l.shared() => st.shared_bytes += LEAF_ENTRIES * 8,
+            Slot::Delta(d) if in_shared || d.shared() => st.shared_bytes += delta,
             _ => {}
         });
         st
@@ -993,7 +1042,8 @@ mod tests {
         copy.share_from(&src, Form::Full)?;
         let st = copy.stats();
         assert_eq!(st.mapped, 2);
-        assert_eq!(st.shared_leaf_bytes, 2 * LEAF_ENTRIES * 8);
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        assert_eq!(st.shared_bytes, 2 * LEAF_ENTRIES * 8 + page);
         assert_eq!(copy.unique_among(&[&src])?, 0);
         // Neither side writes into a shared leaf without copying it.
         assert_eq!(src.lock().set(3, disk(101)).err(), Some(ENOMEM));
@@ -1041,7 +1091,7 @@ mod tests {
             last = e;
         })?);
         assert_eq!((gone, last), (1, disk(101)));
-        assert_eq!(copy.stats().shared_leaf_bytes, 0);
+        assert_eq!(copy.stats().shared_bytes, 0);
         assert_eq!(copy.lock().get(LEAF_ENTRIES + 1), disk(300));
         // Its page, now read by it alone, is still one it shared: a write
         // copies it once more.
@@ -1086,6 +1136,22 @@ mod tests {
         assert_eq!(copy.unique_among(&[&src, &deep])?, 0);
         assert_eq!(deep.unique_among(&[&src, &copy])?, 1);
         assert_eq!(deep.unique_among(&[])?, 5);
+        // Where two of them differ, as a bit map.
+        let n = 2 * LEAF_ENTRIES;
+        let mut bits = KVec::from_elem(0u8, (n / 8) as usize, GFP_KERNEL)?;
+        assert_eq!(src.diff(&copy, 0, n, &mut bits)?, 1);
+        assert_eq!(bits.first(), Some(&0b01));
+        bits.fill(0);
+        assert_eq!(src.diff(&deep, 0, n, &mut bits)?, 2);
+        assert_eq!(bits.first(), Some(&0b11));
+        assert!(bits.iter().skip(1).all(|&b| b == 0));
+        bits.fill(0);
+        assert_eq!(deep.diff(&copy, 1, 3, &mut bits)?, 1);
+        assert_eq!(bits.first(), Some(&0b01));
+        assert_eq!(copy.diff(&copy, 0, n, &mut bits)?, 0);
+        // Past the end, or more than the bit map holds: refused.
+        assert_eq!(src.diff(&copy, 1, n, &mut bits).err(), Some(EINVAL));
+        assert_eq!(src.diff(&copy, 0, n, &mut bits[..3]).err(), Some(EINVAL));
         Ok(())
     }
 

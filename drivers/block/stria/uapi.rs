@@ -47,6 +47,10 @@ pub(crate) const IOC_VOLUMES: u32 = ioc(IOC_READ | IOC_WRITE, 4, Volumes::SIZE);
 pub(crate) const IOC_GC: u32 = ioc(IOC_READ | IOC_WRITE, 5, Gc::SIZE);
 /// `STRIA_GC_GREEDY`.
 pub(crate) const GC_GREEDY: u32 = 1;
+/// `STRIA_IOC_DIFF`.
+pub(crate) const IOC_DIFF: u32 = ioc(IOC_READ | IOC_WRITE, 6, Diff::SIZE);
+/// `STRIA_DIFF_MAX_BLOCKS`.
+pub(crate) const DIFF_MAX_BLOCKS: u64 = 262144;
 
 /// `STRIA_VOLUME_NAME_MAX`.
 pub(crate) const VOLUME_NAME_MAX: usize = 32;
@@ -549,6 +553,63 @@ impl Gc {
     }
 }
 
+/// `struct stria_diff`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Diff {
+    /// The array's number.
+    pub(crate) index: u32,
+    /// A volume.
+    pub(crate) id: u32,
+    /// The volume to compare it with.
+    pub(crate) other: u32,
+    /// First block compared.
+    pub(crate) start: u64,
+    /// Blocks compared.
+    pub(crate) nr_blocks: u64,
+    /// User address of the bit map.
+    pub(crate) bitmap: u64,
+    /// Out: blocks that differ.
+    pub(crate) changed: u64,
+}
+
+impl Diff {
+    /// `sizeof(struct stria_diff)`.
+    pub(crate) const SIZE: usize = 64;
+
+    /// Decodes and checks the structure passed by user space.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        if get_u32(b, 4) != 0 || get_u32(b, 20) != 0 || !all_zero(b, 56..64) {
+            return Err(AbiError::Reserved);
+        }
+        Ok(Self {
+            index: get_u32(b, 8),
+            id: get_u32(b, 12),
+            other: get_u32(b, 16),
+            start: get_u64(b, 24),
+            nr_blocks: get_u64(b, 32),
+            bitmap: get_u64(b, 40),
+            changed: get_u64(b, 48),
+        })
+    }
+
+    /// Encodes the structure.
+    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        put_u32(&mut b, 0, Self::SIZE as u32);
+        put_u32(&mut b, 8, self.index);
+        put_u32(&mut b, 12, self.id);
+        put_u32(&mut b, 16, self.other);
+        put_u64(&mut b, 24, self.start);
+        put_u64(&mut b, 32, self.nr_blocks);
+        put_u64(&mut b, 40, self.bitmap);
+        put_u64(&mut b, 48, self.changed);
+        b
+    }
+}
+
 /// `struct stria_volume_info`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct VolumeInfo {
@@ -574,7 +635,8 @@ pub(crate) struct VolumeInfo {
     pub(crate) copy_seq: u64,
     /// Mapped blocks another volume of its copy tree points at too.
     pub(crate) shared_blocks: u64,
-    /// Bytes of those shared leaves (part of `map_bytes`).
+    /// Bytes of directory pages, leaves and deltas shared with other
+    /// volumes (part of `map_bytes`).
     pub(crate) shared_map_bytes: u64,
     /// Copy metadata form recorded for a copy (`COPY_FORM_*`), 0 if none.
     pub(crate) copy_form: u32,

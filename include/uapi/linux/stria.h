@@ -211,7 +211,8 @@ struct stria_volume {
  * @copy_seq:		log sequence number of the copy point, 0 if none
  * @shared_blocks:	mapped blocks another volume of its copy tree points
  *			at too (the rest are its own: deleting it frees them)
- * @shared_map_bytes:	bytes of those shared map pages (in @map_bytes)
+ * @shared_map_bytes:	bytes of its map shared with other volumes: directory
+ *			pages, leaves and deltas (in @map_bytes)
  * @copy_form:		the metadata form recorded for a copy, a
  *			STRIA_COPY_FORM_* other than AUTO; 0 if not a copy
  * @deltas:		changed-block deltas over shared map pages in its map
@@ -291,5 +292,45 @@ struct stria_gc {
 	__u64 reserved[2];
 };
 #define STRIA_IOC_GC		_IOWR(STRIA_IOCTL_MAGIC, 0x05, struct stria_gc)
+
+/* Most blocks one STRIA_IOC_DIFF compares: 1 GiB, a 32 KiB bit map. */
+#define STRIA_DIFF_MAX_BLOCKS	262144
+
+/**
+ * struct stria_diff - where two volumes of an array differ
+ * @size:		sizeof(struct stria_diff)
+ * @flags:		must be 0
+ * @index:		the array's number
+ * @id:			a volume
+ * @other:		another volume of the same array
+ * @reserved0:		must be 0
+ * @start:		first 4 KiB block to compare
+ * @nr_blocks:		blocks to compare from @start, 1 to
+ *			STRIA_DIFF_MAX_BLOCKS, within both volumes
+ * @bitmap:		user address of (@nr_blocks + 7) / 8 bytes: bit i
+ *			(bit i % 8 of byte i / 8) is set where block
+ *			@start + i of the two volumes is not the same block
+ * @changed:		out: bits set
+ * @reserved:		must be 0
+ *
+ * For a copy and its source, or two copies of one volume, the set bits
+ * are the blocks written or trimmed on either side since they parted: an
+ * incremental backup reads only those.  Volumes of different copy trees
+ * differ wherever either has written.
+ */
+struct stria_diff {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 id;
+	__u32 other;
+	__u32 reserved0;
+	__u64 start;
+	__u64 nr_blocks;
+	__u64 bitmap;
+	__u64 changed;
+	__u64 reserved;
+};
+#define STRIA_IOC_DIFF		_IOWR(STRIA_IOCTL_MAGIC, 0x06, struct stria_diff)
 
 #endif /* _UAPI_LINUX_STRIA_H */

@@ -16,6 +16,7 @@ nix::ioctl_readwrite_bad!(ioc_status, uapi::IOC_STATUS, [u8; uapi::Status::SIZE]
 nix::ioctl_readwrite_bad!(ioc_volume, uapi::IOC_VOLUME, [u8; uapi::Volume::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_volumes, uapi::IOC_VOLUMES, [u8; uapi::Volumes::SIZE]);
 nix::ioctl_readwrite_bad!(ioc_gc, uapi::IOC_GC, [u8; uapi::Gc::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_diff, uapi::IOC_DIFF, [u8; uapi::Diff::SIZE]);
 
 /// Path of the control device.
 pub fn control_path() -> String {
@@ -186,6 +187,27 @@ impl Control {
         unsafe { ioc_gc(self.file.as_raw_fd(), &mut buf) }
             .map_err(|e| Failure::errno(format!("gc /dev/stria{}", req.index), e))?;
         uapi::Gc::decode(&buf).map_err(|_| Failure::msg("gc: bad answer from the kernel"))
+    }
+
+    /// Fills `bits` with where the volumes `req` names differ over
+    /// `req.nr_blocks` blocks from `req.start` (one bit each); returns
+    /// how many do. A refusal is reported as `what` and the errno.
+    pub fn diff(&self, req: &uapi::Diff, bits: &mut [u8], what: &str) -> Result<u64, Failure> {
+        if (bits.len() as u64) < req.nr_blocks.div_ceil(8) {
+            return Err(Failure::msg(format!("{what}: bit map too short")));
+        }
+        let mut buf = uapi::Diff {
+            bitmap: bits.as_mut_ptr() as u64,
+            ..*req
+        }
+        .encode();
+        // SAFETY: `buf` is a `struct stria_diff` whose bit map is `bits`,
+        // long enough for `nr_blocks` bits, which the kernel writes.
+        unsafe { ioc_diff(self.file.as_raw_fd(), &mut buf) }
+            .map_err(|e| Failure::errno(what, e))?;
+        uapi::Diff::decode(&buf)
+            .map(|d| d.changed)
+            .map_err(|_| Failure::msg(format!("{what}: bad answer from the kernel")))
     }
 
     /// The status of every array.

@@ -59,7 +59,7 @@ pub struct CopyReport {
 }
 
 /// The volumes of array `index`; ENOENT if it is not running.
-fn volumes_of(ctl: &Control, index: u32, what: &str) -> Result<Vec<VolumeReport>, Failure> {
+pub fn volumes_of(ctl: &Control, index: u32, what: &str) -> Result<Vec<VolumeReport>, Failure> {
     let vs = ctl
         .volumes(index)?
         .ok_or_else(|| Failure::errno(what, Errno::ENOENT))?;
@@ -67,14 +67,15 @@ fn volumes_of(ctl: &Control, index: u32, what: &str) -> Result<Vec<VolumeReport>
 }
 
 /// The volume `v` names among `all`.
-fn find<'a>(all: &'a [VolumeReport], v: &VolumeArg) -> Option<&'a VolumeReport> {
+pub fn find<'a>(all: &'a [VolumeReport], v: &VolumeArg) -> Option<&'a VolumeReport> {
     all.iter().find(|r| match v {
         VolumeArg::Named { name, .. } => r.name == *name,
         VolumeArg::Device { disk, .. } => r.device.as_deref() == Some(&format!("/dev/{disk}")),
     })
 }
 
-fn index_of(v: &VolumeArg) -> u32 {
+/// The array `v` is in.
+pub fn index_of(v: &VolumeArg) -> u32 {
     match v {
         VolumeArg::Named { index, .. } | VolumeArg::Device { index, .. } => *index,
     }

@@ -5,6 +5,7 @@
 
 mod control;
 mod copy;
+mod diff;
 mod error;
 mod format;
 mod gc;
@@ -117,7 +118,7 @@ enum Command {
         #[command(subcommand)]
         command: VolumeCommand,
     },
-    /// Make, list, show and delete instant copies of volumes.
+    /// Make, list, show, compare and delete instant copies of volumes.
     Copy {
         #[command(subcommand)]
         command: CopyCommand,
@@ -180,6 +181,17 @@ enum CopyCommand {
     Delete {
         /// The copy: its device or ARRAY/NAME.
         copy: String,
+    },
+    /// Show where two volumes of an array differ (for a copy and its
+    /// source: what either side changed since the copy), as byte extents.
+    Diff {
+        /// A volume: its device or ARRAY/NAME.
+        volume: String,
+        /// The volume to compare it with, in the same array.
+        other: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -692,6 +704,18 @@ fn run_copy(cmd: CopyCommand) -> Result<(), Failure> {
             }
         }
         CopyCommand::Delete { copy: c } => copy::delete(&c)?,
+        CopyCommand::Diff {
+            volume,
+            other,
+            json,
+        } => {
+            let r = diff::diff(&volume, &other)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                diff::print(&r);
+            }
+        }
     }
     Ok(())
 }

@@ -279,7 +279,8 @@ pub struct VolumeReport {
     /// Mapped blocks no other volume points at (`mapped_blocks` minus
     /// `shared_blocks`): what deleting it gives back.
     pub unique_blocks: u64,
-    /// Bytes of the map pages it shares (part of `map_bytes`).
+    /// Bytes of the directory pages, leaves and deltas of its map that
+    /// other volumes read too (part of `map_bytes`).
     pub shared_map_bytes: u64,
     /// Copy metadata form recorded for a copy (`STRIA_COPY_FORM_*`).
     #[serde(skip)]

@@ -55,6 +55,18 @@ int main(void)
 	P("gc.reserved", offsetof(struct stria_gc, reserved));
 	P("gc.greedy", STRIA_GC_GREEDY);
 	P("ioc.gc", STRIA_IOC_GC);
+	P("diff.size", sizeof(struct stria_diff));
+	P("diff.index", offsetof(struct stria_diff, index));
+	P("diff.id", offsetof(struct stria_diff, id));
+	P("diff.other", offsetof(struct stria_diff, other));
+	P("diff.reserved0", offsetof(struct stria_diff, reserved0));
+	P("diff.start", offsetof(struct stria_diff, start));
+	P("diff.nr", offsetof(struct stria_diff, nr_blocks));
+	P("diff.bitmap", offsetof(struct stria_diff, bitmap));
+	P("diff.changed", offsetof(struct stria_diff, changed));
+	P("diff.reserved", offsetof(struct stria_diff, reserved));
+	P("diff.max", STRIA_DIFF_MAX_BLOCKS);
+	P("ioc.diff", STRIA_IOC_DIFF);
 	P("member.free", offsetof(struct stria_member_info, free_sectors));
 	P("layout.log", STRIA_LAYOUT_LOG);
 	P("name.max", STRIA_NAME_MAX);
@@ -290,6 +302,44 @@ fn gc_layout_matches_the_c_header() {
     let mut bad = raw;
     bad[c["gc.reserved"] as usize + 3] = 1;
     assert_eq!(uapi::Gc::decode(&bad), Err(uapi::AbiError::Reserved));
+}
+
+#[test]
+fn diff_layout_matches_the_c_header() {
+    let c = probe();
+    assert_eq!(c["diff.size"], uapi::Diff::SIZE as u64);
+    assert_eq!(c["diff.max"], uapi::DIFF_MAX_BLOCKS);
+    assert_eq!(c["ioc.diff"], u64::from(uapi::IOC_DIFF));
+    let d = uapi::Diff {
+        index: 0x0a0b_0c0d,
+        id: 0x1122_3344,
+        other: 0x5566_7788,
+        start: 0x0102_0304_0506_0708,
+        nr_blocks: 0x1112_1314_1516_1718,
+        bitmap: 0x2122_2324_2526_2728,
+        changed: 0x3132_3334_3536_3738,
+    };
+    let raw = d.encode();
+    assert_eq!(field(&raw, 0, 4), uapi::Diff::SIZE as u64);
+    assert_eq!(field(&raw, c["diff.index"], 4), 0x0a0b_0c0d);
+    assert_eq!(field(&raw, c["diff.id"], 4), 0x1122_3344);
+    assert_eq!(field(&raw, c["diff.other"], 4), 0x5566_7788);
+    assert_eq!(field(&raw, c["diff.start"], 8), 0x0102_0304_0506_0708);
+    assert_eq!(field(&raw, c["diff.nr"], 8), 0x1112_1314_1516_1718);
+    assert_eq!(field(&raw, c["diff.bitmap"], 8), 0x2122_2324_2526_2728);
+    assert_eq!(field(&raw, c["diff.changed"], 8), 0x3132_3334_3536_3738);
+    assert_eq!(c["diff.reserved"] + 8, uapi::Diff::SIZE as u64);
+    assert_eq!(uapi::Diff::decode(&raw), Ok(d));
+    // Flags and reserved words must be zero.
+    for off in [
+        4,
+        c["diff.reserved0"] as usize,
+        c["diff.reserved"] as usize + 7,
+    ] {
+        let mut bad = raw;
+        bad[off] = 1;
+        assert_eq!(uapi::Diff::decode(&bad), Err(uapi::AbiError::Reserved));
+    }
 }
 
 #[test]

@@ -88,6 +88,32 @@ fn volume(fd: RawFd, index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) ->
     ioctl(fd, uapi::IOC_VOLUME, req.as_mut_ptr())
 }
 
+/// A diff case: what it tries, the request, a change to its encoded
+/// form, and the answer expected.
+type DiffCase = (
+    &'static str,
+    uapi::Diff,
+    fn(&mut [u8; uapi::Diff::SIZE]),
+    Result<(), Errno>,
+);
+
+/// A diff of volumes `id` and `other` into `bits`, with `poke` applied to
+/// the encoded request.
+fn diff(
+    fd: RawFd,
+    d: uapi::Diff,
+    bits: &mut [u8],
+    poke: impl FnOnce(&mut [u8; uapi::Diff::SIZE]),
+) -> Result<(), Errno> {
+    let mut raw = uapi::Diff {
+        bitmap: bits.as_mut_ptr() as u64,
+        ..d
+    }
+    .encode();
+    poke(&mut raw);
+    ioctl(fd, uapi::IOC_DIFF, raw.as_mut_ptr())
+}
+
 fn volumes(fd: RawFd, index: u32, size: u32, flags: u32) -> Result<(), Errno> {
     let mut buf = vec![0u8; uapi::Volumes::SIZE];
     buf[..4].copy_from_slice(&size.to_ne_bytes());
@@ -219,6 +245,70 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         Err(Errno::EINVAL),
     );
     t.expect("copy: of vol0", volume(fd, index, copy, 1, 0, b"c"), Ok(()));
+    let mut bits = vec![0u8; (uapi::DIFF_MAX_BLOCKS / 8) as usize];
+    let d = uapi::Diff {
+        index,
+        id: 1,
+        other: 1,
+        start: 0,
+        nr_blocks: 64,
+        ..Default::default()
+    };
+    let cases: [DiffCase; 9] = [
+        ("diff: vol0 with itself", d, |_| {}, Ok(())),
+        (
+            "diff: no blocks",
+            uapi::Diff { nr_blocks: 0, ..d },
+            |_| {},
+            Err(Errno::EINVAL),
+        ),
+        (
+            "diff: more blocks than one call takes",
+            uapi::Diff {
+                nr_blocks: uapi::DIFF_MAX_BLOCKS + 1,
+                ..d
+            },
+            |_| {},
+            Err(Errno::EINVAL),
+        ),
+        (
+            "diff: blocks past the end",
+            uapi::Diff {
+                start: u64::MAX - 8,
+                ..d
+            },
+            |_| {},
+            Err(Errno::EINVAL),
+        ),
+        (
+            "diff: a missing volume",
+            uapi::Diff { other: 999, ..d },
+            |_| {},
+            Err(Errno::ENOENT),
+        ),
+        (
+            "diff: a missing array",
+            uapi::Diff { index: 40, ..d },
+            |_| {},
+            Err(Errno::ENOENT),
+        ),
+        ("diff: flags set", d, |r| r[4] = 1, Err(Errno::EINVAL)),
+        (
+            "diff: wrong size field",
+            d,
+            |r| r[0] = 8,
+            Err(Errno::EINVAL),
+        ),
+        (
+            "diff: a bit map the caller cannot write",
+            d,
+            |r| r[40..48].copy_from_slice(&8u64.to_ne_bytes()),
+            Err(Errno::EFAULT),
+        ),
+    ];
+    for (what, req, poke, want) in cases {
+        t.expect(what, diff(fd, req, &mut bits, poke), want);
+    }
     t.expect(
         "copy: delete it",
         volume(fd, index, uapi::VOLUME_DELETE, 0, 0, b"c"),
