@@ -486,7 +486,13 @@ impl Controller {
                 let size_blocks = blocks()?;
                 let i = slot.find(e.id).ok_or(ENOENT)?;
                 let d = slot.disks.get(i).ok_or(ENOENT)?;
-                Array::resize_volume(&slot.array, d.dev.volume(), size_blocks)?;
+                // No write may land past the new end between the trim of
+                // what is cut off and the map's resize; as for a copy, no
+                // I/O from the allocations while the queue is frozen.
+                let _frozen = d.disk.as_ref().map(|disk| disk.freeze());
+                crate::blk::noio(|| {
+                    Array::resize_volume(&slot.array, d.dev.volume(), size_blocks)
+                })?;
                 if let Some(disk) = d.disk.as_ref() {
                     disk.set_capacity(size_blocks * u64::from(BLOCK_BYTES / 512));
                 }

@@ -4,8 +4,11 @@
 # write IOPS on the first overwrite pass after 0, 1 and 8 copies in each
 # metadata form, with the map memory of all volumes after the pass, each
 # on a fresh array with the volume written whole; the map memory of a copy
-# after 1% of it was written, in each form; dm-thin (64 KiB blocks, on md
-# RAID-5 over the same members) with 0 and 1 snapshot in the same run.
+# after 1% of it was written, in each form, and how long finding what
+# changed takes (`stria copy diff`, against reading both volumes whole);
+# dm-thin (64 KiB blocks, on md RAID-5 over the same members)
+# with 0 and 1 snapshot in the same run, and thin_delta on a snapshot
+# after 1% of its origin was written.
 source "$STRIA_LIB/common.sh"
 
 runtime=${1:-10}
@@ -24,6 +27,8 @@ first_pass() { # DEV BYTES: write IOPS, every block written at most once
 		awk -F';' '{print int($49)}'
 }
 wipe() { for m in "${MEMBERS[@]}"; do dd if=/dev/zero of="$m" bs=1M count=2 status=none; done; }
+
+now_us() { local t=$EPOCHREALTIME; echo $((10#${t/./})); }
 
 # Copy latency: the helper times the ioctl.
 latency() { # GIB
@@ -77,6 +82,21 @@ sparse() { # FORM
 		--rw=randwrite --bs=4k --iodepth=16 --io_size=$((GiB / 100)) \
 		--randrepeat=0 >/dev/null 2>&1 || die "writing the copy failed"
 	echo "COPYSPARSE $1 $(map_bytes "$vol" sparse)"
+	local t=() i t0
+	for i in 1 2 3; do
+		t0=$(now_us)
+		stria copy diff --json "$vol" "$c" >/tmp/diff.json || die "copy diff failed"
+		t+=($(($(now_us) - t0)))
+	done
+	echo "COPYDIFF stria-$1 $(printf '%s\n' "${t[@]}" | sort -n | sed -n 2p)"
+	if [ "$1" = full ]; then
+		# Without the maps, finding what changed means reading both.
+		t0=$(now_us)
+		for d in "$vol" "$c"; do
+			dd if="$d" of=/dev/null bs=1M iflag=direct status=none || die "reading $d failed"
+		done
+		echo "COPYDIFF read $(($(now_us) - t0))"
+	fi
 	stria stop "$vol"
 }
 sparse full
@@ -104,6 +124,28 @@ thin_after() { # SNAPSHOTS (0 or 1)
 		dmsetup resume /dev/mapper/bthin
 	fi
 	echo "COPYIOPS dm-thin $1 $(first_pass /dev/mapper/bthin "$GiB")"
+	if (($1)); then
+		# What changed since the snapshot, from a metadata snapshot: the
+		# first pass wrote far more than 1%, so start again from a fresh
+		# snapshot of the origin.
+		local t0 t=() i
+		dmsetup message /dev/mapper/bpool 0 "delete 1"
+		dmsetup suspend /dev/mapper/bthin
+		dmsetup message /dev/mapper/bpool 0 "create_snap 1 0"
+		dmsetup resume /dev/mapper/bthin
+		fio --name=sparse --filename=/dev/mapper/bthin --direct=1 --ioengine=io_uring \
+			--rw=randwrite --bs=4k --iodepth=16 --io_size=$((GiB / 100)) \
+			--randrepeat=0 >/dev/null 2>&1 || die "writing the origin failed"
+		dmsetup message /dev/mapper/bpool 0 reserve_metadata_snap
+		for i in 1 2 3; do
+			t0=$(now_us)
+			thin_delta -m --snap1 1 --snap2 0 /dev/mapper/bmeta >/tmp/delta.xml ||
+				die "thin_delta failed"
+			t+=($(($(now_us) - t0)))
+		done
+		dmsetup message /dev/mapper/bpool 0 release_metadata_snap
+		echo "COPYDIFF thin_delta $(printf '%s\n' "${t[@]}" | sort -n | sed -n 2p)"
+	fi
 	dmsetup remove bthin
 	dmsetup remove bpool
 	dmsetup remove bdata
