@@ -209,6 +209,7 @@ impl Controller {
         })
     }
 
+    #[inline(never)]
     fn assemble(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Assemble::SIZE).reader_writer();
@@ -291,6 +292,7 @@ impl Controller {
         Ok(Slot { disks, array })
     }
 
+    #[inline(never)]
     fn stop(&self, arg: usize) -> Result<isize> {
         let mut raw = [0u8; uapi::Stop::SIZE];
         UserSlice::new(UserPtr::from_addr(arg), uapi::Stop::SIZE)
@@ -320,6 +322,7 @@ impl Controller {
         Ok(0)
     }
 
+    #[inline(never)]
     fn status(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Status::SIZE).reader_writer();
@@ -361,6 +364,7 @@ impl Controller {
         }
     }
 
+    #[inline(never)]
     fn gc(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Gc::SIZE).reader_writer();
@@ -395,6 +399,7 @@ impl Controller {
         }
     }
 
+    #[inline(never)]
     fn volume(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Volume::SIZE).reader_writer();
@@ -603,6 +608,7 @@ impl Controller {
         Ok(e.id)
     }
 
+    #[inline(never)]
     fn diff(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Diff::SIZE).reader_writer();
@@ -636,6 +642,7 @@ impl Controller {
         Ok(0)
     }
 
+    #[inline(never)]
     fn volumes(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), uapi::Volumes::SIZE).reader_writer();
@@ -644,7 +651,9 @@ impl Controller {
         let raw =
             <&mut [u8; uapi::Volumes::SIZE]>::try_from(buf.as_mut_slice()).map_err(|_| EINVAL)?;
         reader.read_slice(&mut raw[..])?;
-        let index = uapi::Volumes::decode_request(raw).map_err(|e| abi_error("volumes", e))?;
+        let (index, flags) =
+            uapi::Volumes::decode_request(raw).map_err(|e| abi_error("volumes", e))?;
+        let sharing = flags & uapi::VOLUMES_NO_SHARING == 0;
         raw.fill(0);
         let table = self.table.lock();
         let Some(Entry::Live(slot)) = table.get(index as usize) else {
@@ -663,8 +672,8 @@ impl Controller {
             // Exact sharing: what no other volume of its copy tree points
             // at is its own.
             let shared = match d {
-                Some(_) => map.mapped.saturating_sub(slot.array.unique_blocks(e.id)?),
-                None => 0,
+                Some(_) if sharing => map.mapped.saturating_sub(slot.array.unique_blocks(e.id)?),
+                _ => 0,
             };
             let mut info = uapi::VolumeInfo {
                 id: e.id,
@@ -698,6 +707,9 @@ impl Controller {
 }
 
 impl Control for Controller {
+    // Each request's handler keeps its buffers in a frame of its own:
+    // inlined together they would all be on the stack at once, below a
+    // partition scan that may go as deep as the block layer's submission.
     fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
         if !capable_sys_admin() {
             return Err(EPERM);

@@ -43,6 +43,8 @@ pub(crate) const IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 2, Status::SIZE);
 pub(crate) const IOC_VOLUME: u32 = ioc(IOC_READ | IOC_WRITE, 3, Volume::SIZE);
 /// `STRIA_IOC_VOLUMES`.
 pub(crate) const IOC_VOLUMES: u32 = ioc(IOC_READ | IOC_WRITE, 4, Volumes::SIZE);
+/// `STRIA_VOLUMES_NO_SHARING`.
+pub(crate) const VOLUMES_NO_SHARING: u32 = 1;
 /// `STRIA_IOC_GC`.
 pub(crate) const IOC_GC: u32 = ioc(IOC_READ | IOC_WRITE, 5, Gc::SIZE);
 /// `STRIA_GC_GREEDY`.
@@ -676,8 +678,15 @@ impl Volumes {
     const VOLUMES_OFFSET: usize = 16;
 
     /// Decodes the request part (`size`, `flags`, `index`) from user space.
-    pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
-        decode_query(b, Self::SIZE)
+    pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<(u32, u32), AbiError> {
+        if get_u32(b, 0) as usize != Self::SIZE {
+            return Err(AbiError::Size);
+        }
+        let flags = get_u32(b, 4);
+        if flags & !VOLUMES_NO_SHARING != 0 {
+            return Err(AbiError::Reserved);
+        }
+        Ok((get_u32(b, 8), flags))
     }
 
     /// Encodes the whole structure.
@@ -689,7 +698,15 @@ impl Volumes {
         }
     }
 
-    /// Encodes everything but the entries (flags are zero).
+    /// Encodes a request for array `index` with `flags`
+    /// (`STRIA_VOLUMES_*`).
+    pub(crate) fn encode_request(b: &mut [u8; Self::SIZE], index: u32, flags: u32) {
+        b.fill(0);
+        Self::encode_head(b, index, 0);
+        put_u32(b, 4, flags);
+    }
+
+    /// Encodes everything but the entries, with flags zero.
     pub(crate) fn encode_head(b: &mut [u8; Self::SIZE], index: u32, nr_volumes: u32) {
         put_u32(b, 0, Self::SIZE as u32);
         put_u32(b, 4, 0);

@@ -251,7 +251,9 @@ struct stria_volume_info {
 /**
  * struct stria_volumes - list the volumes of an array
  * @size:		sizeof(struct stria_volumes)
- * @flags:		must be 0
+ * @flags:		0, or STRIA_VOLUMES_NO_SHARING to leave @shared_blocks
+ *			of every entry 0 instead of counting them (a pass over
+ *			the maps of each copy tree)
  * @index:		the array's number; ENOENT if there is none
  * @nr_volumes:		out: number of valid entries in @volumes
  * @volumes:		out: the volumes, by id
@@ -264,6 +266,9 @@ struct stria_volumes {
 	struct stria_volume_info volumes[STRIA_MAX_VOLUMES];
 };
 #define STRIA_IOC_VOLUMES	_IOWR(STRIA_IOCTL_MAGIC, 0x04, struct stria_volumes)
+
+/* Flags of struct stria_volumes. */
+#define STRIA_VOLUMES_NO_SHARING	1
 
 /* Flags of struct stria_gc. */
 #define STRIA_GC_GREEDY		1

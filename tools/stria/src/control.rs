@@ -160,14 +160,21 @@ impl Control {
             .map_err(|_| Failure::msg(format!("{what}: bad answer from the kernel")))
     }
 
-    /// The volumes of array `index`, or `None` if there is no such array.
+    /// The volumes of array `index`, or `None` if there is no such array,
+    /// with the blocks each shares with the others counted.
     pub fn volumes(&self, index: u32) -> Result<Option<uapi::Volumes>, Failure> {
+        self.query_volumes(index, 0)
+    }
+
+    /// [`Self::volumes`] without counting shared blocks (that is a pass
+    /// over the maps): to find a volume.
+    pub fn volume_ids(&self, index: u32) -> Result<Option<uapi::Volumes>, Failure> {
+        self.query_volumes(index, uapi::VOLUMES_NO_SHARING)
+    }
+
+    fn query_volumes(&self, index: u32, flags: u32) -> Result<Option<uapi::Volumes>, Failure> {
         let mut buf = [0u8; uapi::Volumes::SIZE];
-        uapi::Volumes {
-            index,
-            ..Default::default()
-        }
-        .encode(&mut buf);
+        uapi::Volumes::encode_request(&mut buf, index, flags);
         // SAFETY: `buf` is a `struct stria_volumes`.
         match unsafe { ioc_volumes(self.file.as_raw_fd(), &mut buf) } {
             Ok(_) => {}

@@ -58,11 +58,20 @@ pub struct CopyReport {
     pub form: &'static str,
 }
 
-/// The volumes of array `index`; ENOENT if it is not running.
-pub fn volumes_of(ctl: &Control, index: u32, what: &str) -> Result<Vec<VolumeReport>, Failure> {
-    let vs = ctl
-        .volumes(index)?
-        .ok_or_else(|| Failure::errno(what, Errno::ENOENT))?;
+/// The volumes of array `index`, with their shared blocks counted if
+/// `sharing`; ENOENT if it is not running.
+pub fn volumes_of(
+    ctl: &Control,
+    index: u32,
+    sharing: bool,
+    what: &str,
+) -> Result<Vec<VolumeReport>, Failure> {
+    let vs = if sharing {
+        ctl.volumes(index)?
+    } else {
+        ctl.volume_ids(index)?
+    };
+    let vs = vs.ok_or_else(|| Failure::errno(what, Errno::ENOENT))?;
     Ok(volume::reports(&vs))
 }
 
@@ -119,7 +128,7 @@ pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, F
     let index = index_of(&v);
     let ctl = Control::open()?;
     let what = format!("copy create {source} {name}");
-    let all = volumes_of(&ctl, index, &what)?;
+    let all = volumes_of(&ctl, index, false, &what)?;
     let src = find(&all, &v).ok_or_else(|| Failure::errno(&what, Errno::ENOENT))?;
     let t0 = std::time::Instant::now();
     let out = ctl.volume(
@@ -134,7 +143,7 @@ pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, F
         &what,
     )?;
     let micros = t0.elapsed().as_micros();
-    let made = volumes_of(&ctl, index, &what)?;
+    let made = volumes_of(&ctl, index, false, &what)?;
     let recorded = made
         .iter()
         .find(|r| r.id == out.id)
@@ -161,17 +170,18 @@ pub fn list(array: Option<&str>) -> Result<Vec<CopyReport>, Failure> {
     Ok(out)
 }
 
-/// The copy COPY names, with every volume of its array; `verb` and
-/// `hint` go into the errors.
+/// The copy COPY names, with every volume of its array (shared blocks
+/// counted if `sharing`); `verb` and `hint` go into the errors.
 fn lookup(
     ctl: &Control,
     copy: &str,
+    sharing: bool,
     verb: &str,
     hint: &str,
 ) -> Result<(VolumeArg, Vec<VolumeReport>, VolumeReport), Failure> {
     let v = volume::parse_volume(copy)?;
     let what = format!("copy {verb} {copy}");
-    let all = volumes_of(ctl, index_of(&v), &what)?;
+    let all = volumes_of(ctl, index_of(&v), sharing, &what)?;
     let found = find(&all, &v)
         .cloned()
         .ok_or_else(|| Failure::errno(&what, Errno::ENOENT))?;
@@ -187,7 +197,7 @@ fn lookup(
 /// `stria copy show COPY`.
 pub fn show(copy: &str) -> Result<CopyReport, Failure> {
     let ctl = Control::open()?;
-    let (_, all, found) = lookup(&ctl, copy, "show", "")?;
+    let (_, all, found) = lookup(&ctl, copy, true, "show", "")?;
     Ok(report(&all, found))
 }
 
@@ -195,7 +205,7 @@ pub fn show(copy: &str) -> Result<CopyReport, Failure> {
 /// shares with others stays theirs.
 pub fn delete(copy: &str) -> Result<(), Failure> {
     let ctl = Control::open()?;
-    let (v, _, _) = lookup(&ctl, copy, "delete", " (use volume delete)")?;
+    let (v, _, _) = lookup(&ctl, copy, false, "delete", " (use volume delete)")?;
     let what = format!("copy delete {copy}");
     let req = uapi::Volume {
         op: uapi::VOLUME_DELETE,

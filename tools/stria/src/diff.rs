@@ -82,7 +82,7 @@ pub fn diff(a: &str, b: &str) -> Result<DiffReport, Failure> {
         ));
     }
     let ctl = Control::open()?;
-    let all = copy::volumes_of(&ctl, index, &what)?;
+    let all = copy::volumes_of(&ctl, index, false, &what)?;
     let (ra, rb) = match (copy::find(&all, &va), copy::find(&all, &vb)) {
         (Some(x), Some(y)) => (x, y),
         _ => return Err(Failure::errno(&what, Errno::ENOENT)),

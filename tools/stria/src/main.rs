@@ -600,7 +600,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             // Volume 1 may have been deleted (its copies kept): then the
             // first volume there is.
             let volume = ctl
-                .volumes(index)?
+                .volume_ids(index)?
                 .and_then(|vs| volume::reports(&vs).into_iter().find_map(|v| v.device))
                 .unwrap_or_else(|| format!("/dev/stria{index}"));
             if json {

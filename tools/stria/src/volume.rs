@@ -162,7 +162,7 @@ pub(crate) fn target(ctl: &Control, v: &VolumeArg, what: &str) -> Result<uapi::V
         }),
         VolumeArg::Device { index, disk } => {
             let id = ctl
-                .volumes(*index)?
+                .volume_ids(*index)?
                 .and_then(|vs| {
                     let n = (vs.nr_volumes as usize).min(vs.volumes.len());
                     vs.volumes[..n]

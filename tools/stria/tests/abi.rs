@@ -55,6 +55,7 @@ int main(void)
 	P("gc.reserved", offsetof(struct stria_gc, reserved));
 	P("gc.greedy", STRIA_GC_GREEDY);
 	P("ioc.gc", STRIA_IOC_GC);
+	P("volumes.no_sharing", STRIA_VOLUMES_NO_SHARING);
 	P("diff.size", sizeof(struct stria_diff));
 	P("diff.index", offsetof(struct stria_diff, index));
 	P("diff.id", offsetof(struct stria_diff, id));
@@ -550,7 +551,14 @@ fn volumes_round_trip() {
     let mut raw = [0u8; uapi::Volumes::SIZE];
     vs.encode(&mut raw);
     assert_eq!(uapi::Volumes::decode(&raw), Ok(vs));
-    assert_eq!(uapi::Volumes::decode_request(&raw), Ok(9));
+    assert_eq!(uapi::Volumes::decode_request(&raw), Ok((9, 0)));
+    let mut req = [0u8; uapi::Volumes::SIZE];
+    uapi::Volumes::encode_request(&mut req, 7, uapi::VOLUMES_NO_SHARING);
+    assert_eq!(probe()["volumes.no_sharing"], u64::from(uapi::VOLUMES_NO_SHARING));
+    assert_eq!(
+        uapi::Volumes::decode_request(&req),
+        Ok((7, uapi::VOLUMES_NO_SHARING))
+    );
     let mut bad = raw;
     bad[0] = 1;
     assert_eq!(uapi::Volumes::decode(&bad), Err(uapi::AbiError::Size));
@@ -559,7 +567,7 @@ fn volumes_round_trip() {
         Err(uapi::AbiError::Size)
     );
     let mut bad = raw;
-    bad[4] = 1;
+    bad[4] = 2;
     assert_eq!(
         uapi::Volumes::decode_request(&bad),
         Err(uapi::AbiError::Reserved)

@@ -85,7 +85,7 @@ sparse() { # FORM
 	local t=() i t0
 	for i in 1 2 3; do
 		t0=$(now_us)
-		stria copy diff --json "$vol" "$c" >/tmp/diff.json || die "copy diff failed"
+		stria copy diff --json "$vol" "$c" >/tmp/diff.json 2>/tmp/diff.err || die "copy diff failed"
 		t+=($(($(now_us) - t0)))
 	done
 	echo "COPYDIFF stria-$1 $(printf '%s\n' "${t[@]}" | sort -n | sed -n 2p)"

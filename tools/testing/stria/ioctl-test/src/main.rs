@@ -320,9 +320,19 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         Err(Errno::EINVAL),
     );
     t.expect(
-        "volumes: flags set",
-        volumes(fd, index, uapi::Volumes::SIZE as u32, 1),
+        "volumes: an unknown flag",
+        volumes(fd, index, uapi::Volumes::SIZE as u32, 2),
         Err(Errno::EINVAL),
+    );
+    t.expect(
+        "volumes: without sharing counts",
+        volumes(
+            fd,
+            index,
+            uapi::Volumes::SIZE as u32,
+            uapi::VOLUMES_NO_SHARING,
+        ),
+        Ok(()),
     );
     t.expect(
         "volumes: missing array",
