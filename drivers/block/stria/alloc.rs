@@ -11,8 +11,10 @@
 //!
 //! The chunks of a stripe are linked in a ring; the first (its *head*)
 //! keeps the stripe's sequence number, data capacity and live block count.
-//! Every map change that stops pointing at a member block lowers the live
-//! count of the stripe holding it. A stripe with no live blocks left (and
+//! Every member block counts the map entries pointing at it - volumes and
+//! their copies share blocks - and the live count of a stripe is that of
+//! its blocks some entry points at: what moving it would cost, however
+//! many volumes share them. A stripe with no live blocks left (and
 //! no trim records, which must outlive the data they hide) dies: its chunks
 //! return to free space once every stripe that could hold what replaced
 //! its data is on stable storage, so that a power cut never finds neither
@@ -64,7 +66,7 @@ struct Chunk {
     owner: u32,
     /// Next chunk of the same stripe (a ring).
     link: u32,
-    /// Live data blocks.
+    /// Data blocks some map entry points at.
     live: u32,
     /// Data blocks the stripe can hold; for a dead stripe, the next dead
     /// stripe in death order.
@@ -126,7 +128,8 @@ pub(crate) struct SpaceStats {
     pub(crate) total: u64,
     /// Blocks of free chunks.
     pub(crate) free: u64,
-    /// Live data blocks.
+    /// Data blocks some map entry points at (each once, however many
+    /// volumes share it).
     pub(crate) live: u64,
     /// Data blocks the written stripes can hold.
     pub(crate) capacity: u64,
@@ -145,6 +148,11 @@ pub(crate) struct Space {
     areas: KVec<Area>,
     chunks: KVVec<Chunk>,
     chunk_blocks: NonZeroU64,
+    /// Map entries pointing at each block of each chunk, chunk by chunk.
+    /// One byte is room for every volume a pool holds; a count that
+    /// reached [`u8::MAX`] all the same is never lowered again, so the
+    /// block stays live rather than be freed under a volume.
+    refs: KVVec<u8>,
     /// Dead stripes, oldest death first (linked through `cap`).
     dead_first: u32,
     dead_last: u32,
@@ -194,10 +202,16 @@ impl Space {
         for _ in 0..total {
             chunks.push(Chunk::FREE, GFP_KERNEL)?;
         }
+        let blocks = u64::from(total)
+            .checked_mul(chunk_blocks.get())
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or(EINVAL)?;
+        let refs = KVVec::from_elem(0u8, blocks, GFP_KERNEL)?;
         Ok(Self {
             areas: v,
             chunks,
             chunk_blocks,
+            refs,
             dead_first: NONE,
             dead_last: NONE,
             full_cost: (1, NonZeroU64::MIN),
@@ -349,6 +363,25 @@ impl Space {
         Some(a.base + c)
     }
 
+    /// The chunk holding block `block` of `member`, and the block's index
+    /// in [`Self::refs`].
+    fn block_of(&self, member: u8, block: u64) -> Option<(u32, usize)> {
+        let g = self.chunk_of(member, block)?;
+        let a = self.areas.get(usize::from(member))?;
+        let within = block.checked_sub(a.start)? % self.chunk_blocks;
+        let i = u64::from(g)
+            .checked_mul(self.chunk_blocks.get())?
+            .checked_add(within)?;
+        Some((g, usize::try_from(i).ok()?))
+    }
+
+    /// The reference counts of chunk `g`'s blocks.
+    fn chunk_refs(&mut self, g: u32) -> Option<&mut [u8]> {
+        let cb = usize::try_from(self.chunk_blocks.get()).ok()?;
+        let first = usize::try_from(g).ok()?.checked_mul(cb)?;
+        self.refs.get_mut(first..first.checked_add(cb)?)
+    }
+
     /// Member and first block of chunk `g`.
     fn place_of(&self, g: u32) -> Option<StripeLocation> {
         let (m, a) = self
@@ -451,6 +484,11 @@ impl Space {
         let Some(&head) = gs.first() else { return };
         for (i, &g) in gs.iter().enumerate() {
             let next = gs.get(i + 1).copied().unwrap_or(head);
+            // Whatever pointed at the chunk before is gone: its blocks
+            // start unshared.
+            if let Some(r) = self.chunk_refs(g) {
+                r.fill(0);
+            }
             if let Some(c) = self.get_mut(g) {
                 *c = Chunk {
                     owner: head,
@@ -510,33 +548,52 @@ impl Space {
     /// A map entry now points at block `block` of `member`. Returns whether
     /// a stripe holds that block (a map entry anywhere else is stale).
     pub(crate) fn add_live(&mut self, member: u8, block: u64) -> bool {
-        let Some(head) = self
-            .chunk_of(member, block)
-            .and_then(|g| self.get(g))
-            .map(|c| c.owner)
+        let Some((head, i)) = self
+            .block_of(member, block)
+            .and_then(|(g, i)| Some((self.get(g)?.owner, i)))
         else {
             return false;
         };
-        match self.get_mut(head) {
-            Some(h) => {
-                h.live = h.live.saturating_add(1);
-                true
-            }
-            None => false,
+        if self.get(head).is_none() {
+            return false;
         }
+        let Some(r) = self.refs.get_mut(i) else {
+            return false;
+        };
+        let first = *r == 0;
+        *r = r.saturating_add(1);
+        if first {
+            if let Some(h) = self.get_mut(head) {
+                h.live = h.live.saturating_add(1);
+            }
+        }
+        true
     }
 
     /// A map entry no longer points at block `block` of `member`; `newest`
     /// is the newest stripe sequence number handed out so far (the newest
     /// stripe that may hold what replaced the block).
     pub(crate) fn drop_live(&mut self, member: u8, block: u64, newest: u64) {
-        let Some(head) = self
-            .chunk_of(member, block)
-            .and_then(|g| self.get(g))
-            .map(|c| c.owner)
+        let Some((head, i)) = self
+            .block_of(member, block)
+            .and_then(|(g, i)| Some((self.get(g)?.owner, i)))
         else {
             return;
         };
+        if self.get(head).is_none() {
+            return;
+        }
+        let Some(r) = self.refs.get_mut(i) else {
+            return;
+        };
+        // Nothing to drop, or shared by more than can be counted.
+        if *r == 0 || *r == u8::MAX {
+            return;
+        }
+        *r -= 1;
+        if *r != 0 {
+            return;
+        }
         let Some(h) = self.get_mut(head) else { return };
         h.live = h.live.saturating_sub(1);
         self.maybe_dead(head, newest);
@@ -795,6 +852,63 @@ mod tests {
             trims,
         )?;
         Ok((head, out[0]))
+    }
+
+    #[test]
+    fn shared_blocks_count_once() -> Result {
+        let mut s = space()?;
+        s.set_full_cost(4 * 17, 48);
+        let (head, _) = stripe(&mut s, 4, 1, false)?;
+        // Data block `b` of the stripe, 16 to a chunk.
+        let at = |s: &Space, b: u64| {
+            let mut p = [NONE_LOC; MAX_STRIPS];
+            s.stripe_places(head, &mut p);
+            let c = p[(b / 16) as usize];
+            (c.member, c.lba + 1 + b % 16)
+        };
+        // Half the stripe live, each block in 30 volumes' maps.
+        for b in 0..24 {
+            for _ in 0..30 {
+                let (m, l) = at(&s, b);
+                assert!(s.add_live(m, l));
+            }
+        }
+        s.written(head, 1);
+        assert_eq!(s.stats().live, 24);
+        // Half dead is worth collecting, however many share the rest.
+        assert_eq!(s.victim(Pick::Greedy, 10, 10).map(|v| v.head), Some(head));
+        // A block lives until the last volume lets go of it.
+        for _ in 0..29 {
+            let (m, l) = at(&s, 0);
+            s.drop_live(m, l, 5);
+        }
+        assert_eq!(s.stats().live, 24);
+        let (m, l) = at(&s, 0);
+        s.drop_live(m, l, 5);
+        assert_eq!(s.stats().live, 23);
+        // Dropping what nothing points at changes nothing.
+        let (m, l) = at(&s, 0);
+        s.drop_live(m, l, 5);
+        assert_eq!(s.stats().live, 23);
+        // A count at its ceiling never comes down: the block stays live.
+        for _ in 0..300 {
+            let (m, l) = at(&s, 30);
+            s.add_live(m, l);
+        }
+        for _ in 0..300 {
+            let (m, l) = at(&s, 30);
+            s.drop_live(m, l, 5);
+        }
+        assert_eq!(s.stats().live, 24);
+        for b in 1..24 {
+            for _ in 0..30 {
+                let (m, l) = at(&s, b);
+                s.drop_live(m, l, 5);
+            }
+        }
+        assert_eq!(s.stats().live, 1);
+        assert_eq!(s.stats().dying, 0);
+        Ok(())
     }
 
     #[test]
