@@ -9,6 +9,7 @@ use crate::blk::request::Fanout;
 use crate::blk::wq;
 use crate::blk::Status;
 use crate::format::header::StripeLocation;
+use crate::format::header::MAX_ALSO;
 use crate::format::superblock::feature;
 use crate::format::superblock::volume_flags;
 use crate::format::superblock::CopyMeta;
@@ -68,6 +69,8 @@ pub(crate) struct Table {
     pub(crate) next_id: u32,
     generation: u64,
     log: Option<(StripeLocation, u64)>,
+    /// Incompat features to add to the superblocks (those they have stay).
+    incompat: u64,
 }
 
 impl Table {
@@ -304,6 +307,7 @@ impl Array {
                 next_id: identity.next_volume_id,
                 generation: identity.generation,
                 log: None,
+                incompat: 0,
             },
             GFP_KERNEL,
         )?;
@@ -512,6 +516,7 @@ impl Array {
             {
                 sb.ro_compat |= feature::RO_COMPAT_SHARED_BLOCKS;
             }
+            sb.incompat |= new.incompat;
             sb.generation = new.generation;
             sb.mtime = now;
             if let Some((head, seq)) = new.log {
@@ -534,6 +539,7 @@ impl Array {
                 next_id: t.next_id,
                 generation: t.generation,
                 log: t.log,
+                incompat: t.incompat,
             },
             GFP_KERNEL,
         )?)
@@ -696,6 +702,9 @@ impl Array {
             ..e
         };
         let vol = Self::volume_of(&e, this.identity.groups.len())?;
+        // More volumes in service than a header's `also` table names:
+        // collection may write list entries for them.
+        let wide = this.family(src.id)?.len() > MAX_ALSO;
         // The id is taken for good before anything names it: collection
         // may write pieces for the copy as soon as it is served.
         this.change_table(|t| {
@@ -703,6 +712,9 @@ impl Array {
                 return Err(EINVAL);
             }
             t.next_id = e.id.checked_add(1).ok_or(ENOSPC)?;
+            if wide {
+                t.incompat |= feature::INCOMPAT_VOLUME_LISTS;
+            }
             Ok(())
         })?;
         let io = this.io();

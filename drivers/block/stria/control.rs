@@ -19,7 +19,6 @@ use crate::format::superblock::VOLUME_NAME_LEN;
 use crate::uapi;
 use crate::volume::VolumeDev;
 use crate::writer::Volume;
-use crate::writer::MAX_FAMILY;
 use core::pin::Pin;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -568,15 +567,6 @@ impl Controller {
                 return Err(EINVAL);
             }
         };
-        let served = slot.array.family(src.id)?;
-        if served.len() >= MAX_FAMILY {
-            pr_err!(
-                "stria{}: copy: {} volumes of one copy tree at most\n",
-                index,
-                MAX_FAMILY
-            );
-            return Err(EMLINK);
-        }
         let e = VolumeEntry {
             id: table.next_id,
             flags: volume_flags::COPY,

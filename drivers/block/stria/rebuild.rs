@@ -73,7 +73,7 @@ impl Shape {
             raid: h.raid_type,
             span: geometry::strip_span(h),
             cap: data.saturating_mul(h.strip_blocks),
-            trims: h.pieces().iter().any(|p| p.is_trim()),
+            trims: h.pieces().any(|p| p.is_trim()),
         }
     }
 }

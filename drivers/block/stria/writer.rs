@@ -343,14 +343,17 @@ pub(crate) enum Source<'a, O: crate::blk::disk::Operations> {
     },
 }
 
-/// Volumes of one copy tree in service at most: one piece moved by
-/// free-space collection stands for all that share its blocks.
-pub(crate) const MAX_FAMILY: usize = 1 + crate::format::header::MAX_ALSO;
+/// Volumes of one copy tree in service at most: every volume the table
+/// holds. One piece moved by free-space collection stands for all that
+/// share its blocks.
+pub(crate) const MAX_FAMILY: usize = crate::format::header::MAX_SHARERS;
+
+const _: () = assert!(MAX_FAMILY <= u64::BITS as usize);
 
 /// Which volumes of `family` (bit `j` for `family[j]`) have block `lba`
 /// where `want` says.
-fn family_mask(family: &[Arc<Volume>], lba: u64, want: Entry) -> u16 {
-    let mut mask = 0u16;
+fn family_mask(family: &[Arc<Volume>], lba: u64, want: Entry) -> u64 {
+    let mut mask = 0u64;
     for (j, v) in family.iter().enumerate().take(MAX_FAMILY) {
         if v.map.lock().get(lba) == want {
             mask |= 1 << j;
@@ -360,7 +363,7 @@ fn family_mask(family: &[Arc<Volume>], lba: u64, want: Entry) -> u16 {
 }
 
 /// The ids of the volumes of `mask` in `family`, the first apart.
-fn family_ids(family: &[Arc<Volume>], mask: u16) -> (u32, [u32; MAX_FAMILY], usize) {
+fn family_ids(family: &[Arc<Volume>], mask: u64) -> (u32, [u32; MAX_FAMILY], usize) {
     let mut first = 0u32;
     let mut also = [0u32; MAX_FAMILY];
     let mut n = 0usize;
@@ -453,7 +456,7 @@ enum Fill<'a> {
     /// blocks' old place, from `block` on `member` on.
     Move {
         family: &'a [Arc<Volume>],
-        who: u16,
+        who: u64,
         member: u8,
         block: u64,
     },
@@ -634,7 +637,7 @@ impl Writer {
                 return Err(EIO);
             }
             // Volumes of the family a collected range moves for.
-            let mut who = 0u16;
+            let mut who = 0u64;
             // A copy made since the family was looked up would be missed.
             if let Source::Moved { copies, .. } | Source::Retrim { copies, .. } = &src {
                 if *copies != st.copies {
@@ -822,8 +825,7 @@ impl Writer {
                 Source::Retrim { .. } => {}
             }
             done += placed.blocks;
-            // Closing may split pieces at new strip boundaries: keep a
-            // piece slot per data strip for that.
+            // The slots kept for splits at closing are all that is left.
             let full =
                 slot.nominal.free_blocks() == 0 || slot.nominal.free_pieces() <= pol.data_strips();
             drop(slot);
@@ -1010,6 +1012,8 @@ impl Writer {
             }
             return Err(EIO);
         }
+        // Closing may split pieces at new strip boundaries, a slot each.
+        slot.nominal.keep_free(pol.data_strips());
         slot.locs = locs;
         slot.group = g;
         slot.seq = seq;
@@ -1052,7 +1056,7 @@ impl Writer {
             st.space.unreserve(*l);
         }
         if let Some(p) = plan {
-            let trims = slot.nominal.header().pieces().iter().any(|p| p.is_trim());
+            let trims = slot.nominal.header().pieces().any(|p| p.is_trim());
             let cap = u32::try_from(p.nr_data)
                 .ok()
                 .and_then(|n| n.checked_mul(p.strip_blocks))
@@ -1128,7 +1132,7 @@ impl Writer {
         // whatever the strip size: that is where the map points.
         let mut fill = 0u64;
         for p in slot.nominal.header().pieces() {
-            let mut also = [0u32; crate::format::header::MAX_ALSO];
+            let mut also = [0u32; MAX_FAMILY];
             let mut k = 0usize;
             for (a, id) in also
                 .iter_mut()

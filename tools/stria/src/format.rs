@@ -485,6 +485,8 @@ pub struct HeaderReport {
 struct PieceReport {
     strip: usize,
     volume: u32,
+    /// Other volumes it stands for (instant copies sharing the blocks).
+    also: Vec<u32>,
     host_lba: u64,
     host_len: u16,
     start: u16,
@@ -572,6 +574,7 @@ fn header_report(block: u64, h: &StripeHeader) -> HeaderReport {
             .map(|(strip, p)| PieceReport {
                 strip,
                 volume: p.volume,
+                also: h.volumes_of(p).skip(1).collect(),
                 host_lba: p.host_lba,
                 host_len: p.host_len,
                 start: p.start,
@@ -603,9 +606,15 @@ pub fn print_dump(r: &DumpReport) {
             h.prev
         );
         for p in &h.pieces {
+            let also = if p.also.is_empty() {
+                String::new()
+            } else {
+                let ids: Vec<String> = p.also.iter().map(u32::to_string).collect();
+                format!(" (also {})", ids.join(","))
+            };
             println!(
-                "  strip {}: volume {} host {}+{} at {}+{}",
-                p.strip, p.volume, p.host_lba, p.host_len, p.start, p.len
+                "  strip {}: volume {}{} host {}+{} at {}+{}",
+                p.strip, p.volume, also, p.host_lba, p.host_len, p.start, p.len
             );
         }
     }

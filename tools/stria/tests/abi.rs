@@ -554,7 +554,10 @@ fn volumes_round_trip() {
     assert_eq!(uapi::Volumes::decode_request(&raw), Ok((9, 0)));
     let mut req = [0u8; uapi::Volumes::SIZE];
     uapi::Volumes::encode_request(&mut req, 7, uapi::VOLUMES_NO_SHARING);
-    assert_eq!(probe()["volumes.no_sharing"], u64::from(uapi::VOLUMES_NO_SHARING));
+    assert_eq!(
+        probe()["volumes.no_sharing"],
+        u64::from(uapi::VOLUMES_NO_SHARING)
+    );
     assert_eq!(
         uapi::Volumes::decode_request(&req),
         Ok((7, uapi::VOLUMES_NO_SHARING))

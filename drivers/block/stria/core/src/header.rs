@@ -46,8 +46,23 @@ pub const MAX_GROUPS: usize = 8;
 /// once per copy.
 pub const MAX_ALSO: usize = 12;
 
-/// Mask of the valid bits of a piece's `also`.
+/// Mask of the table bits of a piece's `also`.
 const ALSO_MASK: u16 = (1 << MAX_ALSO) - 1;
+
+/// A piece's whole `also` when it stands for exactly the volumes of the
+/// piece before it in the header (whose `volume` it shares).
+///
+/// Collection moves runs of blocks that many volumes share; naming them
+/// once and then pointing back keeps a piece split at a strip boundary
+/// down to one entry, however many volumes it stands for.
+pub const SAME_AS_PREVIOUS: u16 = 1 << 15;
+
+/// Volume ids one list entry holds (see [`Piece::is_list`]).
+pub const LIST_IDS: usize = 3;
+
+/// Volumes one piece stands for at most: every volume the volume table
+/// can hold.
+pub const MAX_SHARERS: usize = super::superblock::MAX_VOLUMES;
 
 /// On-disk value of an absent member or parity index.
 pub const NONE_U8: u8 = 0xff;
@@ -129,7 +144,8 @@ pub mod off {
     /// Piece entry: blocks stored in the strip, u16 (0 for a trim).
     pub const P_LEN: usize = 16;
     /// Piece entry: bit `i` set when the piece also stands for volume
-    /// `also[i]` of the header, u16; bits 12 and up zero.
+    /// `also[i]` of the header, u16; bits 12 to 14 zero; or exactly
+    /// [`super::SAME_AS_PREVIOUS`].
     pub const P_ALSO: usize = 18;
     /// End of the piece table.
     pub const END: usize = PIECES + super::MAX_PIECES * PIECE_SIZE;
@@ -192,7 +208,7 @@ pub struct Piece {
     /// trim record (the host range was discarded and reads as zeroes).
     pub len: u16,
     /// Bit `i` set: the piece stands for volume `also[i]` of the header
-    /// too, at the same host blocks.
+    /// too, at the same host blocks; or [`SAME_AS_PREVIOUS`].
     pub also: u16,
 }
 
@@ -209,8 +225,57 @@ impl Piece {
 
     /// True for a trim record.
     pub fn is_trim(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.host_len != 0
     }
+
+    /// True for a volume list entry: not a piece, but up to [`LIST_IDS`]
+    /// more volumes that the piece before it stands for. On disk its ids
+    /// take the bytes of `host_lba` (two, the low half first) and
+    /// `volume`; `host_len` is 0, which no piece has.
+    pub fn is_list(&self) -> bool {
+        self.host_len == 0
+    }
+
+    /// A list entry naming `ids`, filled from the front (0 for none).
+    pub fn list(ids: [u32; LIST_IDS]) -> Piece {
+        let [a, b, c] = ids;
+        Piece {
+            host_lba: u64::from(a) | u64::from(b) << 32,
+            volume: c,
+            ..Piece::EMPTY
+        }
+    }
+
+    /// The ids of a list entry, in order (0 for none).
+    pub fn listed(&self) -> [u32; LIST_IDS] {
+        [
+            self.host_lba as u32,
+            (self.host_lba >> 32) as u32,
+            self.volume,
+        ]
+    }
+}
+
+/// Every volume the piece `entries[0]` stands for when it names them
+/// itself: its own, those of its `also` bits in table order, then those
+/// of the list entries right after it.
+fn sharers<'a>(table: &'a [u32; MAX_ALSO], entries: &'a [Piece]) -> impl Iterator<Item = u32> + 'a {
+    let (p, rest) = match entries.split_first() {
+        Some((p, rest)) => (Some(p), rest),
+        None => (None, &[][..]),
+    };
+    let bits = p.map_or(0, |p| p.also & ALSO_MASK);
+    let also = table
+        .iter()
+        .enumerate()
+        .filter(move |(i, id)| bits & (1 << i) != 0 && **id != 0)
+        .map(|(_, id)| *id);
+    let listed = rest
+        .iter()
+        .take_while(|e| e.is_list())
+        .flat_map(|e| e.listed())
+        .filter(|id| *id != 0);
+    p.map(|p| p.volume).into_iter().chain(also).chain(listed)
 }
 
 /// A decoded stripe header.
@@ -284,26 +349,52 @@ impl StripeHeader {
             .unwrap_or(&[])
     }
 
-    /// Every volume piece `p` stands for: its own, then those of its
-    /// `also` bits, in table order.
+    /// Every volume piece `p`, one of this header's (as [`Self::pieces`]
+    /// and [`Self::pieces_with_strip`] hand them out), stands for: its
+    /// own, those of its `also` bits in table order, then those of the
+    /// list entries after it; for a [`SAME_AS_PREVIOUS`] piece those of
+    /// the piece it refers back to. A piece from elsewhere gets its own
+    /// and its `also` bits' only.
     pub fn volumes_of<'a>(&'a self, p: &'a Piece) -> impl Iterator<Item = u32> + 'a {
-        let also = self
-            .also
-            .iter()
-            .enumerate()
-            .filter(move |(i, id)| p.also & (1 << i) != 0 && **id != 0)
-            .map(|(_, id)| *id);
-        core::iter::once(p.volume).chain(also)
+        let entries = self
+            .index_of(p)
+            .and_then(|i| {
+                let base = self
+                    .entries()
+                    .get(..=i)?
+                    .iter()
+                    .rposition(|e| !e.is_list() && e.also != SAME_AS_PREVIOUS)?;
+                self.entries().get(base..)
+            })
+            .unwrap_or(core::slice::from_ref(p));
+        sharers(&self.also, entries)
     }
 
-    /// The pieces in use.
-    pub fn pieces(&self) -> &[Piece] {
+    /// Index in `pieces` of `p`, if it is one of them.
+    fn index_of(&self, p: &Piece) -> Option<usize> {
+        // Pieces are handed out as references into the table: where one
+        // lies says which entries come after it.
+        let at = (core::ptr::from_ref(p) as usize).checked_sub(self.pieces.as_ptr() as usize)?;
+        let i = at / core::mem::size_of::<Piece>();
+        self.pieces
+            .get(i)
+            .filter(|q| core::ptr::eq(*q, p))
+            .map(|_| i)
+    }
+
+    /// The entries in use: the pieces and the list entries among them.
+    pub fn entries(&self) -> &[Piece] {
         self.pieces
             .get(..usize::from(self.nr_pieces))
             .unwrap_or(&[])
     }
 
-    /// The pieces stored in strip `i`.
+    /// The pieces in use, in header order, list entries left out.
+    pub fn pieces(&self) -> impl Iterator<Item = &Piece> + '_ {
+        self.entries().iter().filter(|e| !e.is_list())
+    }
+
+    /// The entries (pieces and list entries) of strip `i`.
     pub fn pieces_of(&self, i: usize) -> Result<&[Piece]> {
         let strips = self.strips();
         let before = strips.get(..i).ok_or(FormatError::OutOfRange)?;
@@ -312,19 +403,28 @@ impl StripeHeader {
         let end = first
             .checked_add(usize::from(n))
             .ok_or(FormatError::Overflow)?;
-        self.pieces()
+        self.entries()
             .get(first..end)
             .ok_or(FormatError::PieceCountMismatch)
     }
 
     /// Every piece with the index of the strip that holds it, in header
-    /// order (which is also write order).
+    /// order (which is also write order), list entries left out.
     pub fn pieces_with_strip(&self) -> PiecesWithStrip<'_> {
+        PiecesWithStrip {
+            lists: false,
+            ..self.entries_with_strip()
+        }
+    }
+
+    /// As [`Self::pieces_with_strip`], list entries included.
+    fn entries_with_strip(&self) -> PiecesWithStrip<'_> {
         PiecesWithStrip {
             hdr: self,
             strip: 0,
             left_in_strip: self.strips().first().map_or(0, |s| s.nr_pieces),
             next: 0,
+            lists: true,
         }
     }
 
@@ -442,7 +542,7 @@ impl StripeHeader {
                 .checked_add(usize::from(s.nr_pieces))
                 .ok_or(FormatError::Overflow)?;
             let pieces = self
-                .pieces()
+                .entries()
                 .get(next..end)
                 .ok_or(FormatError::PieceCountMismatch)?;
             next = end;
@@ -455,7 +555,7 @@ impl StripeHeader {
                 }
                 continue;
             }
-            let used = self.check_strip_pieces(pieces, in_table)?;
+            let used = self.check_strip_pieces(pieces)?;
             if s.active_count > used {
                 return Err(FormatError::BadActiveCount);
             }
@@ -463,28 +563,72 @@ impl StripeHeader {
         if next != np {
             return Err(FormatError::PieceCountMismatch);
         }
+        self.check_sharers(in_table)
+    }
+
+    /// Checks whom each piece stands for: list entries only right after a
+    /// piece of their strip (or a full list entry), their ids filled from
+    /// the front; a [`SAME_AS_PREVIOUS`] piece only after a piece of the
+    /// same volume, with no list entries; no volume twice for one piece,
+    /// and at most [`MAX_SHARERS`].
+    fn check_sharers(&self, in_table: usize) -> Result {
+        let mut prev: Option<&Piece> = None;
+        let mut strip = 0usize;
+        let mut list_may_follow = false;
+        for (k, (s, e)) in self.entries_with_strip().enumerate() {
+            if e.is_list() {
+                if !list_may_follow || s != strip {
+                    return Err(FormatError::BadVolumeId);
+                }
+                if e.start != 0 || e.len != 0 || e.also != 0 {
+                    return Err(FormatError::ReservedBits);
+                }
+                let ids = e.listed();
+                let n = ids.iter().take_while(|id| **id != 0).count();
+                if n == 0 || ids.iter().skip(n).any(|id| *id != 0) {
+                    return Err(FormatError::BadVolumeId);
+                }
+                list_may_follow = n == LIST_IDS;
+                continue;
+            }
+            strip = s;
+            if e.volume == 0 {
+                return Err(FormatError::BadVolumeId);
+            }
+            if e.also == SAME_AS_PREVIOUS {
+                if !matches!(prev, Some(p) if p.volume == e.volume) {
+                    return Err(FormatError::BadVolumeId);
+                }
+                list_may_follow = false;
+            } else {
+                if e.also & !ALSO_MASK != 0 || u32::from(e.also) >> in_table != 0 {
+                    return Err(FormatError::BadVolumeId);
+                }
+                let entries = self.entries().get(k..).unwrap_or(&[]);
+                let mut n = 0usize;
+                for (j, v) in sharers(&self.also, entries).enumerate() {
+                    n += 1;
+                    if n > MAX_SHARERS || sharers(&self.also, entries).skip(j + 1).any(|w| w == v) {
+                        return Err(FormatError::BadVolumeId);
+                    }
+                }
+                list_may_follow = true;
+            }
+            prev = Some(e);
+        }
         Ok(())
     }
 
     /// Checks the pieces of one data strip, returning the blocks they store.
-    fn check_strip_pieces(&self, pieces: &[Piece], in_table: usize) -> Result<u32> {
+    fn check_strip_pieces(&self, pieces: &[Piece]) -> Result<u32> {
         let mut fill = 0u32;
         let mut used = 0u32;
-        for p in pieces {
-            if p.volume == 0 {
-                return Err(FormatError::BadVolumeId);
-            }
-            if p.also & !ALSO_MASK != 0 || u32::from(p.also) >> in_table != 0 {
-                return Err(FormatError::BadVolumeId);
-            }
-            if self.volumes_of(p).skip(1).any(|v| v == p.volume) {
-                return Err(FormatError::BadVolumeId);
-            }
+        for p in pieces.iter().filter(|p| !p.is_list()) {
             p.host_lba
                 .checked_add(u64::from(p.host_len))
                 .ok_or(FormatError::Overflow)?;
             if p.is_trim() {
-                if p.start != 0 || p.host_len == 0 {
+                if p.start != 0 {
                     return Err(FormatError::BadPieceLength);
                 }
                 continue;
@@ -540,7 +684,7 @@ impl StripeHeader {
             le::put_u16(b, e + off::S_NR_PIECES, s.nr_pieces)?;
             le::put_u8(b, e + off::S_MEMBER, s.member)?;
         }
-        for (i, p) in self.pieces().iter().enumerate() {
+        for (i, p) in self.entries().iter().enumerate() {
             let e = off::PIECES + i * off::PIECE_SIZE;
             le::put_u64(b, e + off::P_HOST_LBA, p.host_lba)?;
             le::put_u32(b, e + off::P_VOLUME, p.volume)?;
@@ -671,20 +815,26 @@ pub struct PiecesWithStrip<'a> {
     strip: usize,
     left_in_strip: u16,
     next: usize,
+    /// List entries are handed out too.
+    lists: bool,
 }
 
 impl<'a> Iterator for PiecesWithStrip<'a> {
     type Item = (usize, &'a Piece);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let p = self.hdr.pieces().get(self.next)?;
-        while self.left_in_strip == 0 {
-            self.strip += 1;
-            self.left_in_strip = self.hdr.strips().get(self.strip)?.nr_pieces;
+        loop {
+            let p = self.hdr.entries().get(self.next)?;
+            while self.left_in_strip == 0 {
+                self.strip += 1;
+                self.left_in_strip = self.hdr.strips().get(self.strip)?.nr_pieces;
+            }
+            self.left_in_strip -= 1;
+            self.next += 1;
+            if self.lists || !p.is_list() {
+                return Some((self.strip, p));
+            }
         }
-        self.left_in_strip -= 1;
-        self.next += 1;
-        Some((self.strip, p))
     }
 }
 
@@ -736,6 +886,8 @@ pub struct HeaderBuilder {
     hdr: StripeHeader,
     fill: u64,
     last_strip: usize,
+    /// Entries no append may take (see [`Self::keep_free`]).
+    keep: usize,
 }
 
 impl HeaderBuilder {
@@ -744,6 +896,7 @@ impl HeaderBuilder {
         hdr: StripeHeader::EMPTY,
         fill: 0,
         last_strip: 0,
+        keep: 0,
     };
 
     /// Starts a stripe whose strip `i` lies at `strips[i]`.
@@ -761,6 +914,7 @@ impl HeaderBuilder {
     pub fn reset(&mut self, params: &StripeParams, strips: &[StripeLocation]) -> Result {
         self.fill = 0;
         self.last_strip = 0;
+        self.keep = 0;
         self.hdr = StripeHeader::EMPTY;
         let nr_strips = match u8::try_from(strips.len()) {
             Ok(n) if strips.len() <= MAX_STRIPS => n,
@@ -809,6 +963,14 @@ impl HeaderBuilder {
         MAX_PIECES.saturating_sub(usize::from(self.hdr.nr_pieces))
     }
 
+    /// Keeps `n` piece slots free from now on (until [`Self::reset`]):
+    /// an append that would take them does not fit. Laying the pieces out
+    /// again at other strip boundaries may split some, each split one
+    /// slot more.
+    pub fn keep_free(&mut self, n: usize) {
+        self.keep = n;
+    }
+
     /// True when no piece has been added.
     pub fn is_empty(&self) -> bool {
         self.hdr.nr_pieces == 0
@@ -823,20 +985,38 @@ impl HeaderBuilder {
         geometry::data_strip(&self.hdr, k.min(last))
     }
 
-    /// Extends the last piece by `run` blocks if `want` continues it.
-    fn try_extend(&mut self, strip: usize, want: &Piece, run: u16) -> bool {
-        let Some(idx) = usize::from(self.hdr.nr_pieces).checked_sub(1) else {
+    /// The last piece, list entries left out.
+    fn last_piece(&self) -> Option<&Piece> {
+        self.hdr.entries().iter().rev().find(|e| !e.is_list())
+    }
+
+    /// True when the last piece stands for exactly `volume` and `also`.
+    fn last_stands_for(&self, volume: u32, also: &[u32]) -> bool {
+        let Some(last) = self.last_piece() else {
             return false;
         };
-        if self.last_strip != strip {
+        // The ids are distinct (checked before), so equal counts and
+        // every one found make the same set.
+        last.volume == volume
+            && self.hdr.volumes_of(last).count() == also.len() + 1
+            && also
+                .iter()
+                .all(|id| self.hdr.volumes_of(last).any(|v| v == *id))
+    }
+
+    /// Extends the last piece by `run` blocks if `want` continues it (for
+    /// `volume` and `also`).
+    fn try_extend(&mut self, strip: usize, want: &Piece, run: u16, also: &[u32]) -> bool {
+        if self.last_strip != strip || !self.last_stands_for(want.volume, also) {
             return false;
         }
+        let Some(idx) = self.hdr.entries().iter().rposition(|e| !e.is_list()) else {
+            return false;
+        };
         let Some(last) = self.hdr.pieces.get_mut(idx) else {
             return false;
         };
-        let continues = last.volume == want.volume
-            && last.also == want.also
-            && last.is_trim() == want.is_trim()
+        let continues = last.is_trim() == want.is_trim()
             && last.host_lba.checked_add(u64::from(last.host_len)) == Some(want.host_lba)
             && (want.is_trim() || last.start.checked_add(last.len) == Some(want.start));
         let Some(host_len) = last.host_len.checked_add(run) else {
@@ -852,49 +1032,109 @@ impl HeaderBuilder {
         true
     }
 
-    /// Adds `p` to strip `strip`, which must not precede the last one used.
-    fn push(&mut self, strip: usize, p: Piece) -> bool {
+    /// Adds `p` to strip `strip`, which must not precede the last one used,
+    /// followed by list entries naming `listed`.
+    fn push(&mut self, strip: usize, p: Piece, listed: &[u32]) -> bool {
         let idx = usize::from(self.hdr.nr_pieces);
         if strip < self.last_strip && idx > 0 {
             return false;
         }
-        let (Some(slot), Some(s)) = (self.hdr.pieces.get_mut(idx), self.hdr.strips.get_mut(strip))
-        else {
+        let lists = listed.len().div_ceil(LIST_IDS);
+        let n = 1 + lists;
+        if self.free_pieces() < n.saturating_add(self.keep) {
+            return false;
+        }
+        let Some(slots) = self.hdr.pieces.get_mut(idx..idx + n) else {
             return false;
         };
-        *slot = p;
-        s.nr_pieces += 1;
-        self.hdr.nr_pieces += 1;
+        let Some((first, rest)) = slots.split_first_mut() else {
+            return false;
+        };
+        *first = p;
+        for (slot, ids) in rest.iter_mut().zip(listed.chunks(LIST_IDS)) {
+            let mut l = [0u32; LIST_IDS];
+            for (d, id) in l.iter_mut().zip(ids) {
+                *d = *id;
+            }
+            *slot = Piece::list(l);
+        }
+        let Some(s) = self.hdr.strips.get_mut(strip) else {
+            return false;
+        };
+        // At most MAX_PIECES (< 65536) entries, checked above.
+        s.nr_pieces += n as u16;
+        self.hdr.nr_pieces += n as u16;
         self.last_strip = strip;
         true
     }
 
-    /// The `also` bits that name `also`, adding those not yet in the
-    /// header's table; [`FormatError::DoesNotFit`] when it is full.
-    fn also_bits(&mut self, volume: u32, also: &[u32]) -> Result<u16> {
-        let mut bits = 0u16;
+    /// Checks the ids `also` that a piece of `volume` is to stand for.
+    fn check_also(volume: u32, also: &[u32]) -> Result {
+        if also.len() >= MAX_SHARERS {
+            return Err(FormatError::BadVolumeId);
+        }
         for (k, id) in also.iter().enumerate() {
             if *id == 0 || *id == volume || also.get(..k).is_some_and(|a| a.contains(id)) {
                 return Err(FormatError::BadVolumeId);
             }
+        }
+        Ok(())
+    }
+
+    /// True when a new piece naming `also` itself would need list
+    /// entries: more of them than are in the table or fit into it.
+    fn needs_lists(&self, also: &[u32]) -> bool {
+        let free = self.hdr.also.iter().filter(|t| **t == 0).count();
+        let missing = also.iter().filter(|id| !self.hdr.also.contains(id)).count();
+        missing > free
+    }
+
+    /// The `also` bits that name what they can of `also`, adding ids to
+    /// the header's table while it has room; the others go to `listed`,
+    /// whose count is returned with the bits.
+    fn also_bits(&mut self, also: &[u32], listed: &mut [u32; MAX_SHARERS]) -> (u16, usize) {
+        let mut bits = 0u16;
+        let mut n = 0usize;
+        for id in also {
             let i = match self.hdr.also.iter().position(|t| t == id) {
-                Some(i) => i,
+                Some(i) => Some(i),
                 None => {
-                    let i = self
-                        .hdr
-                        .also
-                        .iter()
-                        .position(|t| *t == 0)
-                        .ok_or(FormatError::DoesNotFit)?;
-                    if let Some(t) = self.hdr.also.get_mut(i) {
+                    let i = self.hdr.also.iter().position(|t| *t == 0);
+                    if let Some(t) = i.and_then(|i| self.hdr.also.get_mut(i)) {
                         *t = *id;
                     }
                     i
                 }
             };
-            bits |= 1 << i;
+            match i {
+                Some(i) => bits |= 1 << i,
+                None => {
+                    if let Some(l) = listed.get_mut(n) {
+                        *l = *id;
+                        n += 1;
+                    }
+                }
+            }
         }
-        Ok(bits)
+        (bits, n)
+    }
+
+    /// How the next piece for `volume` and `also` names them: its `also`
+    /// field and the ids for list entries after it (in `listed`, their
+    /// count returned). A set too large for the table is named once, by
+    /// a piece with list entries; pieces right after it with the same set
+    /// point back to it.
+    fn name(
+        &mut self,
+        volume: u32,
+        also: &[u32],
+        listed: &mut [u32; MAX_SHARERS],
+    ) -> Result<(u16, usize)> {
+        Self::check_also(volume, also)?;
+        if self.needs_lists(also) && self.last_stands_for(volume, also) {
+            return Ok((SAME_AS_PREVIOUS, 0));
+        }
+        Ok(self.also_bits(also, listed))
     }
 
     /// Places up to `blocks` host blocks of `volume` from `host_lba` at the
@@ -904,7 +1144,8 @@ impl HeaderBuilder {
     }
 
     /// As [`Self::append`], for blocks that volumes `also` share with
-    /// `volume` at the same host blocks (at most [`MAX_ALSO`] of them).
+    /// `volume` at the same host blocks (all distinct, fewer than
+    /// [`MAX_SHARERS`]).
     pub fn append_for(
         &mut self,
         volume: u32,
@@ -922,7 +1163,8 @@ impl HeaderBuilder {
         if self.free_blocks() == 0 {
             return Err(FormatError::DoesNotFit);
         }
-        let also = self.also_bits(volume, also)?;
+        let mut listed = [0u32; MAX_SHARERS];
+        let (mut bits, mut nl) = self.name(volume, also, &mut listed)?;
         let sb = u64::from(self.hdr.strip_blocks);
         let total = geometry::data_blocks(&self.hdr);
         let start = self.fill;
@@ -940,10 +1182,16 @@ impl HeaderBuilder {
                 host_len: run16,
                 start: u16::try_from(off).map_err(|_| FormatError::Overflow)?,
                 len: run16,
-                also,
+                also: bits,
             };
-            if !self.try_extend(strip, &p, run16) && !self.push(strip, p) {
-                break;
+            if !self.try_extend(strip, &p, run16, also) {
+                if !self.push(strip, p, listed.get(..nl).unwrap_or(&[])) {
+                    break;
+                }
+                if nl > 0 {
+                    // The rest of the run, in the next strips, points back.
+                    (bits, nl) = (SAME_AS_PREVIOUS, 0);
+                }
             }
             let s = self
                 .hdr
@@ -985,7 +1233,8 @@ impl HeaderBuilder {
             return Err(FormatError::ZeroLength);
         }
         host_lba.checked_add(blocks).ok_or(FormatError::Overflow)?;
-        let also = self.also_bits(volume, also)?;
+        let mut listed = [0u32; MAX_SHARERS];
+        let (bits, nl) = self.name(volume, also, &mut listed)?;
         let strip = self.strip_of(self.fill)?.max(self.last_strip);
         let run = u16::try_from(blocks).unwrap_or(u16::MAX);
         let p = Piece {
@@ -994,12 +1243,12 @@ impl HeaderBuilder {
             host_len: run,
             start: 0,
             len: 0,
-            also,
+            also: bits,
         };
-        if self.try_extend(strip, &p, run) {
+        if self.try_extend(strip, &p, run, also) {
             return Ok(u64::from(run));
         }
-        if self.push(strip, p) {
+        if self.push(strip, p, listed.get(..nl).unwrap_or(&[])) {
             Ok(u64::from(run))
         } else {
             Err(FormatError::DoesNotFit)

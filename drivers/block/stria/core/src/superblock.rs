@@ -78,8 +78,13 @@ pub mod feature {
     /// rather than only static layouts. Code that knows only the static
     /// RAID-0 layout cannot find any data.
     pub const INCOMPAT_LOG_STRIPES: u64 = 1 << 0;
+    /// Stripe headers may hold volume list entries and pieces that stand
+    /// for the volumes of the piece before them: blocks shared by more
+    /// volumes than the header's `also` table names. Code that does not
+    /// know them would take those headers for damage and lose the data.
+    pub const INCOMPAT_VOLUME_LISTS: u64 = 1 << 1;
     /// Incompat bits this code knows.
-    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG_STRIPES;
+    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG_STRIPES | INCOMPAT_VOLUME_LISTS;
 }
 
 /// Volume flag bits.

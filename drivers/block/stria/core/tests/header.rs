@@ -19,7 +19,11 @@ use stria_core::header::Piece;
 use stria_core::header::StripeHeader;
 use stria_core::header::StripeLocation;
 use stria_core::header::HEADER_BYTES;
+use stria_core::header::LIST_IDS;
+use stria_core::header::MAX_ALSO;
 use stria_core::header::MAX_PIECES;
+use stria_core::header::MAX_SHARERS;
+use stria_core::header::SAME_AS_PREVIOUS;
 use stria_core::le;
 use stria_core::uuid::Uuid;
 
@@ -209,7 +213,7 @@ fn builder_reports_full() {
     // Trims still fit while piece slots remain.
     assert_eq!(b.append_trim(1, 0, 100_000), Ok(65_535));
     assert_eq!(b.append_trim(1, 65_535, 10), Ok(10));
-    assert_eq!(b.header().pieces().len(), 4);
+    assert_eq!(b.header().pieces().count(), 4);
 
     // Piece table exhaustion: one-block writes to scattered addresses.
     let mut b = HeaderBuilder::new(&params(RaidType::Raid0, 1024, None, None), &locs(1)).unwrap();
@@ -379,7 +383,9 @@ fn decode_errors_from_bytes() {
     patched(BadPieceLength, |b| {
         le::put_u16(b, piece(4) + off::P_START, 1).unwrap()
     });
-    patched(BadPieceLength, |b| {
+    // A trim record without blocks reads as a list entry, whose ids
+    // (host LBA 40: 40, then 0, then the volume) have a gap.
+    patched(BadVolumeId, |b| {
         le::put_u16(b, piece(4) + off::P_HOST_LEN, 0).unwrap()
     });
     patched(PieceOutOfStrip, |b| {
@@ -566,12 +572,12 @@ fn pieces_shared_by_copies() {
     let h = *b.header();
     assert_eq!(&h.also[..3], &[8, 9, 0]);
     let n = usize::from(h.nr_pieces);
-    let last: Vec<Vec<u32>> = h.pieces()[n - 3..]
+    let last: Vec<Vec<u32>> = h.entries()[n - 3..]
         .iter()
         .map(|p| h.volumes_of(p).collect())
         .collect();
     assert_eq!(last, vec![vec![7, 8, 9], vec![7, 9], vec![7, 8]]);
-    assert_eq!(h.pieces()[n - 3].host_len, 3);
+    assert_eq!(h.entries()[n - 3].host_len, 3);
     let mut buf = [0u8; HEADER_BYTES];
     h.encode(&mut buf).unwrap();
     assert_eq!(le::get_u32(&buf, off::ALSO), Ok(8));
@@ -581,12 +587,28 @@ fn pieces_shared_by_copies() {
     assert_eq!(b.append_for(7, &[7], 500, 1), Err(BadVolumeId));
     assert_eq!(b.append_for(7, &[0], 500, 1), Err(BadVolumeId));
     assert_eq!(b.append_for(7, &[8, 8], 500, 1), Err(BadVolumeId));
-    // A full table: the next new sharer does not fit, known ones do.
+    // A full table: a new sharer goes to a list entry after the piece,
+    // known ones still take bits.
     let mut full = sample_builder();
     let ids: Vec<u32> = (100..100 + 12).collect();
     full.append_trim_for(1, &ids, 0, 1).unwrap();
-    assert_eq!(full.append_trim_for(1, &[99], 0, 1), Err(DoesNotFit));
+    let before = full.header().nr_pieces;
+    full.append_trim_for(1, &[99], 0, 1).unwrap();
     full.append_trim_for(1, &ids[..3], 10, 1).unwrap();
+    let h = *full.header();
+    assert_eq!(h.nr_pieces, before + 3);
+    let e = h.entries();
+    let n = e.len();
+    assert!(e[n - 2].is_list() && !e[n - 1].is_list());
+    assert_eq!(e[n - 2].listed(), [99, 0, 0]);
+    let v: Vec<Vec<u32>> = h
+        .pieces()
+        .skip(h.pieces().count() - 2)
+        .map(|p| h.volumes_of(p).collect())
+        .collect();
+    assert_eq!(v, vec![vec![1, 99], vec![1, 100, 101, 102]]);
+    full.encode(&mut buf).unwrap();
+    assert_eq!(StripeHeader::decode(&buf), Ok(h));
     // Table rules: no repeats, no gaps.
     mutated(BadVolumeId, |h| {
         h.also[0] = 5;
@@ -596,5 +618,148 @@ fn pieces_shared_by_copies() {
     mutated(BadVolumeId, |h| {
         h.also[0] = 1;
         h.pieces[0].also = 1;
+    });
+}
+
+fn set_of(h: &StripeHeader, p: &Piece) -> Vec<u32> {
+    let mut v: Vec<u32> = h.volumes_of(p).collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn pieces_shared_by_many_volumes() {
+    // RAID-5 4+1, 16-block strips, P at strip 2: data strips 0, 1, 3, 4.
+    let mut b = HeaderBuilder::new(&params(RaidType::Raid5, 16, Some(2), None), &locs(5)).unwrap();
+    let others: Vec<u32> = (2..=40).collect();
+    let all: Vec<u32> = (1..=40).collect();
+    // 39 others: 12 in the table, 27 in nine list entries; the run
+    // crosses into strip 1, where one entry points back.
+    b.append(50, 0, 10).unwrap();
+    let a = b.append_for(1, &others, 1000, 12).unwrap();
+    assert_eq!((a.data_offset, a.blocks), (10, 12));
+    let lists = (others.len() - MAX_ALSO).div_ceil(LIST_IDS);
+    assert_eq!(usize::from(b.header().nr_pieces), 1 + 1 + lists + 1);
+    // Contiguous: extends the last piece; not contiguous: points back.
+    b.append_for(1, &others, 1012, 2).unwrap();
+    b.append_for(1, &others, 5000, 1).unwrap();
+    // A trim for the same volumes points back too.
+    b.append_trim_for(1, &others, 7000, 3).unwrap();
+    // A smaller set that fits the table is named with bits again.
+    b.append_for(1, &others[..5], 9000, 1).unwrap();
+    let h = *b.header();
+    let pieces: Vec<&Piece> = h.pieces().collect();
+    assert_eq!(pieces.len(), 6);
+    assert_eq!(h.entries().len(), 6 + lists);
+    for p in &pieces[1..5] {
+        assert_eq!(set_of(&h, p), all);
+    }
+    assert_eq!(pieces[2].also, SAME_AS_PREVIOUS);
+    assert_eq!((pieces[2].host_lba, pieces[2].host_len), (1006, 8));
+    assert_eq!(pieces[3].also, SAME_AS_PREVIOUS);
+    assert!(pieces[4].is_trim() && pieces[4].also == SAME_AS_PREVIOUS);
+    assert_eq!(set_of(&h, pieces[5]), (1..=6).collect::<Vec<u32>>());
+    assert_eq!(set_of(&h, pieces[0]), vec![50]);
+    let with_strip: Vec<usize> = h.pieces_with_strip().map(|(s, _)| s).collect();
+    assert_eq!(with_strip, vec![0, 0, 1, 1, 1, 1]);
+    assert_eq!(h.pieces_of(0).unwrap().len(), 2 + lists);
+    let mut buf = [0u8; HEADER_BYTES];
+    b.encode(&mut buf).unwrap();
+    assert_eq!(StripeHeader::decode(&buf), Ok(h));
+
+    // Laid out again over narrower strips, as a stripe closed early is:
+    // the same data offsets, a split costing one entry.
+    let mut again =
+        HeaderBuilder::new(&params(RaidType::Raid5, 8, Some(2), None), &locs(5)).unwrap();
+    for p in h.pieces() {
+        let also: Vec<u32> = h.volumes_of(p).skip(1).collect();
+        if p.is_trim() {
+            again
+                .append_trim_for(p.volume, &also, p.host_lba, u64::from(p.host_len))
+                .unwrap();
+        } else {
+            let a = again
+                .append_for(p.volume, &also, p.host_lba, u64::from(p.len))
+                .unwrap();
+            assert_eq!(a.blocks, u64::from(p.len));
+        }
+    }
+    let g = *again.header();
+    let mut by_lba: Vec<(u64, Vec<u32>)> =
+        g.pieces().map(|p| (p.host_lba, set_of(&g, p))).collect();
+    by_lba.sort();
+    assert!(by_lba.iter().any(|(l, v)| *l == 1000 && *v == all));
+    assert!(g.pieces().filter(|p| p.also == SAME_AS_PREVIOUS).count() >= 3);
+    assert_eq!(g.entries().iter().filter(|e| e.is_list()).count(), lists);
+
+    // Every volume of the table at most; ids valid and distinct.
+    let mut w = HeaderBuilder::new(&params(RaidType::Raid5, 16, Some(2), None), &locs(5)).unwrap();
+    let most: Vec<u32> = (2..=MAX_SHARERS as u32).collect();
+    w.append_for(1, &most, 0, 1).unwrap();
+    let p = w.header().pieces().next().copied().unwrap();
+    assert_eq!(
+        w.header()
+            .volumes_of(w.header().pieces().next().unwrap())
+            .count(),
+        MAX_SHARERS
+    );
+    assert_eq!(p.volume, 1);
+    let too_many: Vec<u32> = (2..=MAX_SHARERS as u32 + 1).collect();
+    assert_eq!(w.append_for(1, &too_many, 10, 1), Err(BadVolumeId));
+    assert_eq!(w.append_for(1, &[3, 70, 3], 10, 1), Err(BadVolumeId));
+
+    // Kept slots: a wide piece that would take them does not fit.
+    let mut k = HeaderBuilder::new(&params(RaidType::Raid5, 16, Some(2), None), &locs(5)).unwrap();
+    for i in 0..(MAX_PIECES - 12) as u64 {
+        k.append_trim(1, i * 2, 1).unwrap();
+    }
+    k.keep_free(4);
+    assert_eq!(k.append_trim_for(100, &others, 0, 1), Err(DoesNotFit));
+    k.append_trim(3, 0, 1).unwrap();
+    assert_eq!(k.free_pieces(), 11);
+}
+
+#[test]
+fn list_entry_rules() {
+    let mut b = HeaderBuilder::new(&params(RaidType::Raid5, 16, Some(2), None), &locs(5)).unwrap();
+    let others: Vec<u32> = (2..=20).collect();
+    b.append_for(1, &others, 0, 20).unwrap();
+    let h = *b.header();
+    // Entries: piece, lists (7 ids: 3, 3, 1), then the pointing-back
+    // piece in strip 1.
+    assert!(h.entries()[1].is_list() && h.entries()[3].is_list());
+    assert_eq!(h.entries()[3].listed(), [20, 0, 0]);
+    assert_eq!(h.entries()[4].also, SAME_AS_PREVIOUS);
+    let check = |want: FormatError, f: &dyn Fn(&mut StripeHeader)| {
+        let mut m = h;
+        f(&mut m);
+        assert_eq!(m.validate(), Err(want), "{m:?}");
+        let mut buf = [0u8; HEADER_BYTES];
+        assert_eq!(m.encode(&mut buf), Err(want));
+    };
+    // A gap in a list entry, or an entry after a short one.
+    check(BadVolumeId, &|m| m.pieces[1] = Piece::list([5, 0, 6]));
+    check(BadVolumeId, &|m| m.pieces[2] = Piece::list([18, 19, 0]));
+    check(BadVolumeId, &|m| m.pieces[1] = Piece::list([0, 0, 0]));
+    // An id twice, across the table and the lists or within them.
+    check(BadVolumeId, &|m| m.pieces[1] = Piece::list([2, 15, 16]));
+    check(BadVolumeId, &|m| m.pieces[3] = Piece::list([1, 0, 0]));
+    // A list entry's other bytes are zero.
+    check(ReservedBits, &|m| m.pieces[1].len = 1);
+    check(ReservedBits, &|m| m.pieces[1].also = 1);
+    // Pointing back: not first, same volume, nothing else in `also`, no
+    // list after it.
+    check(BadVolumeId, &|m| m.pieces[4].volume = 9);
+    check(BadVolumeId, &|m| m.pieces[4].also = SAME_AS_PREVIOUS | 1);
+    check(BadVolumeId, &|m| m.pieces[0].also = SAME_AS_PREVIOUS);
+    check(BadVolumeId, &|m| {
+        // A list entry opening strip 1.
+        m.strips[0].nr_pieces -= 1;
+        m.strips[1].nr_pieces += 1;
+    });
+    check(BadVolumeId, &|m| {
+        m.pieces[5] = Piece::list([30, 0, 0]);
+        m.strips[1].nr_pieces += 1;
+        m.nr_pieces += 1;
     });
 }

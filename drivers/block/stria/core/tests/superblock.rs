@@ -261,9 +261,19 @@ fn feature_bits() {
     assert_eq!(d.unknown_ro_compat(), 1 << 5);
     // Unknown incompat bits are refused even with a good checksum.
     let mut b = encoded_sb();
-    le::put_u64(&mut b, off::INCOMPAT, feature::INCOMPAT_LOG_STRIPES | 2).unwrap();
+    le::put_u64(
+        &mut b,
+        off::INCOMPAT,
+        feature::INCOMPAT_LOG_STRIPES | 1 << 40,
+    )
+    .unwrap();
     reseal(&mut b, off::CRC);
     assert_eq!(Superblock::decode(&b), Err(UnknownIncompat));
+    // Volume lists are known: a pool that uses them assembles.
+    let lists = feature::INCOMPAT_LOG_STRIPES | feature::INCOMPAT_VOLUME_LISTS;
+    le::put_u64(&mut b, off::INCOMPAT, lists).unwrap();
+    reseal(&mut b, off::CRC);
+    assert_eq!(Superblock::decode(&b).map(|d| d.incompat), Ok(lists));
 }
 
 #[test]

@@ -37,7 +37,12 @@ fuzz_target!(|data: &[u8]| {
         let loc = h.location(i).unwrap();
         assert_eq!(h.check_location(loc.member, loc.lba), Ok(i));
     }
-    assert_eq!(total, h.pieces().len());
-    assert_eq!(h.pieces_with_strip().count(), h.pieces().len());
+    assert_eq!(total, h.entries().len());
+    assert_eq!(h.pieces_with_strip().count(), h.pieces().count());
+    // Every piece stands for distinct volumes, at most one per table slot.
+    for p in h.pieces() {
+        let n = h.volumes_of(p).count();
+        assert!(n >= 1 && n <= stria_core::header::MAX_SHARERS);
+    }
     let _ = h.verify_strip_data(0, &[]);
 });
