@@ -545,18 +545,21 @@ impl Space {
         self.maybe_dead(head, newest);
     }
 
+    /// The head of the stripe holding block `block` of `member`, and the
+    /// block's index in [`Self::refs`]; `None` if no stripe holds it.
+    fn stripe_block(&self, member: u8, block: u64) -> Option<(u32, usize)> {
+        let (g, i) = self.block_of(member, block)?;
+        let head = self.get(g)?.owner;
+        self.get(head)?;
+        Some((head, i))
+    }
+
     /// A map entry now points at block `block` of `member`. Returns whether
     /// a stripe holds that block (a map entry anywhere else is stale).
     pub(crate) fn add_live(&mut self, member: u8, block: u64) -> bool {
-        let Some((head, i)) = self
-            .block_of(member, block)
-            .and_then(|(g, i)| Some((self.get(g)?.owner, i)))
-        else {
+        let Some((head, i)) = self.stripe_block(member, block) else {
             return false;
         };
-        if self.get(head).is_none() {
-            return false;
-        }
         let Some(r) = self.refs.get_mut(i) else {
             return false;
         };
@@ -574,15 +577,9 @@ impl Space {
     /// is the newest stripe sequence number handed out so far (the newest
     /// stripe that may hold what replaced the block).
     pub(crate) fn drop_live(&mut self, member: u8, block: u64, newest: u64) {
-        let Some((head, i)) = self
-            .block_of(member, block)
-            .and_then(|(g, i)| Some((self.get(g)?.owner, i)))
-        else {
+        let Some((head, i)) = self.stripe_block(member, block) else {
             return;
         };
-        if self.get(head).is_none() {
-            return;
-        }
         let Some(r) = self.refs.get_mut(i) else {
             return;
         };

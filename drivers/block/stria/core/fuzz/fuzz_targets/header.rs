@@ -39,7 +39,8 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(total, h.entries().len());
     assert_eq!(h.pieces_with_strip().count(), h.pieces().count());
-    // Every piece stands for distinct volumes, at most one per table slot.
+    // Every piece stands for its own volume and at most as many as the
+    // volume table holds.
     for p in h.pieces() {
         let n = h.volumes_of(p).count();
         assert!(n >= 1 && n <= stria_core::header::MAX_SHARERS);
