@@ -17,6 +17,8 @@ use crate::format::superblock::Layout;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
 use crate::gc;
+use crate::map::diverge;
+use crate::map::diverge::Divergence;
 use crate::map::Directory;
 use crate::map::Form;
 use crate::map::Map;
@@ -369,6 +371,7 @@ impl Array {
                         parent,
                         at: e.copy_generation,
                         form: form_of(e.copy_meta),
+                        divergence: divergence_of(e.divergence),
                     },
                     GFP_KERNEL,
                 )?;
@@ -589,6 +592,12 @@ impl Array {
             // Its pieces are ignored from now on, also at assembly.
             self.writer.forget(&v);
         }
+        // Divergence maps it shared with its source and copies.
+        if let Ok(l) = self.volume_list() {
+            for v in l.iter() {
+                v.map.prune_tracks();
+            }
+        }
         Ok(())
     }
 
@@ -717,10 +726,21 @@ impl Array {
             }
             Ok(())
         })?;
+        // The divergence map, and room for it in both maps' lists: nothing
+        // is allocated at the copy point.
+        let track = match divergence_of(e.divergence) {
+            Some(f) => Some(Divergence::new(e.id, src.id, e.size_blocks, f)?),
+            None => None,
+        };
+        if track.is_some() {
+            src.map.reserve_track()?;
+            vol.map.reserve_track()?;
+        }
         let io = this.io();
         // One lock order for all: the writer's state, then the list.
         let point = this.writer.flush_with(this, &io, true, || {
-            vol.map.share_from(&src.map, form_of(e.copy_meta))?;
+            vol.map
+                .share_from(&src.map, form_of(e.copy_meta), track.as_ref())?;
             this.volumes
                 .lock()
                 .push_within_capacity(vol.clone())
@@ -964,6 +984,26 @@ impl Array {
         if let Err(e) = r {
             fan.fail(Status::from_error(e));
         }
+    }
+}
+
+/// The form of divergence map a copy recorded with `meta` keeps, if any.
+pub(crate) fn divergence_of(meta: CopyMeta) -> Option<diverge::Form> {
+    match meta {
+        CopyMeta::FullBitmap => Some(diverge::Form::Bitmap),
+        CopyMeta::MultiLevelBitmap => Some(diverge::Form::Multi),
+        CopyMeta::PartialAreaBitmap => Some(diverge::Form::Partial),
+        _ => None,
+    }
+}
+
+/// How the volume table records divergence map form `form`.
+pub(crate) fn divergence_meta(form: Option<diverge::Form>) -> CopyMeta {
+    match form {
+        Some(diverge::Form::Bitmap) => CopyMeta::FullBitmap,
+        Some(diverge::Form::Multi) => CopyMeta::MultiLevelBitmap,
+        Some(diverge::Form::Partial) => CopyMeta::PartialAreaBitmap,
+        None => CopyMeta::None,
     }
 }
 

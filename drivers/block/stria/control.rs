@@ -16,6 +16,7 @@ use crate::format::superblock::CopyMeta;
 use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
 use crate::format::superblock::VOLUME_NAME_LEN;
+use crate::map::diverge;
 use crate::uapi;
 use crate::volume::VolumeDev;
 use crate::writer::Volume;
@@ -567,10 +568,37 @@ impl Controller {
                 return Err(EINVAL);
             }
         };
+        let st = d.dev.volume().map.stats();
+        let areas = st.leaf_bytes / (crate::map::LEAF_ENTRIES * 8) + st.deltas;
+        let blocks = src.size_blocks;
+        let track = match req.track {
+            uapi::TRACK_AUTO => Some(diverge::Form::auto(blocks, areas)),
+            uapi::TRACK_NONE => None,
+            uapi::TRACK_BITMAP => Some(diverge::Form::Bitmap),
+            uapi::TRACK_MULTI => Some(diverge::Form::Multi),
+            uapi::TRACK_PARTIAL => Some(diverge::Form::Partial),
+            f => {
+                pr_err!("copy: unknown divergence map form {}\n", f);
+                return Err(EINVAL);
+            }
+        };
+        let limit = match track {
+            Some(diverge::Form::Bitmap) => diverge::BITMAP_MAX_BLOCKS,
+            Some(diverge::Form::Multi) => diverge::MULTI_MAX_BLOCKS,
+            _ => u64::MAX,
+        };
+        if blocks > limit {
+            pr_err!(
+                "copy: that divergence map form takes volumes up to {} GiB\n",
+                limit >> 18
+            );
+            return Err(EINVAL);
+        }
         let e = VolumeEntry {
             id: table.next_id,
             flags: volume_flags::COPY,
             copy_meta,
+            divergence: crate::array::divergence_meta(track),
             parent_id: src.id,
             origin_id: family,
             ctime: crate::blk::wall_clock_seconds(),
@@ -615,20 +643,41 @@ impl Controller {
         let (a, b) = (find(req.id)?, find(req.other)?);
         let len = usize::try_from(req.nr_blocks.div_ceil(8)).map_err(|_| EINVAL)?;
         let mut bits = KVec::from_elem(0u8, len, GFP_KERNEL)?;
-        let changed = a
-            .map
-            .diff(&b.map, req.start, req.nr_blocks, &mut bits)
-            .inspect_err(|_| {
-                pr_err!(
-                    "diff: blocks {}+{} are not within volumes {} and {}\n",
-                    req.start,
-                    req.nr_blocks,
-                    req.id,
-                    req.other
-                )
-            })?;
+        // A copy and its source: look only where either marked a change.
+        let track = if req.flags & uapi::DIFF_MAPS != 0 {
+            None
+        } else {
+            a.map.track(a.id, b.id).or_else(|| a.map.track(b.id, a.id))
+        };
+        let how = if track.is_some() {
+            uapi::DIFF_BY_TRACK
+        } else {
+            uapi::DIFF_BY_MAPS
+        };
+        let r = match &track {
+            Some(t) => a
+                .map
+                .diff_by(&b.map, t, req.start, req.nr_blocks, &mut bits),
+            None => a.map.diff(&b.map, req.start, req.nr_blocks, &mut bits),
+        };
+        let changed = r.inspect_err(|_| {
+            pr_err!(
+                "diff: blocks {}+{} are not within volumes {} and {}\n",
+                req.start,
+                req.nr_blocks,
+                req.id,
+                req.other
+            )
+        })?;
         user_slice(req.bitmap, len)?.writer().write_slice(&bits)?;
-        writer.write_slice(&uapi::Diff { changed, ..req }.encode())?;
+        writer.write_slice(
+            &uapi::Diff {
+                changed,
+                how,
+                ..req
+            }
+            .encode(),
+        )?;
         Ok(0)
     }
 
@@ -665,6 +714,15 @@ impl Controller {
                 Some(_) if sharing => map.mapped.saturating_sub(slot.array.unique_blocks(e.id)?),
                 _ => 0,
             };
+            let tracked = d.and_then(|d| d.dev.volume().map.track(e.id, e.parent_id));
+            let ts = tracked.map(|t| t.stats());
+            let track = match ts.and_then(|t| t.form) {
+                _ if !copy => 0,
+                Some(diverge::Form::Bitmap) => uapi::TRACK_BITMAP,
+                Some(diverge::Form::Multi) => uapi::TRACK_MULTI,
+                Some(diverge::Form::Partial) => uapi::TRACK_PARTIAL,
+                None => uapi::TRACK_NONE,
+            };
             let mut info = uapi::VolumeInfo {
                 id: e.id,
                 open_count: d.map_or(0, |d| d.dev.openers()),
@@ -678,6 +736,9 @@ impl Controller {
                 shared_map_bytes: map.shared_bytes,
                 copy_form: if copy { e.copy_meta as u32 } else { 0 },
                 deltas: u32::try_from(map.deltas).unwrap_or(u32::MAX),
+                track,
+                track_bytes: ts.map_or(0, |t| t.bytes),
+                track_blocks: ts.map_or(0, |t| t.marked),
                 ..uapi::VolumeInfo::default()
             };
             for (dst, src) in info.name.iter_mut().zip(e.name.iter()) {

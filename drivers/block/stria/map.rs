@@ -18,11 +18,15 @@
 //! `Documentation/stria-copy.rst`).
 
 mod dir;
+pub(crate) mod diverge;
 mod leaf;
 
 use dir::Dir;
 use dir::Pages;
 use dir::PAGE_SLOTS;
+use diverge::AreaState;
+use diverge::Divergence;
+use diverge::AREA_BLOCKS;
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
@@ -131,6 +135,9 @@ struct Inner {
     size_blocks: u64,
     /// What writes into shared leaves make.
     form: Form,
+    /// The divergence maps this map marks where it changes: its own as a
+    /// copy, and those of its copies.
+    tracks: KVec<Arc<Divergence>>,
 }
 
 impl Inner {
@@ -210,6 +217,26 @@ fn within(i: u64, lba: u64, end: u64) -> (u64, u64) {
     )
 }
 
+/// The entries of a leaf of each of two maps being compared.
+struct Compare {
+    mine: KVec<u64>,
+    theirs: KVec<u64>,
+}
+
+impl Compare {
+    fn new() -> Result<Self> {
+        let n = LEAF_ENTRIES as usize;
+        Ok(Compare {
+            mine: KVec::from_elem(0u64, n, GFP_KERNEL)?,
+            theirs: KVec::from_elem(0u64, n, GFP_KERNEL)?,
+        })
+    }
+}
+
+/// Blocks compared at a time when seeding a divergence map: 1 GiB, a
+/// 32 KiB bit map.
+const SEED_BLOCKS: u64 = LEAF_ENTRIES * PAGE_SLOTS as u64;
+
 impl Map {
     /// An empty map for a volume of `size_blocks` blocks.
     pub(crate) fn new(size_blocks: u64) -> Result<impl PinInit<Self, Error>> {
@@ -222,6 +249,7 @@ impl Map {
                 nr_deltas: 0,
                 size_blocks,
                 form: Form::Full,
+                tracks: KVec::new(),
             }),
         }))
     }
@@ -287,6 +315,15 @@ impl Map {
             }
         }
         g.mapped = g.mapped.saturating_sub(gone);
+        // What was cut off, or grown as zeros, reads differently here.
+        let (lo, hi) = if size_blocks < g.size_blocks {
+            (size_blocks, g.size_blocks)
+        } else {
+            (g.size_blocks, size_blocks)
+        };
+        for t in g.tracks.iter() {
+            t.mark(lo, hi - lo);
+        }
         g.size_blocks = size_blocks;
         Ok(Released(cut))
     }
@@ -407,27 +444,101 @@ impl Map {
         Locked(self.inner.lock())
     }
 
+    /// Makes room for one more divergence map in this map's list, so that
+    /// [`Self::share_from`] need not allocate.
+    pub(crate) fn reserve_track(&self) -> Result {
+        loop {
+            let want = {
+                let g = self.inner.lock();
+                if g.tracks.len() < g.tracks.capacity() {
+                    return Ok(());
+                }
+                g.tracks.len() + 1
+            };
+            let mut v = KVec::with_capacity(want, GFP_KERNEL)?;
+            let mut g = self.inner.lock();
+            if g.tracks.len() + 1 > v.capacity() {
+                continue;
+            }
+            while let Some(t) = g.tracks.pop() {
+                if v.push_within_capacity(t).is_err() {
+                    return Err(ENOMEM);
+                }
+            }
+            core::mem::swap(&mut g.tracks, &mut v);
+        }
+    }
+
+    /// Has this map mark divergence map `t` from now on, in the room
+    /// [`Self::reserve_track`] made.
+    pub(crate) fn add_track(&self, t: &Arc<Divergence>) -> Result {
+        self.inner
+            .lock()
+            .tracks
+            .push_within_capacity(t.clone())
+            .map_err(|_| ENOMEM)
+    }
+
+    /// Forgets the divergence maps whose other side is gone.
+    pub(crate) fn prune_tracks(&self) {
+        // Only kmalloc'ed memory goes: freeing it does not sleep.
+        self.inner.lock().tracks.retain(|t| t.live());
+    }
+
+    /// The divergence map of copy `copy` and its source `source`, if this
+    /// map marks it.
+    pub(crate) fn track(&self, copy: u32, source: u32) -> Option<Arc<Divergence>> {
+        let g = self.inner.lock();
+        g.tracks
+            .iter()
+            .find(|t| t.live() && t.copy == copy && t.source == source)
+            .cloned()
+    }
+
     /// Points this map, empty and of the same size, at every directory
     /// page of `src`: a copy that costs a pointer per GiB. From then on
-    /// both keep `form` where they write into what they share. Call with
-    /// the writer's state lock held; it does not allocate.
-    pub(crate) fn share_from(&self, src: &Map, form: Form) -> Result {
+    /// both keep `form` where they write into what they share, and mark
+    /// `track`, if any, where they change (both must have room for it:
+    /// [`Self::reserve_track`]). Call with the writer's state lock held.
+    pub(crate) fn share_from(
+        &self,
+        src: &Map,
+        form: Form,
+        track: Option<&Arc<Divergence>>,
+    ) -> Result {
         // The empty directory, filled outside this map's lock: one map
         // lock at a time.
         let mut dir = Dir::new(0)?;
         core::mem::swap(&mut self.inner.lock().leaves, &mut dir);
         let r = {
             let mut s = src.inner.lock();
-            s.leaves.share_into(&mut dir).map(|()| {
-                if form == Form::Changed {
-                    s.form = form;
-                }
-                (s.mapped, s.nr_leaves, s.nr_deltas)
-            })
+            let room = track.is_none() || s.tracks.len() < s.tracks.capacity();
+            if room {
+                s.leaves.share_into(&mut dir).and_then(|()| {
+                    if form == Form::Changed {
+                        s.form = form;
+                    }
+                    if let Some(t) = track {
+                        s.tracks
+                            .push_within_capacity(t.clone())
+                            .map_err(|_| ENOMEM)?;
+                    }
+                    Ok((s.mapped, s.nr_leaves, s.nr_deltas))
+                })
+            } else {
+                Err(ENOMEM)
+            }
         };
         let mut g = self.inner.lock();
         core::mem::swap(&mut g.leaves, &mut dir);
         let (mapped, nr_leaves, nr_deltas) = r?;
+        if let Some(t) = track {
+            if g.tracks.push_within_capacity(t.clone()).is_err() {
+                // The source marks it already: it must not be used.
+                t.kill();
+                return Err(ENOMEM);
+            }
+        }
         g.mapped = mapped;
         g.nr_leaves = nr_leaves;
         g.nr_deltas = nr_deltas;
@@ -441,6 +552,10 @@ impl Map {
     pub(crate) fn release_all(&self, mut dropped: impl FnMut(Entry)) -> Result<Released> {
         let mut g = self.inner.lock();
         let pages = g.leaves.release_all(&mut dropped);
+        for t in g.tracks.iter() {
+            t.kill();
+        }
+        g.tracks.clear();
         g.mapped = 0;
         g.nr_leaves = 0;
         g.nr_deltas = 0;
@@ -511,17 +626,106 @@ impl Map {
     /// [`Self::unique_among`]. `EINVAL` if the blocks are not within both
     /// maps or `bits` is too short.
     pub(crate) fn diff(&self, other: &Map, start: u64, n: u64, bits: &mut [u8]) -> Result<u64> {
+        let end = self.diff_range(other, start, n, bits)?;
+        let mut cmp = Compare::new()?;
+        self.compare(other, start, start, end, bits, &mut cmp)
+    }
+
+    /// [`Self::diff`], looking only where divergence map `d` of the two
+    /// says either changed (the answer is the same: a mark says where to
+    /// compare, and where it says anything may differ the maps are
+    /// compared whole).
+    pub(crate) fn diff_by(
+        &self,
+        other: &Map,
+        d: &Divergence,
+        start: u64,
+        n: u64,
+        bits: &mut [u8],
+    ) -> Result<u64> {
+        let end = self.diff_range(other, start, n, bits)?;
+        let mut cmp = Compare::new()?;
+        let mut changed = 0u64;
+        let last = end.div_ceil(AREA_BLOCKS);
+        let mut a = start / AREA_BLOCKS;
+        while let Some(x) = d.next_area(a, last) {
+            let lo = (x * AREA_BLOCKS).max(start);
+            let hi = ((x + 1) * AREA_BLOCKS).min(end);
+            match d.area(x) {
+                AreaState::Clean => {}
+                AreaState::All => changed += self.compare(other, start, lo, hi, bits, &mut cmp)?,
+                AreaState::Bits(w) => {
+                    for b in lo..hi {
+                        let i = b % AREA_BLOCKS;
+                        if w.get((i / 64) as usize)
+                            .is_none_or(|x| x & (1 << (i % 64)) == 0)
+                        {
+                            continue;
+                        }
+                        if self.lock().get(b) == other.lock().get(b) {
+                            continue;
+                        }
+                        let bit = b - start;
+                        if let Some(byte) = bits.get_mut((bit / 8) as usize) {
+                            *byte |= 1 << (bit % 8);
+                            changed += 1;
+                        }
+                    }
+                }
+            }
+            a = x + 1;
+        }
+        Ok(changed)
+    }
+
+    /// Marks in `d` every block at which this map and `other` point at
+    /// different places, as when assembly rebuilt both.
+    pub(crate) fn seed(&self, other: &Map, d: &Divergence) -> Result {
+        let n = self.size_blocks().min(other.size_blocks());
+        let chunk = SEED_BLOCKS;
+        let mut bits = KVVec::from_elem(0u8, (chunk / 8) as usize, GFP_KERNEL)?;
+        let mut cmp = Compare::new()?;
+        let mut lba = 0;
+        while lba < n {
+            let end = (lba + chunk).min(n);
+            bits.iter_mut().for_each(|b| *b = 0);
+            if self.compare(other, lba, lba, end, &mut bits, &mut cmp)? != 0 {
+                for (k, byte) in bits.iter().enumerate() {
+                    for j in 0..8 {
+                        if byte & (1 << j) != 0 {
+                            d.mark(lba + k as u64 * 8 + j, 1);
+                        }
+                    }
+                }
+            }
+            lba = end;
+        }
+        Ok(())
+    }
+
+    /// Checks a diff's range and returns its end.
+    fn diff_range(&self, other: &Map, start: u64, n: u64, bits: &[u8]) -> Result<u64> {
         let end = start.checked_add(n).ok_or(EINVAL)?;
         let room = (bits.len() as u64).saturating_mul(8);
         if room < n || end > self.size_blocks() || end > other.size_blocks() {
             return Err(EINVAL);
         }
-        let per = LEAF_ENTRIES as usize;
-        let mut mine = KVec::from_elem(0u64, per, GFP_KERNEL)?;
-        let mut theirs = KVec::from_elem(0u64, per, GFP_KERNEL)?;
+        Ok(end)
+    }
+
+    /// Sets bit `b - origin` of `bits` for every block `b` of `lba .. end`
+    /// at which this map and `other` differ; returns how many.
+    fn compare(
+        &self,
+        other: &Map,
+        origin: u64,
+        mut lba: u64,
+        end: u64,
+        bits: &mut [u8],
+        cmp: &mut Compare,
+    ) -> Result<u64> {
         let page = PAGE_SLOTS as u64 * LEAF_ENTRIES;
         let mut changed = 0u64;
-        let mut lba = start;
         while lba < end {
             let i = slot_index(lba / LEAF_ENTRIES).ok_or(EINVAL)?;
             let (pa, sa) = self.lock().keys(i);
@@ -532,14 +736,14 @@ impl Map {
             }
             let to = ((lba / LEAF_ENTRIES + 1) * LEAF_ENTRIES).min(end);
             if sa != sb {
-                self.lock().entries(i, &mut mine);
-                other.lock().entries(i, &mut theirs);
+                self.lock().entries(i, &mut cmp.mine);
+                other.lock().entries(i, &mut cmp.theirs);
                 for b in lba..to {
                     let k = (b % LEAF_ENTRIES) as usize;
-                    if mine.get(k) == theirs.get(k) {
+                    if cmp.mine.get(k) == cmp.theirs.get(k) {
                         continue;
                     }
-                    let bit = b - start;
+                    let bit = b - origin;
                     if let Some(byte) = bits.get_mut((bit / 8) as usize) {
                         *byte |= 1 << (bit % 8);
                         changed += 1;
@@ -643,6 +847,9 @@ impl Locked<'_> {
             (false, true) => self.0.mapped += 1,
             (true, false) => self.0.mapped = self.0.mapped.saturating_sub(1),
             _ => {}
+        }
+        for t in self.0.tracks.iter() {
+            t.mark(lba, 1);
         }
         Ok(Entry::decode(dropped))
     }
@@ -790,6 +997,9 @@ impl Locked<'_> {
                 _ => {}
             }
             i += 1;
+        }
+        for t in self.0.tracks.iter() {
+            t.mark(lba, n);
         }
         let mut i = first;
         while i * LEAF_ENTRIES < end {
@@ -1039,7 +1249,7 @@ mod tests {
             m.set(LEAF_ENTRIES + 1, disk(200))?;
         }
         let copy = KBox::pin_init(Map::new(4 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-        copy.share_from(&src, Form::Full)?;
+        copy.share_from(&src, Form::Full, None)?;
         let st = copy.stats();
         assert_eq!(st.mapped, 2);
         let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
@@ -1118,7 +1328,7 @@ mod tests {
         }
         src.lock().set(LEAF_ENTRIES, disk(9))?;
         let copy = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-        copy.share_from(&src, Form::Full)?;
+        copy.share_from(&src, Form::Full, None)?;
         assert_eq!(src.unique_among(&[&copy])?, 0);
         // The source's own copy of the leaf still points at three blocks
         // the copy reads: they are not its alone.
@@ -1128,7 +1338,7 @@ mod tests {
         assert_eq!(copy.unique_among(&[&src])?, 1);
         // A delta's unchanged entries are its base's.
         let deep = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-        deep.share_from(&copy, Form::Changed)?;
+        deep.share_from(&copy, Form::Changed, None)?;
         deep.prepare(1, 1, GFP_KERNEL)?;
         assert_eq!(deep.stats().deltas, 1);
         deep.lock().set(1, disk(30))?;
@@ -1171,7 +1381,7 @@ mod tests {
         let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
         assert_eq!(src.stats().dir_bytes, top + 2 * page);
         let copy = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
-        copy.share_from(&src, Form::Full)?;
+        copy.share_from(&src, Form::Full, None)?;
         assert_eq!(
             (src.stats().shared_pages, copy.stats().shared_pages),
             (2, 2)
@@ -1198,7 +1408,7 @@ mod tests {
         // Copies of copies share the same pages, and lose nothing when
         // those before them go.
         let deep = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
-        deep.share_from(&copy, Form::Changed)?;
+        deep.share_from(&copy, Form::Changed, None)?;
         // Nothing is allocated under the map's lock: count what goes.
         let (mut gone, mut last) = (0, Entry::Unmapped);
         drop(src.release_all(|e| {
@@ -1216,7 +1426,7 @@ mod tests {
         // Cut inside a shared page and grown again: what was past the
         // end reads as nothing.
         let other = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
-        other.share_from(&deep, Form::Full)?;
+        other.share_from(&deep, Form::Full, None)?;
         let cut = 2 * gib + LEAF_ENTRIES;
         drop(deep.resize(Directory::new(cut)?, cut, |_| {})?);
         drop(deep.resize(Directory::new(size)?, size, |_| {})?);
@@ -1250,7 +1460,7 @@ mod tests {
             src.lock().set(b, disk(100 + b))?;
         }
         let copy = KBox::pin_init(Map::new(2 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-        copy.share_from(&src, Form::Changed)?;
+        copy.share_from(&src, Form::Changed, None)?;
         let page = NewLeaf::of(Want::Page, GFP_KERNEL)?;
         copy.lock().install(0, page, |_, _| {});
         assert!(matches!(
@@ -1311,7 +1521,7 @@ mod tests {
                 src.lock().set(b, disk(b + 1))?;
             }
             let copy = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
-            copy.share_from(&src, form)?;
+            copy.share_from(&src, form, None)?;
             // One trim of two leaves, prepared once and packed in two
             // pieces that split the first leaf.
             src.prepare_with(0, 2 * LEAF_ENTRIES, false, GFP_KERNEL)?;
@@ -1364,6 +1574,9 @@ mod tests {
         }
         let mut next = 1u64;
         let mut deltas = 0;
+        // Each copy's divergence map, with the copy and its source.
+        let mut tracked = KVec::new();
+        let mut diverged = 0;
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut roll = |n: u64| {
             rng ^= rng << 13;
@@ -1384,8 +1597,17 @@ mod tests {
                 } else {
                     Form::Full
                 };
-                map.share_from(src, form)
+                let dform = match roll(3) {
+                    0 => diverge::Form::Bitmap,
+                    1 => diverge::Form::Multi,
+                    _ => diverge::Form::Partial,
+                };
+                let d = Divergence::new(m as u32 + 1, from as u32 + 1, SIZE, dform)?;
+                map.reserve_track()?;
+                src.reserve_track()?;
+                map.share_from(src, form, Some(&d))
                     .inspect_err(|_| pr_err!("step {}: share\n", step))?;
+                tracked.push((m, from, d), GFP_KERNEL)?;
                 for lba in 0..SIZE {
                     let v = want
                         .get((from as u64 * SIZE + lba) as usize)
@@ -1477,12 +1699,39 @@ mod tests {
             }
             assert!(refs.0.iter().all(|&r| r >= 0));
             assert!(refs.0 == counted.0);
+            // A diff guided by the divergence map is the diff of the maps.
+            for (c, from, d) in tracked.iter() {
+                let (Some(a), Some(b)) = (maps.get(*c), maps.get(*from)) else {
+                    continue;
+                };
+                if !d.live() {
+                    continue;
+                }
+                let mut by_maps = [0u8; (SIZE / 8) as usize];
+                let mut by_marks = [0u8; (SIZE / 8) as usize];
+                let x = a.diff(b, 0, SIZE, &mut by_maps)?;
+                let y = a.diff_by(b, d, 0, SIZE, &mut by_marks)?;
+                if x != y || by_maps != by_marks {
+                    pr_err!(
+                        "step {}: copy {} of {}: {} against {}\n",
+                        step,
+                        c,
+                        from,
+                        x,
+                        y
+                    );
+                }
+                assert!(x == y && by_maps == by_marks);
+                diverged = diverged.max(x);
+            }
             for map in maps.iter() {
                 deltas = deltas.max(map.stats().deltas);
             }
         }
-        // The run went through deltas, not only whole leaves.
+        // The run went through deltas, not only whole leaves, and copies
+        // that differ.
         assert!(deltas > 0);
+        assert!(diverged > 0);
         for map in maps.iter() {
             drop(map.release_all(|e| refs.add(e, -1))?);
         }

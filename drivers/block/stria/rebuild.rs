@@ -24,9 +24,12 @@ use crate::format::header;
 use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
 use crate::format::uuid::Uuid;
+use crate::map::diverge;
+use crate::map::diverge::Divergence;
 use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::Form;
+use crate::map::LEAF_ENTRIES;
 use crate::members::Member;
 use crate::writer::Start;
 use crate::writer::Volume;
@@ -368,6 +371,8 @@ pub(crate) struct CopyEvent {
     pub(crate) at: u64,
     /// What both keep where they write into what they share.
     pub(crate) form: Form,
+    /// The form of the copy's divergence map, if it keeps one.
+    pub(crate) divergence: Option<diverge::Form>,
 }
 
 /// Makes every copy of `events` taken before stripe `seq`, in order.
@@ -377,11 +382,37 @@ fn copies_before(events: &[CopyEvent], next: &mut usize, seq: u64, vols: &[&Volu
         let (Some(c), Some(p)) = (vols.get(e.child), vols.get(e.parent)) else {
             continue;
         };
-        c.map.share_from(&p.map, e.form).inspect_err(|_| {
+        c.map.share_from(&p.map, e.form, None).inspect_err(|_| {
             pr_err!("copy {} of volume {}: sizes differ\n", c.id, p.id);
         })?;
     }
     Ok(())
+}
+
+/// Gives copy `c` of `p` its divergence map again, from where their
+/// rebuilt maps differ. A copy left without one (memory is short) is
+/// compared map to map.
+fn seed_divergence(c: &Volume, p: &Volume, form: diverge::Form) {
+    let blocks = c.map.size_blocks().min(p.map.size_blocks());
+    // A copy grown past what its form takes gets the one the driver picks.
+    let d = Divergence::new(c.id, p.id, blocks, form).or_else(|_| {
+        let areas = c.map.stats().leaf_bytes / (LEAF_ENTRIES * 8);
+        Divergence::new(c.id, p.id, blocks, diverge::Form::auto(blocks, areas))
+    });
+    let r = d.and_then(|d| {
+        c.map.seed(&p.map, &d)?;
+        c.map.reserve_track()?;
+        p.map.reserve_track()?;
+        c.map.add_track(&d)?;
+        p.map.add_track(&d).inspect_err(|_| d.kill())
+    });
+    if let Err(e) = r {
+        pr_warn!(
+            "copy {}: no divergence map ({:?}); diffs compare the maps\n",
+            c.id,
+            e
+        );
+    }
 }
 
 /// Rebuilds the maps of `vols` from the members of array `uuid`, making
@@ -413,6 +444,7 @@ pub(crate) fn rebuild(
                 parent: e.parent,
                 at: e.at,
                 form: e.form,
+                divergence: e.divergence,
             },
             GFP_KERNEL,
         )?;
@@ -570,6 +602,16 @@ pub(crate) fn rebuild(
         if v.map.size_blocks() != *size && !ghosts.contains(&i) {
             let dir = Directory::new(*size)?;
             drop(v.map.resize(dir, *size, |_| {})?);
+        }
+    }
+    for e in events {
+        if ghosts.contains(&e.child) || ghosts.contains(&e.parent) {
+            continue;
+        }
+        if let (Some(c), Some(p), Some(form)) =
+            (vols.get(e.child), vols.get(e.parent), e.divergence)
+        {
+            seed_divergence(c, p, form);
         }
     }
     heap_sort(&mut places, |p| *p);

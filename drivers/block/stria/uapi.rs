@@ -74,6 +74,22 @@ pub(crate) const COPY_FORM_AUTO: u32 = 0;
 pub(crate) const COPY_FORM_FULL: u32 = 1;
 /// `STRIA_COPY_FORM_CHANGED`: pointers for changed blocks only.
 pub(crate) const COPY_FORM_CHANGED: u32 = 2;
+/// `STRIA_TRACK_AUTO`: the driver picks the copy's divergence map form.
+pub(crate) const TRACK_AUTO: u32 = 0;
+/// `STRIA_TRACK_NONE`: no divergence map.
+pub(crate) const TRACK_NONE: u32 = 1;
+/// `STRIA_TRACK_BITMAP`: a full bit map, a bit per block.
+pub(crate) const TRACK_BITMAP: u32 = 2;
+/// `STRIA_TRACK_MULTI`: multi-level bit maps.
+pub(crate) const TRACK_MULTI: u32 = 3;
+/// `STRIA_TRACK_PARTIAL`: partial-area bit maps with extent definitions.
+pub(crate) const TRACK_PARTIAL: u32 = 4;
+/// `STRIA_DIFF_MAPS`: compare the maps, not looking at a divergence map.
+pub(crate) const DIFF_MAPS: u32 = 1;
+/// `STRIA_DIFF_BY_TRACK`: answered where the divergence map marked.
+pub(crate) const DIFF_BY_TRACK: u32 = 1;
+/// `STRIA_DIFF_BY_MAPS`: answered by comparing the maps whole.
+pub(crate) const DIFF_BY_MAPS: u32 = 2;
 
 /// Why a structure from user space was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -459,6 +475,8 @@ pub(crate) struct Volume {
     pub(crate) id: u32,
     /// Copy: a `COPY_FORM_*`; 0 for the other operations.
     pub(crate) form: u32,
+    /// Copy: a `TRACK_*`; 0 for the other operations.
+    pub(crate) track: u32,
     /// Size in 512-byte sectors.
     pub(crate) size_sectors: u64,
     /// Name, NUL padded.
@@ -477,7 +495,7 @@ impl Volume {
         if get_u32(b, 0) as usize != Self::SIZE {
             return Err(AbiError::Size);
         }
-        if get_u32(b, 4) != 0 || !all_zero(b, 64..80) {
+        if get_u32(b, 4) != 0 || !all_zero(b, 68..80) {
             return Err(AbiError::Reserved);
         }
         let mut v = Self {
@@ -485,6 +503,7 @@ impl Volume {
             op: get_u32(b, 12),
             id: get_u32(b, 16),
             form: get_u32(b, 20),
+            track: get_u32(b, 64),
             size_sectors: get_u64(b, 24),
             ..Self::default()
         };
@@ -502,6 +521,7 @@ impl Volume {
         put_u32(&mut b, 20, self.form);
         put_u64(&mut b, 24, self.size_sectors);
         put_bytes(&mut b, Self::NAME_OFFSET, &self.name);
+        put_u32(&mut b, 64, self.track);
         b
     }
 }
@@ -558,6 +578,8 @@ impl Gc {
 /// `struct stria_diff`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Diff {
+    /// `DIFF_*` flags.
+    pub(crate) flags: u32,
     /// The array's number.
     pub(crate) index: u32,
     /// A volume.
@@ -572,6 +594,8 @@ pub(crate) struct Diff {
     pub(crate) bitmap: u64,
     /// Out: blocks that differ.
     pub(crate) changed: u64,
+    /// Out: how it was answered, a `DIFF_BY_*`.
+    pub(crate) how: u32,
 }
 
 impl Diff {
@@ -583,10 +607,13 @@ impl Diff {
         if get_u32(b, 0) as usize != Self::SIZE {
             return Err(AbiError::Size);
         }
-        if get_u32(b, 4) != 0 || get_u32(b, 20) != 0 || !all_zero(b, 56..64) {
+        let flags = get_u32(b, 4);
+        if flags & !DIFF_MAPS != 0 || !all_zero(b, 56..64) {
             return Err(AbiError::Reserved);
         }
         Ok(Self {
+            flags,
+            how: get_u32(b, 20),
             index: get_u32(b, 8),
             id: get_u32(b, 12),
             other: get_u32(b, 16),
@@ -603,7 +630,9 @@ impl Diff {
         put_u32(&mut b, 0, Self::SIZE as u32);
         put_u32(&mut b, 8, self.index);
         put_u32(&mut b, 12, self.id);
+        put_u32(&mut b, 4, self.flags);
         put_u32(&mut b, 16, self.other);
+        put_u32(&mut b, 20, self.how);
         put_u64(&mut b, 24, self.start);
         put_u64(&mut b, 32, self.nr_blocks);
         put_u64(&mut b, 40, self.bitmap);
@@ -644,11 +673,18 @@ pub(crate) struct VolumeInfo {
     pub(crate) copy_form: u32,
     /// Deltas (changed-block pointers over shared leaves) in its map.
     pub(crate) deltas: u32,
+    /// Form of its divergence map now, a `TRACK_*` (`TRACK_NONE` if it
+    /// has none), 0 if not a copy.
+    pub(crate) track: u32,
+    /// Bytes of memory its divergence map takes.
+    pub(crate) track_bytes: u64,
+    /// Blocks its divergence map marks as changed on either side.
+    pub(crate) track_blocks: u64,
 }
 
 impl VolumeInfo {
     /// `sizeof(struct stria_volume_info)`.
-    pub(crate) const SIZE: usize = 136;
+    pub(crate) const SIZE: usize = 160;
 }
 
 /// `struct stria_volumes`.
@@ -734,6 +770,9 @@ impl Volumes {
         put_u64(b, off + 120, v.shared_map_bytes);
         put_u32(b, off + 128, v.copy_form);
         put_u32(b, off + 132, v.deltas);
+        put_u32(b, off + 136, v.track);
+        put_u64(b, off + 144, v.track_bytes);
+        put_u64(b, off + 152, v.track_blocks);
     }
 
     /// Decodes the whole structure, as the helper reads the kernel's answer.
@@ -762,6 +801,9 @@ impl Volumes {
             v.shared_map_bytes = get_u64(b, off + 120);
             v.copy_form = get_u32(b, off + 128);
             v.deltas = get_u32(b, off + 132);
+            v.track = get_u32(b, off + 136);
+            v.track_bytes = get_u64(b, off + 144);
+            v.track_blocks = get_u64(b, off + 152);
             off += VolumeInfo::SIZE;
         }
         Ok(s)

@@ -172,6 +172,9 @@ struct stria_status {
  * @name:		create, copy: the new volume's name, 1 to 31 characters
  *			out of [A-Za-z0-9._-], NUL padded, unique in the array;
  *			resize, delete: the name when @id is 0
+ * @track:		copy: the form of the copy's divergence map, a
+ *			STRIA_TRACK_*; 0 for the other operations
+ * @reserved0:		must be 0
  * @reserved:		must be 0
  *
  * The volume table is on stable storage (every member's superblock) when
@@ -193,7 +196,9 @@ struct stria_volume {
 	__u32 form;
 	__u64 size_sectors;
 	char name[STRIA_VOLUME_NAME_MAX];
-	__u64 reserved[2];
+	__u32 track;
+	__u32 reserved0;
+	__u64 reserved;
 };
 #define STRIA_IOC_VOLUME	_IOWR(STRIA_IOCTL_MAGIC, 0x03, struct stria_volume)
 
@@ -216,6 +221,13 @@ struct stria_volume {
  * @copy_form:		the metadata form recorded for a copy, a
  *			STRIA_COPY_FORM_* other than AUTO; 0 if not a copy
  * @deltas:		changed-block deltas over shared map pages in its map
+ * @track:		a copy: the form its divergence map has now, a
+ *			STRIA_TRACK_* (STRIA_TRACK_NONE if it has none); 0 if
+ *			not a copy
+ * @reserved0:		0
+ * @track_bytes:	memory its divergence map takes, in bytes
+ * @track_blocks:	blocks its divergence map marks as changed on either
+ *			side since the copy point
  */
 struct stria_volume_info {
 	__u32 id;
@@ -232,6 +244,10 @@ struct stria_volume_info {
 	__u64 shared_map_bytes;
 	__u32 copy_form;
 	__u32 deltas;
+	__u32 track;
+	__u32 reserved0;
+	__u64 track_bytes;
+	__u64 track_blocks;
 };
 
 /* Flags of struct stria_volume_info. */
@@ -247,6 +263,23 @@ struct stria_volume_info {
 #define STRIA_COPY_FORM_AUTO	0
 #define STRIA_COPY_FORM_FULL	1
 #define STRIA_COPY_FORM_CHANGED	2
+
+/*
+ * Divergence map forms (struct stria_volume @track, struct
+ * stria_volume_info @track): where a copy and its source may differ since
+ * the copy point, marked by the writes and trims of both, so that
+ * STRIA_IOC_DIFF of the two looks only there.  AUTO lets the driver pick
+ * by the volume's size and how much of the source is written; BITMAP is a
+ * bit per block (volumes up to 64 GiB); MULTI a pointer per GiB, a page of
+ * pointers per GiB marked and a 64-byte bit map per 2 MiB marked (up to
+ * 64 TiB); PARTIAL extent definitions for up to 62 areas of 2 MiB, each
+ * pointing at its bit map, which become MULTI when more are marked.
+ */
+#define STRIA_TRACK_AUTO	0
+#define STRIA_TRACK_NONE	1
+#define STRIA_TRACK_BITMAP	2
+#define STRIA_TRACK_MULTI	3
+#define STRIA_TRACK_PARTIAL	4
 
 /**
  * struct stria_volumes - list the volumes of an array
@@ -304,11 +337,14 @@ struct stria_gc {
 /**
  * struct stria_diff - where two volumes of an array differ
  * @size:		sizeof(struct stria_diff)
- * @flags:		must be 0
+ * @flags:		0, or STRIA_DIFF_MAPS to compare the maps whole even
+ *			where a divergence map could say where to look
  * @index:		the array's number
  * @id:			a volume
  * @other:		another volume of the same array
- * @reserved0:		must be 0
+ * @how:		out: STRIA_DIFF_BY_TRACK if a divergence map of the
+ *			two (one is a copy of the other) said where to
+ *			compare, STRIA_DIFF_BY_MAPS if the maps were compared
  * @start:		first 4 KiB block to compare
  * @nr_blocks:		blocks to compare from @start, 1 to
  *			STRIA_DIFF_MAX_BLOCKS, within both volumes
@@ -321,7 +357,8 @@ struct stria_gc {
  * For a copy and its source, or two copies of one volume, the set bits
  * are the blocks written or trimmed on either side since they parted: an
  * incremental backup reads only those.  Volumes of different copy trees
- * differ wherever either has written.
+ * differ wherever either has written.  The answer is the same either
+ * way: a divergence map only says where the maps need comparing.
  */
 struct stria_diff {
 	__u32 size;
@@ -329,7 +366,7 @@ struct stria_diff {
 	__u32 index;
 	__u32 id;
 	__u32 other;
-	__u32 reserved0;
+	__u32 how;
 	__u64 start;
 	__u64 nr_blocks;
 	__u64 bitmap;
@@ -337,5 +374,10 @@ struct stria_diff {
 	__u64 reserved;
 };
 #define STRIA_IOC_DIFF		_IOWR(STRIA_IOCTL_MAGIC, 0x06, struct stria_diff)
+
+/* Flags and answers of struct stria_diff. */
+#define STRIA_DIFF_MAPS		1
+#define STRIA_DIFF_BY_TRACK	1
+#define STRIA_DIFF_BY_MAPS	2
 
 #endif /* _UAPI_LINUX_STRIA_H */

@@ -198,8 +198,14 @@ impl Control {
 
     /// Fills `bits` with where the volumes `req` names differ over
     /// `req.nr_blocks` blocks from `req.start` (one bit each); returns
-    /// how many do. A refusal is reported as `what` and the errno.
-    pub fn diff(&self, req: &uapi::Diff, bits: &mut [u8], what: &str) -> Result<u64, Failure> {
+    /// the kernel's answer: how many do, and how it found them. A refusal
+    /// is reported as `what` and the errno.
+    pub fn diff(
+        &self,
+        req: &uapi::Diff,
+        bits: &mut [u8],
+        what: &str,
+    ) -> Result<uapi::Diff, Failure> {
         if (bits.len() as u64) < req.nr_blocks.div_ceil(8) {
             return Err(Failure::msg(format!("{what}: bit map too short")));
         }
@@ -213,7 +219,6 @@ impl Control {
         unsafe { ioc_diff(self.file.as_raw_fd(), &mut buf) }
             .map_err(|e| Failure::errno(what, e))?;
         uapi::Diff::decode(&buf)
-            .map(|d| d.changed)
             .map_err(|_| Failure::msg(format!("{what}: bad answer from the kernel")))
     }
 

@@ -24,6 +24,46 @@ pub fn form_name(f: u32) -> &'static str {
     }
 }
 
+/// The name of divergence map form `t` (`STRIA_TRACK_*`).
+pub fn track_name(t: u32) -> &'static str {
+    match t {
+        uapi::TRACK_NONE => "none",
+        uapi::TRACK_BITMAP => "full-bitmap",
+        uapi::TRACK_MULTI => "multi-level-bitmaps",
+        uapi::TRACK_PARTIAL => "partial-area-bitmaps",
+        _ => "unknown",
+    }
+}
+
+/// `--track` of `copy create`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrackArg {
+    /// Let the driver pick by the volume's size and how much of the
+    /// source is written.
+    Auto,
+    /// No divergence map: diffs compare the maps.
+    None,
+    /// A full bit map, a bit per block of the volume.
+    Bitmap,
+    /// Multi-level bit maps: per GiB, then per 2 MiB marked.
+    Multi,
+    /// Partial-area bit maps: extent definitions for the 2 MiB areas
+    /// marked, multi-level once there are many.
+    Partial,
+}
+
+impl TrackArg {
+    fn code(self) -> u32 {
+        match self {
+            TrackArg::Auto => uapi::TRACK_AUTO,
+            TrackArg::None => uapi::TRACK_NONE,
+            TrackArg::Bitmap => uapi::TRACK_BITMAP,
+            TrackArg::Multi => uapi::TRACK_MULTI,
+            TrackArg::Partial => uapi::TRACK_PARTIAL,
+        }
+    }
+}
+
 /// `--form` of `copy create`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormArg {
@@ -56,6 +96,12 @@ pub struct CopyReport {
     pub source: Option<String>,
     /// Its copy metadata form.
     pub form: &'static str,
+    /// The form its divergence map has now.
+    pub divergence: &'static str,
+    /// Bytes of memory its divergence map takes.
+    pub divergence_bytes: u64,
+    /// Blocks its divergence map marks as changed on either side.
+    pub divergence_blocks: u64,
 }
 
 /// The volumes of array `index`, with their shared blocks counted if
@@ -97,6 +143,9 @@ fn report(all: &[VolumeReport], v: VolumeReport) -> CopyReport {
         .map(|s| s.name.clone());
     CopyReport {
         form: form_name(v.copy_form),
+        divergence: track_name(v.track),
+        divergence_bytes: v.track_bytes,
+        divergence_blocks: v.track_blocks,
         volume: v,
         source,
     }
@@ -117,12 +166,19 @@ pub struct CreateReport {
     pub source_id: u32,
     /// The copy metadata form the driver recorded.
     pub form: &'static str,
+    /// The form of divergence map it got.
+    pub divergence: &'static str,
     /// How long the kernel took, in microseconds.
     pub micros: u128,
 }
 
-/// `stria copy create SOURCE NAME [--form F]`.
-pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, Failure> {
+/// `stria copy create SOURCE NAME [--form F] [--track T]`.
+pub fn create(
+    source: &str,
+    name: &str,
+    form: FormArg,
+    track: TrackArg,
+) -> Result<CreateReport, Failure> {
     let v = volume::parse_volume(source)?;
     let name_bytes = volume::volume_name(name)?;
     let index = index_of(&v);
@@ -137,6 +193,7 @@ pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, F
             op: uapi::VOLUME_COPY,
             id: src.id,
             form: form.code(),
+            track: track.code(),
             size_sectors: 0,
             name: name_bytes,
         },
@@ -144,10 +201,9 @@ pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, F
     )?;
     let micros = t0.elapsed().as_micros();
     let made = volumes_of(&ctl, index, false, &what)?;
-    let recorded = made
-        .iter()
-        .find(|r| r.id == out.id)
-        .map_or(0, |r| r.copy_form);
+    let made = made.iter().find(|r| r.id == out.id);
+    let recorded = made.map_or(0, |r| r.copy_form);
+    let tracked = made.map_or(0, |r| r.track);
     Ok(CreateReport {
         array: index,
         id: out.id,
@@ -155,6 +211,7 @@ pub fn create(source: &str, name: &str, form: FormArg) -> Result<CreateReport, F
         device: volume::device_path(index, out.id),
         source_id: src.id,
         form: form_name(recorded),
+        divergence: track_name(tracked),
         micros,
     })
 }
@@ -218,13 +275,23 @@ pub fn delete(copy: &str) -> Result<(), Failure> {
 /// Prints copies as a table.
 pub fn print(r: &[CopyReport]) {
     println!(
-        "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10} {:>7}  FORM",
-        "DEVICE", "ID", "NAME", "SOURCE", "MAPPED", "SHARED", "MAP", "DELTAS"
+        "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10} {:>7}  {:<18} {:<20} {:>9}",
+        "DEVICE",
+        "ID",
+        "NAME",
+        "SOURCE",
+        "MAPPED",
+        "SHARED",
+        "MAP",
+        "DELTAS",
+        "FORM",
+        "DIVERGENCE",
+        "DIV-MAP"
     );
     for c in r {
         let v = &c.volume;
         println!(
-            "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10} {:>7}  {}",
+            "{:<16} {:>3} {:<16} {:<16} {:>10} {:>10} {:>10} {:>7}  {:<18} {:<20} {:>9}",
             v.device.as_deref().unwrap_or("-"),
             v.id,
             v.name,
@@ -233,7 +300,9 @@ pub fn print(r: &[CopyReport]) {
             v.shared_blocks,
             crate::human(v.map_bytes),
             v.deltas,
-            c.form
+            c.form,
+            c.divergence,
+            crate::human(c.divergence_bytes)
         );
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! For a copy and its source the extents are what either side wrote or
 //! trimmed since the copy point: what an incremental backup of one, made
-//! from the other, has to read. The kernel answers from the maps (shared
-//! pages and leaves are passed over whole), a GiB per call.
+//! from the other, has to read. The kernel answers from the copy's
+//! divergence map where it has one (it compares the maps only where that
+//! marked a change) and from the maps otherwise (shared pages and leaves
+//! are passed over whole), a GiB per call.
 
 use crate::control::Control;
 use crate::copy;
@@ -41,6 +43,9 @@ pub struct DiffReport {
     pub compared_bytes: u64,
     /// Bytes that differ.
     pub differ_bytes: u64,
+    /// How the kernel found them: `divergence-map`, or `maps` if it
+    /// compared the maps whole for any part.
+    pub method: &'static str,
     /// Where, in order.
     pub extents: Vec<Extent>,
 }
@@ -70,8 +75,8 @@ fn add_runs(out: &mut Vec<Extent>, first: u64, nr: u64, bits: &[u8]) {
     }
 }
 
-/// `stria copy diff VOLUME OTHER`.
-pub fn diff(a: &str, b: &str) -> Result<DiffReport, Failure> {
+/// `stria copy diff VOLUME OTHER [--maps]`.
+pub fn diff(a: &str, b: &str, maps: bool) -> Result<DiffReport, Failure> {
     let what = format!("copy diff {a} {b}");
     let (va, vb) = (volume::parse_volume(a)?, volume::parse_volume(b)?);
     let index = copy::index_of(&va);
@@ -101,6 +106,7 @@ pub fn diff(a: &str, b: &str) -> Result<DiffReport, Failure> {
     let mut bits = vec![0u8; uapi::DIFF_MAX_BLOCKS.div_ceil(8) as usize];
     let mut extents = Vec::new();
     let mut differ = 0;
+    let mut by_maps = false;
     let mut start = 0;
     while start < blocks {
         let nr = (blocks - start).min(uapi::DIFF_MAX_BLOCKS);
@@ -111,9 +117,12 @@ pub fn diff(a: &str, b: &str) -> Result<DiffReport, Failure> {
             other: rb.id,
             start,
             nr_blocks: nr,
+            flags: if maps { uapi::DIFF_MAPS } else { 0 },
             ..Default::default()
         };
-        differ += ctl.diff(&req, &mut bits, &what)?;
+        let got = ctl.diff(&req, &mut bits, &what)?;
+        differ += got.changed;
+        by_maps |= got.how != uapi::DIFF_BY_TRACK;
         add_runs(&mut extents, start, nr, &bits);
         start += nr;
         bar.set_position(start * BLOCK_BYTES);
@@ -125,6 +134,7 @@ pub fn diff(a: &str, b: &str) -> Result<DiffReport, Failure> {
         other: rb.name.clone(),
         compared_bytes: blocks * BLOCK_BYTES,
         differ_bytes: differ * BLOCK_BYTES,
+        method: if by_maps { "maps" } else { "divergence-map" },
         extents,
     })
 }
@@ -136,12 +146,13 @@ pub fn print(r: &DiffReport) {
         println!("{:>16} {:>16}", e.offset, e.length);
     }
     println!(
-        "{} and {}: {} extents, {} of {} differ",
+        "{} and {}: {} extents, {} of {} differ (by {})",
         r.volume,
         r.other,
         r.extents.len(),
         crate::human(r.differ_bytes),
-        crate::human(r.compared_bytes)
+        crate::human(r.compared_bytes),
+        r.method
     );
 }
 

@@ -156,6 +156,11 @@ enum CopyCommand {
         /// the source's map.
         #[arg(long, value_enum, default_value_t = copy::FormArg::Auto)]
         form: copy::FormArg,
+        /// Divergence map form (where the copy and its source may differ,
+        /// for diffs): auto lets the driver pick by the volume's size and
+        /// how much of the source is written.
+        #[arg(long, value_enum, default_value_t = copy::TrackArg::Auto)]
+        track: copy::TrackArg,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -189,6 +194,10 @@ enum CopyCommand {
         volume: String,
         /// The volume to compare it with, in the same array.
         other: String,
+        /// Compare the maps whole, not looking at the copy's divergence
+        /// map.
+        #[arg(long)]
+        maps: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -676,9 +685,10 @@ fn run_copy(cmd: CopyCommand) -> Result<(), Failure> {
             source,
             name,
             form,
+            track,
             json,
         } => {
-            let r = copy::create(&source, &name, form)?;
+            let r = copy::create(&source, &name, form, track)?;
             if json {
                 print_json(&r)?;
             } else {
@@ -707,9 +717,10 @@ fn run_copy(cmd: CopyCommand) -> Result<(), Failure> {
         CopyCommand::Diff {
             volume,
             other,
+            maps,
             json,
         } => {
-            let r = diff::diff(&volume, &other)?;
+            let r = diff::diff(&volume, &other, maps)?;
             if json {
                 print_json(&r)?;
             } else {

@@ -207,6 +207,7 @@ pub fn create(array: &str, name: &str, size: &str) -> Result<CreateReport, Failu
             op: uapi::VOLUME_CREATE,
             id: 0,
             form: 0,
+            track: 0,
             size_sectors: size_bytes / 512,
             name: name_bytes,
         },
@@ -287,6 +288,15 @@ pub struct VolumeReport {
     pub copy_form: u32,
     /// Changed-block deltas in its map.
     pub deltas: u32,
+    /// Form of its divergence map (`STRIA_TRACK_*`), 0 if not a copy.
+    #[serde(skip)]
+    pub track: u32,
+    /// Bytes its divergence map takes.
+    #[serde(skip)]
+    pub track_bytes: u64,
+    /// Blocks its divergence map marks.
+    #[serde(skip)]
+    pub track_blocks: u64,
 }
 
 pub(crate) fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
@@ -312,6 +322,9 @@ pub(crate) fn reports(vs: &uapi::Volumes) -> Vec<VolumeReport> {
                 shared_map_bytes: v.shared_map_bytes,
                 copy_form: v.copy_form,
                 deltas: v.deltas,
+                track: v.track,
+                track_bytes: v.track_bytes,
+                track_blocks: v.track_blocks,
             }
         })
         .collect()

@@ -60,7 +60,10 @@ int main(void)
 	P("diff.index", offsetof(struct stria_diff, index));
 	P("diff.id", offsetof(struct stria_diff, id));
 	P("diff.other", offsetof(struct stria_diff, other));
-	P("diff.reserved0", offsetof(struct stria_diff, reserved0));
+	P("diff.how", offsetof(struct stria_diff, how));
+	P("diff.maps", STRIA_DIFF_MAPS);
+	P("diff.by_track", STRIA_DIFF_BY_TRACK);
+	P("diff.by_maps", STRIA_DIFF_BY_MAPS);
 	P("diff.start", offsetof(struct stria_diff, start));
 	P("diff.nr", offsetof(struct stria_diff, nr_blocks));
 	P("diff.bitmap", offsetof(struct stria_diff, bitmap));
@@ -87,7 +90,8 @@ int main(void)
 	P("volume.size_sectors", offsetof(struct stria_volume, size_sectors));
 	P("volume.name", offsetof(struct stria_volume, name));
 	P("volume.name_len", sizeof(((struct stria_volume *)0)->name));
-	P("volume.reserved", offsetof(struct stria_volume, reserved));
+	P("volume.track", offsetof(struct stria_volume, track));
+	P("volume.reserved", offsetof(struct stria_volume, reserved0));
 	P("vinfo.size", sizeof(struct stria_volume_info));
 	P("vinfo.id", offsetof(struct stria_volume_info, id));
 	P("vinfo.open_count", offsetof(struct stria_volume_info, open_count));
@@ -105,6 +109,14 @@ int main(void)
 	P("vinfo.shared_map_bytes", offsetof(struct stria_volume_info, shared_map_bytes));
 	P("vinfo.copy_form", offsetof(struct stria_volume_info, copy_form));
 	P("vinfo.deltas", offsetof(struct stria_volume_info, deltas));
+	P("vinfo.track", offsetof(struct stria_volume_info, track));
+	P("vinfo.track_bytes", offsetof(struct stria_volume_info, track_bytes));
+	P("vinfo.track_blocks", offsetof(struct stria_volume_info, track_blocks));
+	P("track.auto", STRIA_TRACK_AUTO);
+	P("track.none", STRIA_TRACK_NONE);
+	P("track.bitmap", STRIA_TRACK_BITMAP);
+	P("track.multi", STRIA_TRACK_MULTI);
+	P("track.partial", STRIA_TRACK_PARTIAL);
 	P("copy_form_auto", STRIA_COPY_FORM_AUTO);
 	P("copy_form_full", STRIA_COPY_FORM_FULL);
 	P("copy_form_changed", STRIA_COPY_FORM_CHANGED);
@@ -312,6 +324,8 @@ fn diff_layout_matches_the_c_header() {
     assert_eq!(c["diff.max"], uapi::DIFF_MAX_BLOCKS);
     assert_eq!(c["ioc.diff"], u64::from(uapi::IOC_DIFF));
     let d = uapi::Diff {
+        flags: uapi::DIFF_MAPS,
+        how: 0x4142_4344,
         index: 0x0a0b_0c0d,
         id: 0x1122_3344,
         other: 0x5566_7788,
@@ -325,18 +339,19 @@ fn diff_layout_matches_the_c_header() {
     assert_eq!(field(&raw, c["diff.index"], 4), 0x0a0b_0c0d);
     assert_eq!(field(&raw, c["diff.id"], 4), 0x1122_3344);
     assert_eq!(field(&raw, c["diff.other"], 4), 0x5566_7788);
+    assert_eq!(field(&raw, 4, 4), u64::from(uapi::DIFF_MAPS));
+    assert_eq!(field(&raw, c["diff.how"], 4), 0x4142_4344);
+    assert_eq!(c["diff.maps"], u64::from(uapi::DIFF_MAPS));
+    assert_eq!(c["diff.by_track"], u64::from(uapi::DIFF_BY_TRACK));
+    assert_eq!(c["diff.by_maps"], u64::from(uapi::DIFF_BY_MAPS));
     assert_eq!(field(&raw, c["diff.start"], 8), 0x0102_0304_0506_0708);
     assert_eq!(field(&raw, c["diff.nr"], 8), 0x1112_1314_1516_1718);
     assert_eq!(field(&raw, c["diff.bitmap"], 8), 0x2122_2324_2526_2728);
     assert_eq!(field(&raw, c["diff.changed"], 8), 0x3132_3334_3536_3738);
     assert_eq!(c["diff.reserved"] + 8, uapi::Diff::SIZE as u64);
     assert_eq!(uapi::Diff::decode(&raw), Ok(d));
-    // Flags and reserved words must be zero.
-    for off in [
-        4,
-        c["diff.reserved0"] as usize,
-        c["diff.reserved"] as usize + 7,
-    ] {
+    // Unknown flags and the reserved word must be zero.
+    for off in [5, c["diff.reserved"] as usize + 7] {
         let mut bad = raw;
         bad[off] = 1;
         assert_eq!(uapi::Diff::decode(&bad), Err(uapi::AbiError::Reserved));
@@ -359,6 +374,7 @@ fn volume_layouts_match_the_c_header() {
         op: 0x5566_7788,
         id: 0x99aa_bbcc,
         form: 0x0d0e_0f10,
+        track: 0x1718_191a,
         size_sectors: 0x0102_0304_0506_0708,
         ..Default::default()
     };
@@ -370,6 +386,7 @@ fn volume_layouts_match_the_c_header() {
     assert_eq!(field(&raw, c["volume.op"], 4), 0x5566_7788);
     assert_eq!(field(&raw, c["volume.id"], 4), 0x99aa_bbcc);
     assert_eq!(field(&raw, c["volume.form"], 4), 0x0d0e_0f10);
+    assert_eq!(field(&raw, c["volume.track"], 4), 0x1718_191a);
     assert_eq!(
         field(&raw, c["volume.size_sectors"], 8),
         0x0102_0304_0506_0708
@@ -378,13 +395,12 @@ fn volume_layouts_match_the_c_header() {
     assert!(raw[name..name + uapi::VOLUME_NAME_MAX]
         .iter()
         .all(|&b| b == b'n'));
-    // The name ends where the reserved words begin, and they run to the end.
-    assert_eq!(
-        c["volume.reserved"],
-        c["volume.name"] + c["volume.name_len"]
-    );
+    // The name ends where the divergence form begins, and the reserved
+    // words after it run to the end.
+    assert_eq!(c["volume.track"], c["volume.name"] + c["volume.name_len"]);
+    assert_eq!(c["volume.reserved"], c["volume.track"] + 4);
     let reserved = c["volume.reserved"] as usize;
-    assert_eq!(reserved + 16, uapi::Volume::SIZE);
+    assert_eq!(reserved + 12, uapi::Volume::SIZE);
     assert!(raw[reserved..].iter().all(|&b| b == 0));
 
     // The same for the second entry of a listing.
@@ -408,6 +424,9 @@ fn volume_layouts_match_the_c_header() {
         shared_map_bytes: 0x9192_9394_9596_9798,
         copy_form: 0xa1a2_a3a4,
         deltas: 0xb1b2_b3b4,
+        track: 0xc1c2_c3c4,
+        track_bytes: 0xd1d2_d3d4_d5d6_d7d8,
+        track_blocks: 0xe1e2_e3e4_e5e6_e7e8,
     };
     let mut raw = [0u8; uapi::Volumes::SIZE];
     vs.encode(&mut raw);
@@ -432,6 +451,21 @@ fn volume_layouts_match_the_c_header() {
     );
     assert_eq!(field(&raw, e + c["vinfo.copy_form"], 4), 0xa1a2_a3a4);
     assert_eq!(field(&raw, e + c["vinfo.deltas"], 4), 0xb1b2_b3b4);
+    assert_eq!(field(&raw, e + c["vinfo.track"], 4), 0xc1c2_c3c4);
+    assert_eq!(
+        field(&raw, e + c["vinfo.track_bytes"], 8),
+        0xd1d2_d3d4_d5d6_d7d8
+    );
+    assert_eq!(
+        field(&raw, e + c["vinfo.track_blocks"], 8),
+        0xe1e2_e3e4_e5e6_e7e8
+    );
+    assert_eq!(c["vinfo.track_blocks"] + 8, c["vinfo.size"]);
+    assert_eq!(c["track.auto"], u64::from(uapi::TRACK_AUTO));
+    assert_eq!(c["track.none"], u64::from(uapi::TRACK_NONE));
+    assert_eq!(c["track.bitmap"], u64::from(uapi::TRACK_BITMAP));
+    assert_eq!(c["track.multi"], u64::from(uapi::TRACK_MULTI));
+    assert_eq!(c["track.partial"], u64::from(uapi::TRACK_PARTIAL));
     assert_eq!(c["copy_form_auto"], u64::from(uapi::COPY_FORM_AUTO));
     assert_eq!(c["copy_form_full"], u64::from(uapi::COPY_FORM_FULL));
     assert_eq!(c["copy_form_changed"], u64::from(uapi::COPY_FORM_CHANGED));
@@ -459,7 +493,7 @@ fn volume_layouts_match_the_c_header() {
     assert!(raw[disk..disk + 32].iter().all(|&b| b == b'd'));
     assert_eq!(c["vinfo.disk"] + c["vinfo.disk_len"], c["vinfo.flags"]);
     assert_eq!(c["vinfo.shared_map_bytes"] + 8, c["vinfo.copy_form"]);
-    assert_eq!(c["vinfo.deltas"] + 4, c["vinfo.size"]);
+    assert_eq!(c["vinfo.deltas"] + 4, c["vinfo.track"]);
     // Entries 0 and 2 stay zero.
     let first = c["volumes.volumes"] as usize;
     let size = c["vinfo.size"] as usize;
@@ -507,7 +541,7 @@ fn volume_round_trips_and_checks_its_header() {
     assert_eq!(uapi::Volume::decode(&bad), Err(uapi::AbiError::Size));
     // flags and both reserved words must be zero; the form is the
     // kernel's to check.
-    for off in [4, 64, 72, uapi::Volume::SIZE - 1] {
+    for off in [4, 68, 72, uapi::Volume::SIZE - 1] {
         let mut bad = raw;
         bad[off] = 1;
         assert_eq!(

@@ -102,6 +102,54 @@ sparse() { # FORM
 sparse full
 sparse changed
 
+# Divergence maps: a copy of a full 1 GiB volume in each form, 1% of its
+# blocks written at random, or 1% written in one run (a few areas); their
+# size, and `copy diff` looking where they marked against comparing the
+# maps whole (--maps) on the same copy.
+diverged() { # PATTERN
+	local vol c t f
+	vol=$(fresh_array --force --raid 5 --strip 64)
+	stria volume resize "$vol" --size 1G
+	fill "$vol" "$GiB"
+	for t in bitmap multi partial; do
+		c=$(stria copy create --form changed --track "$t" "$vol" "d-$t")
+		if [ "$1" = random ]; then
+			fio --name=sparse --filename="$c" --direct=1 --ioengine=io_uring \
+				--rw=randwrite --bs=4k --iodepth=16 --io_size=$((GiB / 100)) \
+				--randrepeat=0 >/dev/null 2>&1 || die "writing the copy failed"
+		else
+			fio --name=run --filename="$c" --direct=1 --ioengine=io_uring \
+				--rw=write --bs=64k --iodepth=16 --offset=$((GiB / 2)) \
+				--size=$((GiB / 100)) >/dev/null 2>&1 || die "writing the copy failed"
+		fi
+		local bytes form
+		bytes=$(stria copy show --json "$c" | json_flat | awk -F '\t' '$1 == "divergence_bytes" { print $2 }')
+		form=$(stria copy show --json "$c" | json_flat | awk -F '\t' '$1 == "divergence" { print $2 }')
+		for f in track maps; do
+			local ts=() i t0 opt=()
+			[ "$f" = maps ] && opt=(--maps)
+			for i in 1 2 3; do
+				t0=$(now_us)
+				stria copy diff --json "${opt[@]}" "$vol" "$c" >/tmp/diff.json ||
+					die "copy diff failed"
+				ts+=($(($(now_us) - t0)))
+			done
+			echo "COPYTRACK $1 $t $form $bytes $f $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p)"
+		done
+	done
+	# What starting the helper and one call cost, from a diff of one block.
+	local ts=() i t0
+	for i in 1 2 3; do
+		t0=$(now_us)
+		stria copy diff --json "$vol" "$vol" >/dev/null || die "copy diff failed"
+		ts+=($(($(now_us) - t0)))
+	done
+	echo "COPYTRACK $1 self - 0 none $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p)"
+	stria stop "$vol"
+}
+diverged random
+diverged run
+
 # dm-thin on md RAID-5 over the same members: 64 MiB of metadata, the rest
 # data, 64 KiB blocks.
 thin_after() { # SNAPSHOTS (0 or 1)

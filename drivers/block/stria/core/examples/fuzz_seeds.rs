@@ -66,6 +66,7 @@ fn superblock(members: u8, copy: bool) -> Vec<u8> {
         size_blocks: 1 << 16,
         layout: Layout::FullPointer,
         copy_meta: CopyMeta::None,
+        divergence: CopyMeta::None,
         group: 0,
         parent_id: 0,
         origin_id: 0,
@@ -85,7 +86,8 @@ fn superblock(members: u8, copy: bool) -> Vec<u8> {
         sb.volumes[3] = Some(VolumeEntry {
             id: 2,
             flags: superblock::volume_flags::COPY,
-            copy_meta: CopyMeta::FullBitmap,
+            copy_meta: CopyMeta::FullPointerTable,
+            divergence: CopyMeta::FullBitmap,
             parent_id: 1,
             origin_id: 1,
             copy_generation: 9,

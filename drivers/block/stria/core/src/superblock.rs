@@ -181,6 +181,8 @@ pub mod off {
     pub const V_COPY_META: usize = 17;
     /// Volume entry: preferred stripe group, u8.
     pub const V_GROUP: usize = 18;
+    /// Volume entry: divergence map form, u8.
+    pub const V_DIVERGENCE: usize = 19;
     /// Volume entry: parent volume id, u32.
     pub const V_PARENT: usize = 20;
     /// Volume entry: origin (root of the copy tree) volume id, u32.
@@ -322,6 +324,18 @@ impl CopyMeta {
         }
     }
 
+    /// Whether a copy may record it as the form of its divergence map: one
+    /// of the bit-map forms, or none.
+    pub fn tracks_divergence(self) -> bool {
+        matches!(
+            self,
+            CopyMeta::None
+                | CopyMeta::FullBitmap
+                | CopyMeta::MultiLevelBitmap
+                | CopyMeta::PartialAreaBitmap
+        )
+    }
+
     fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
             0 => CopyMeta::None,
@@ -350,6 +364,9 @@ pub struct VolumeEntry {
     pub layout: Layout,
     /// Copy metadata form ([`CopyMeta::None`] unless a copy).
     pub copy_meta: CopyMeta,
+    /// Form of the copy's divergence map, a bit-map form, as the copy was
+    /// made ([`CopyMeta::None`] unless a copy; a copy may have none).
+    pub divergence: CopyMeta,
     /// Preferred stripe group for new data.
     pub group: u8,
     /// Volume this one is a copy of, 0 if none.
@@ -374,6 +391,7 @@ impl VolumeEntry {
             size_blocks,
             layout: Layout::FullPointer,
             copy_meta: CopyMeta::None,
+            divergence: CopyMeta::None,
             group: 0,
             parent_id: 0,
             origin_id: 0,
@@ -715,11 +733,13 @@ impl Superblock {
                     && v.parent_id != v.id
                     && v.origin_id != v.id
                     && v.copy_meta != CopyMeta::None
+                    && v.divergence.tracks_divergence()
             } else {
                 v.parent_id == 0
                     && v.origin_id == 0
                     && v.copy_generation == 0
                     && v.copy_meta == CopyMeta::None
+                    && v.divergence == CopyMeta::None
             };
             if !copy_ok {
                 return Err(FormatError::BadVolume);
@@ -780,6 +800,7 @@ impl Superblock {
             le::put_u8(b, e + off::V_LAYOUT, v.layout as u8)?;
             le::put_u8(b, e + off::V_COPY_META, v.copy_meta as u8)?;
             le::put_u8(b, e + off::V_GROUP, v.group)?;
+            le::put_u8(b, e + off::V_DIVERGENCE, v.divergence as u8)?;
             le::put_u32(b, e + off::V_PARENT, v.parent_id)?;
             le::put_u32(b, e + off::V_ORIGIN, v.origin_id)?;
             le::put_u64(b, e + off::V_COPY_GEN, v.copy_generation)?;
@@ -881,6 +902,7 @@ impl Superblock {
                 size_blocks: le::get_u64(raw, off::V_SIZE)?,
                 layout: Layout::from_u8(le::get_u8(raw, off::V_LAYOUT)?)?,
                 copy_meta: CopyMeta::from_u8(le::get_u8(raw, off::V_COPY_META)?)?,
+                divergence: CopyMeta::from_u8(le::get_u8(raw, off::V_DIVERGENCE)?)?,
                 group: le::get_u8(raw, off::V_GROUP)?,
                 parent_id: le::get_u32(raw, off::V_PARENT)?,
                 origin_id: le::get_u32(raw, off::V_ORIGIN)?,

@@ -261,6 +261,11 @@ fn superblock_strategy() -> impl Strategy<Value = Superblock> {
                             Layout::LoadPointOffset
                         },
                         copy_meta: if copy {
+                            CopyMeta::ChangedBlocks
+                        } else {
+                            CopyMeta::None
+                        },
+                        divergence: if copy {
                             CopyMeta::PartialAreaBitmap
                         } else {
                             CopyMeta::None

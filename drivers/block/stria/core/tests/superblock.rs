@@ -108,6 +108,7 @@ fn round_trip_and_every_field_offset() {
     assert_eq!(b[v + off::V_LAYOUT], 1);
     assert_eq!(b[v + off::V_COPY_META], 2);
     assert_eq!(b[v + off::V_GROUP], 1);
+    assert_eq!(b[v + off::V_DIVERGENCE], 5);
     assert_eq!(le::get_u32(&b, v + off::V_PARENT), Ok(1));
     assert_eq!(le::get_u32(&b, v + off::V_ORIGIN), Ok(1));
     assert_eq!(le::get_u64(&b, v + off::V_COPY_GEN), Ok(700));
@@ -202,6 +203,10 @@ fn decode_errors_from_bytes() {
     patched(BadVolume, |b| b[volume(5) + off::V_PARENT] = 0);
     patched(BadVolume, |b| b[volume(5) + off::V_ORIGIN] = 2);
     patched(BadVolume, |b| b[volume(5) + off::V_COPY_META] = 0);
+    // A divergence map only for copies, and only in a bit-map form.
+    patched(BadVolume, |b| b[volume(0) + off::V_DIVERGENCE] = 4);
+    patched(BadVolume, |b| b[volume(5) + off::V_DIVERGENCE] = 1);
+    patched(BadVolume, |b| b[volume(5) + off::V_DIVERGENCE] = 7);
     patched(BadVolume, |b| b[volume(3) + off::V_NAME] = b'a');
     patched(DuplicateVolume, |b| b[volume(5) + off::V_ID] = 1);
     patched(BadName, |b| b[volume(5) + off::V_NAME] = 0);
