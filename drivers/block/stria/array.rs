@@ -705,6 +705,7 @@ impl Array {
         this: &Arc<Self>,
         src: &Arc<Volume>,
         e: VolumeEntry,
+        track: Option<Arc<Divergence>>,
     ) -> Result<Arc<Volume>> {
         let e = VolumeEntry {
             size_blocks: src.map.size_blocks(),
@@ -726,12 +727,8 @@ impl Array {
             }
             Ok(())
         })?;
-        // The divergence map, and room for it in both maps' lists: nothing
-        // is allocated at the copy point.
-        let track = match divergence_of(e.divergence) {
-            Some(f) => Some(Divergence::new(e.id, src.id, e.size_blocks, f)?),
-            None => None,
-        };
+        // Room for the divergence map, `e.divergence`'s, in both maps'
+        // lists: nothing is allocated at the copy point.
         if track.is_some() {
             src.map.reserve_track()?;
             vol.map.reserve_track()?;
@@ -757,6 +754,7 @@ impl Array {
         if let Err(err) = recorded {
             drop(this.unserve(e.id));
             this.writer.forget(&vol);
+            src.map.prune_tracks();
             return Err(err);
         }
         Ok(vol)

@@ -17,6 +17,7 @@ use crate::format::superblock::VolumeEntry;
 use crate::format::superblock::MAX_VOLUMES;
 use crate::format::superblock::VOLUME_NAME_LEN;
 use crate::map::diverge;
+use crate::map::diverge::Divergence;
 use crate::uapi;
 use crate::volume::VolumeDev;
 use crate::writer::Volume;
@@ -117,6 +118,15 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
         disk: Some(disk),
         dev,
     })
+}
+
+/// Whether a volume in service is named `name`: a deleted source kept for
+/// its copies gives its name up, as any deleted volume does.
+fn name_taken(table: &Table, name: &[u8; VOLUME_NAME_LEN]) -> bool {
+    table
+        .volumes
+        .iter()
+        .any(|v| v.name == *name && v.flags & volume_flags::DELETING == 0)
 }
 
 /// Checks a volume name from user space: 1 to 31 of `[A-Za-z0-9._-]`, NUL
@@ -430,7 +440,7 @@ impl Controller {
             }
             Ok(req.size_sectors / spb)
         };
-        if req.op != uapi::VOLUME_COPY && req.form != 0 {
+        if req.op != uapi::VOLUME_COPY && (req.form != 0 || req.track != 0) {
             pr_err!("volume: a metadata form is only for copies\n");
             return Err(EINVAL);
         }
@@ -462,7 +472,7 @@ impl Controller {
                 if req.id != 0 {
                     return Err(EINVAL);
                 }
-                if table.volumes.iter().any(|v| v.name == name) {
+                if name_taken(&table, &name) {
                     pr_err!("stria{}: a volume of that name exists\n", index);
                     return Err(EEXIST);
                 }
@@ -544,7 +554,7 @@ impl Controller {
                 pr_err!("stria{}: copy: no volume {}\n", index, req.id);
                 ENOENT
             })?;
-        if table.volumes.iter().any(|v| v.name == name) {
+        if name_taken(table, &name) {
             pr_err!("stria{}: a volume of that name exists\n", index);
             return Err(EEXIST);
         }
@@ -606,6 +616,11 @@ impl Controller {
             ..src
         };
         slot.disks.reserve(1, GFP_KERNEL)?;
+        // Made before the source is frozen: a bit map may take a while.
+        let track = match track {
+            Some(f) => Some(Divergence::new(e.id, src.id, blocks, f)?),
+            None => None,
+        };
         let i = slot.find(src.id).ok_or(ENOENT)?;
         let d = slot.disks.get(i).ok_or(ENOENT)?;
         let vol = {
@@ -614,12 +629,14 @@ impl Controller {
             // Reclaim must not write to the frozen source: no I/O from
             // the allocations meanwhile.
             let _frozen = d.disk.as_ref().map(|disk| disk.freeze());
-            crate::blk::noio(|| Array::copy_volume(&slot.array, d.dev.volume(), e))?
+            crate::blk::noio(|| Array::copy_volume(&slot.array, d.dev.volume(), e, track))?
         };
         match make_disk(index, &slot.array, vol) {
             Ok(d) => slot.disks.push(d, GFP_KERNEL)?,
             Err(err) => {
-                pr_err!("stria{}: copy {} made, but not its device\n", index, e.id);
+                // As if it had never been made.
+                pr_err!("stria{}: no device for copy {}: removed\n", index, e.id);
+                let _ = slot.array.remove_volume(e.id);
                 return Err(err);
             }
         }
@@ -633,6 +650,10 @@ impl Controller {
         let mut raw = [0u8; uapi::Diff::SIZE];
         reader.read_slice(&mut raw)?;
         let req = uapi::Diff::decode(&raw).map_err(|e| abi_error("diff", e))?;
+        if req.how != 0 {
+            // An answer, not a question.
+            return Err(abi_error("diff", uapi::AbiError::Reserved));
+        }
         if req.nr_blocks == 0 || req.nr_blocks > uapi::DIFF_MAX_BLOCKS {
             pr_err!("diff: 1 to {} blocks at a time\n", uapi::DIFF_MAX_BLOCKS);
             return Err(EINVAL);

@@ -653,7 +653,13 @@ impl Map {
             let hi = ((x + 1) * AREA_BLOCKS).min(end);
             match d.area(x) {
                 AreaState::Clean => {}
-                AreaState::All => changed += self.compare(other, start, lo, hi, bits, &mut cmp)?,
+                AreaState::All => {
+                    let stop = d.all_until(x).min(last);
+                    let hi = stop.saturating_mul(AREA_BLOCKS).min(end);
+                    changed += self.compare(other, start, lo, hi, bits, &mut cmp)?;
+                    a = stop.max(x + 1);
+                    continue;
+                }
                 AreaState::Bits(w) => {
                     for b in lo..hi {
                         let i = b % AREA_BLOCKS;
@@ -662,7 +668,9 @@ impl Map {
                         {
                             continue;
                         }
-                        if self.lock().get(b) == other.lock().get(b) {
+                        // One map's lock at a time.
+                        let mine = self.lock().get(b);
+                        if mine == other.lock().get(b) {
                             continue;
                         }
                         let bit = b - start;
@@ -690,12 +698,22 @@ impl Map {
             let end = (lba + chunk).min(n);
             bits.iter_mut().for_each(|b| *b = 0);
             if self.compare(other, lba, lba, end, &mut bits, &mut cmp)? != 0 {
-                for (k, byte) in bits.iter().enumerate() {
-                    for j in 0..8 {
-                        if byte & (1 << j) != 0 {
-                            d.mark(lba + k as u64 * 8 + j, 1);
-                        }
+                // Runs of blocks that differ, marked a run at a time.
+                let set = |b: u64| {
+                    bits.get((b / 8) as usize)
+                        .is_some_and(|x| x & (1 << (b % 8)) != 0)
+                };
+                let mut b = 0;
+                while b < end - lba {
+                    if !set(b) {
+                        b += 1;
+                        continue;
                     }
+                    let from = b;
+                    while b < end - lba && set(b) {
+                        b += 1;
+                    }
+                    d.mark(lba + from, b - from);
                 }
             }
             lba = end;
@@ -848,8 +866,10 @@ impl Locked<'_> {
             (true, false) => self.0.mapped = self.0.mapped.saturating_sub(1),
             _ => {}
         }
-        for t in self.0.tracks.iter() {
-            t.mark(lba, 1);
+        if old != v {
+            for t in self.0.tracks.iter() {
+                t.mark(lba, 1);
+            }
         }
         Ok(Entry::decode(dropped))
     }
@@ -998,9 +1018,6 @@ impl Locked<'_> {
             }
             i += 1;
         }
-        for t in self.0.tracks.iter() {
-            t.mark(lba, n);
-        }
         let mut i = first;
         while i * LEAF_ENTRIES < end {
             let (from, to) = within(i, lba, end);
@@ -1017,6 +1034,11 @@ impl Locked<'_> {
                 inner.mapped = inner.mapped.saturating_sub(s.mapped());
                 inner.count(&s, -1);
                 s.release(&mut dropped);
+                // What the leaf read may have differed from what the other
+                // side reads now; the other blocks are marked by `set`.
+                for t in inner.tracks.iter() {
+                    t.mark(base, LEAF_ENTRIES);
+                }
                 continue;
             }
             if self.slot(base).is_none() {

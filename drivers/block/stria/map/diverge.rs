@@ -339,9 +339,14 @@ impl Inner {
         while let Some((a, bits)) = ext.pop() {
             let g = (a / GROUP_AREAS as u64) as usize;
             let k = (a % GROUP_AREAS as u64) as usize;
-            let Repr::Multi { groups, .. } = &mut self.repr else {
+            let Repr::Multi { groups, all } = &mut self.repr else {
                 return;
             };
+            if all.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0) {
+                // Given up on already: its span is counted, not its bits.
+                self.marked = self.marked.saturating_sub(words_of(&bits));
+                continue;
+            }
             let Some(slot) = groups.get_mut(g) else {
                 continue;
             };
@@ -525,6 +530,9 @@ impl Divergence {
     pub(crate) fn mark(&self, lba: u64, n: u64) {
         let flags = GFP_NOWAIT | __GFP_NOWARN;
         let mut g = self.inner.lock();
+        if matches!(g.repr, Repr::Lost) {
+            return;
+        }
         let end = lba.saturating_add(n).min(g.blocks);
         let mut b = lba;
         while b < end {
@@ -561,6 +569,40 @@ impl Divergence {
     /// The first area at or after `a` and below `end` that is not clean.
     pub(crate) fn next_area(&self, a: u64, end: u64) -> Option<u64> {
         self.inner.lock().next(a, end)
+    }
+
+    /// The end of the run of areas from `a`, one that may differ
+    /// anywhere, that may all differ anywhere: compared as one run, they
+    /// pass over what both maps share as whole pages.
+    pub(crate) fn all_until(&self, a: u64) -> u64 {
+        let g = self.inner.lock();
+        let tail = g.blocks / AREA_BLOCKS;
+        if a >= tail {
+            return u64::MAX;
+        }
+        match &g.repr {
+            Repr::Lost => u64::MAX,
+            Repr::Multi { all, .. } => {
+                let whole = |k: u64| {
+                    all.get((k / 64) as usize)
+                        .is_some_and(|w| w & (1 << (k % 64)) != 0)
+                };
+                let mut k = a / GROUP_AREAS as u64;
+                if !whole(k) {
+                    return a + 1;
+                }
+                while whole(k) {
+                    k += 1;
+                }
+                let end = k * GROUP_AREAS as u64;
+                if end >= tail {
+                    u64::MAX
+                } else {
+                    end
+                }
+            }
+            _ => a + 1,
+        }
     }
 
     /// Its form, size and marks.
@@ -728,6 +770,11 @@ mod tests {
             d.next_area(2 * GROUP_AREAS as u64, 4 * GROUP_AREAS as u64),
             None
         );
+        // The GiB is one run to compare whole; past the end, everything.
+        let gib = GROUP_AREAS as u64;
+        assert_eq!(d.all_until(gib + 9), 2 * gib);
+        assert_eq!(d.all_until(0), 1);
+        assert_eq!(d.all_until(4 * gib), u64::MAX);
         Ok(())
     }
 

@@ -100,15 +100,20 @@ same "$big" "$pa" "$want_pa" "partial-area turned multi-level"
 
 step "marks are where to look, not the answer"
 before=$(show "$ml" divergence_blocks)
-blkdiscard -o $((2048 * MiB)) -l $((1024 * MiB)) "$ml" || die "discard failed"
+# Written and trimmed again where the source holds nothing: marked, but
+# the maps agree.
+w "$ml" $((2500 * MiB)) $((1 * MiB))
+blkdiscard -o $((2500 * MiB)) -l $((1 * MiB)) "$ml" || die "discard failed"
 after=$(show "$ml" divergence_blocks)
-# A GiB less the block the source wrote at 3000 MiB, marked already.
-[ "$after" = $((before + 262143)) ] || die "trimming a GiB marked $((after - before)) blocks"
-# Neither side holds anything there: the maps still agree.
-same "$big" "$ml" "$want" "after trimming an empty GiB"
+[ "$after" = $((before + 256)) ] || die "write and trim marked $((after - before)) blocks"
+same "$big" "$ml" "$want" "after writing and trimming 1 MiB"
+# A trim where neither side holds anything changes nothing, marks nothing.
+blkdiscard -o $((3072 * MiB)) -l $((1024 * MiB)) "$ml" || die "discard failed"
+[ "$(show "$ml" divergence_blocks)" = "$after" ] || die "trimming an empty GiB marked blocks"
+echo "ok: trimming an empty GiB marks nothing"
 w "$big" $((2100 * MiB)) 4096
 want_ml="${want% *} $((2100 * MiB))+4096 $((3000 * MiB))+4096"
-same "$big" "$ml" "$want_ml" "a write into the trimmed GiB"
+same "$big" "$ml" "$want_ml" "a write of the source after them"
 # The other copies see the source's write too.
 want_bm=$want_ml
 want_pa="${want_pa% *} $((2100 * MiB))+4096 $((3000 * MiB))+4096"
@@ -136,6 +141,12 @@ stria volume delete stria$arr/small
 [ "$(show "$s1" divergence)" = none ] || die "copy of a deleted source: $(show "$s1" divergence)"
 [ "$(show "$bm" divergence)" = full-bitmap ] || die "a sibling's deletion changed $bm"
 echo "ok: a copy whose source is gone keeps no divergence map"
+# The deleted source's name is free again; its copy is not the new one's.
+small2=$(stria volume create "stria$arr" small --size 64M)
+w "$small2" 0 4096
+[ "$(stria copy show --json "$s1" | json_flat | awk -F '\t' '$1 == "source" { print $2 }')" != small ] ||
+	die "the copy names the new volume as its source"
+echo "ok: a new volume takes the deleted source's name"
 
 step "bad requests"
 huge=$(stria volume create "stria$arr" huge --size 100G)

@@ -147,6 +147,13 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
         Err(Errno::EINVAL),
     );
+    let mut raw = volume_req(index, create, 0, GIB, b"ok");
+    raw[64] = uapi::TRACK_BITMAP as u8;
+    t.expect(
+        "volume: a divergence map form on create",
+        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        Err(Errno::EINVAL),
+    );
     t.expect(
         "volume: unknown operation",
         volume(fd, index, 99, 0, GIB, b"ok"),
@@ -254,7 +261,7 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         nr_blocks: 64,
         ..Default::default()
     };
-    let cases: [DiffCase; 9] = [
+    let cases: [DiffCase; 10] = [
         ("diff: vol0 with itself", d, |_| {}, Ok(())),
         (
             "diff: no blocks",
@@ -292,7 +299,13 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
             |_| {},
             Err(Errno::ENOENT),
         ),
-        ("diff: flags set", d, |r| r[4] = 1, Err(Errno::EINVAL)),
+        ("diff: an unknown flag", d, |r| r[4] = 2, Err(Errno::EINVAL)),
+        (
+            "diff: the answer field set",
+            d,
+            |r| r[20] = 1,
+            Err(Errno::EINVAL),
+        ),
         (
             "diff: wrong size field",
             d,
