@@ -660,6 +660,11 @@ impl Map {
                     a = stop.max(x + 1);
                     continue;
                 }
+                // Many marks: one pass over both leaves costs less than a
+                // look-up per block.
+                AreaState::Bits(w) if w.iter().map(|x| x.count_ones()).sum::<u32>() > 16 => {
+                    changed += self.compare(other, start, lo, hi, bits, &mut cmp)?;
+                }
                 AreaState::Bits(w) => {
                     for b in lo..hi {
                         let i = b % AREA_BLOCKS;

@@ -93,8 +93,12 @@ pub(crate) enum AreaState {
 
 type Group = [Option<KBox<Area>>; GROUP_AREAS];
 
+/// A page of the full bit map.
+type Chunk = [Atomic<u64>; CHUNK_WORDS];
+
 enum Repr {
-    Bitmap(KVec<KBox<[u64; CHUNK_WORDS]>>),
+    /// The bits are [`Divergence::flat`], which marks need no lock for.
+    Bitmap,
     Multi {
         /// A group per GiB, where marked.
         groups: KVec<Option<KBox<Group>>>,
@@ -139,6 +143,11 @@ pub(crate) struct Divergence {
     pub(crate) source: u32,
     /// Non-zero once either side is gone: nobody marks it any more.
     dead: Atomic<u32>,
+    /// The full bit map form's bits, a page per 128 MiB, empty in the
+    /// other forms: a mark is a compare-and-exchange, with no lock.
+    flat: KVec<KBox<Chunk>>,
+    /// Bits set in `flat`.
+    flat_marked: Atomic<u64>,
     #[pin]
     inner: SpinLock<Inner>,
 }
@@ -224,18 +233,8 @@ impl Inner {
     fn try_mark(&mut self, a: u64, from: u64, to: u64, flags: kernel::alloc::Flags) -> Step {
         match &mut self.repr {
             Repr::Lost => Step::Done(0, 0),
-            Repr::Bitmap(chunks) => {
-                let first = a * AREA_BLOCKS;
-                let c = (first / CHUNK_BLOCKS) as usize;
-                let w = ((first % CHUNK_BLOCKS) / 64) as usize;
-                match chunks
-                    .get_mut(c)
-                    .and_then(|ch| ch.get_mut(w..w + AREA_WORDS))
-                {
-                    Some(words) => Step::Done(set_bits(words, from, to), 0),
-                    None => Step::Done(0, 0),
-                }
-            }
+            // Marked without the lock.
+            Repr::Bitmap => Step::Done(0, 0),
             Repr::Multi { groups, all } => {
                 let g = (a / GROUP_AREAS as u64) as usize;
                 if all.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0) {
@@ -387,22 +386,8 @@ impl Inner {
             return AreaState::All;
         }
         match &self.repr {
-            Repr::Lost => AreaState::All,
-            Repr::Bitmap(chunks) => {
-                let first = a * AREA_BLOCKS;
-                let c = (first / CHUNK_BLOCKS) as usize;
-                let w = ((first % CHUNK_BLOCKS) / 64) as usize;
-                let mut out = [0u64; AREA_WORDS];
-                match chunks.get(c).and_then(|ch| ch.get(w..w + AREA_WORDS)) {
-                    Some(words) => {
-                        for (o, w) in out.iter_mut().zip(words) {
-                            *o = *w;
-                        }
-                    }
-                    None => return AreaState::All,
-                }
-                bits_or_clean(out)
-            }
+            // Read without the lock.
+            Repr::Lost | Repr::Bitmap => AreaState::All,
             Repr::Multi { groups, all } => {
                 let g = (a / GROUP_AREAS as u64) as usize;
                 if all.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0) {
@@ -449,12 +434,7 @@ impl Inner {
                     }
                     a += 1;
                 }
-                Repr::Bitmap(_) => {
-                    if self.state(a) != AreaState::Clean {
-                        return Some(a);
-                    }
-                    a += 1;
-                }
+                Repr::Bitmap => return Some(a),
             }
         }
         (a < end).then_some(a)
@@ -479,22 +459,20 @@ impl Divergence {
     /// `blocks` blocks. `EINVAL` where the form does not take a volume
     /// that large.
     pub(crate) fn new(copy: u32, source: u32, blocks: u64, form: Form) -> Result<Arc<Self>> {
+        let mut flat = KVec::new();
         let (repr, bytes) = match form {
             Form::Bitmap => {
                 if blocks > BITMAP_MAX_BLOCKS {
                     return Err(EINVAL);
                 }
                 let n = usize::try_from(blocks.div_ceil(CHUNK_BLOCKS)).map_err(|_| EINVAL)?;
-                let mut chunks = KVec::with_capacity(n, GFP_KERNEL)?;
+                flat = KVec::with_capacity(n, GFP_KERNEL)?;
                 for _ in 0..n {
-                    chunks.push(
-                        KBox::init(pin_init::zeroed::<[u64; CHUNK_WORDS]>(), GFP_KERNEL)
-                            .map_err(|_| ENOMEM)?,
-                        GFP_KERNEL,
-                    )?;
+                    let c = pin_init::init_array_from_fn(|_| Atomic::new(0u64));
+                    flat.push(KBox::init(c, GFP_KERNEL)?, GFP_KERNEL)?;
                 }
                 let bytes = n as u64 * (CHUNK_WORDS as u64 * 8 + 8);
-                (Repr::Bitmap(chunks), bytes)
+                (Repr::Bitmap, bytes)
             }
             Form::Multi => {
                 if blocks > MULTI_MAX_BLOCKS {
@@ -513,6 +491,8 @@ impl Divergence {
                 copy,
                 source,
                 dead: Atomic::new(0),
+                flat,
+                flat_marked: Atomic::new(0),
                 inner <- new_spinlock!(Inner {
                     repr,
                     blocks,
@@ -528,6 +508,10 @@ impl Divergence {
     /// sleep: what it needs it allocates with `GFP_NOWAIT`, and where that
     /// fails it gives up on precision, never on a mark.
     pub(crate) fn mark(&self, lba: u64, n: u64) {
+        if !self.flat.is_empty() {
+            self.mark_flat(lba, n);
+            return;
+        }
         let flags = GFP_NOWAIT | __GFP_NOWARN;
         let mut g = self.inner.lock();
         if matches!(g.repr, Repr::Lost) {
@@ -551,6 +535,56 @@ impl Divergence {
         }
     }
 
+    /// The word of the full bit map that holds block `b`'s bit.
+    fn word(&self, b: u64) -> Option<&Atomic<u64>> {
+        let c = usize::try_from(b / CHUNK_BLOCKS).ok()?;
+        self.flat
+            .get(c)
+            .and_then(|ch| ch.get(((b % CHUNK_BLOCKS) / 64) as usize))
+    }
+
+    fn mark_flat(&self, lba: u64, n: u64) {
+        let end = lba.saturating_add(n);
+        let mut b = lba;
+        while b < end {
+            let lo = b % 64;
+            let hi = (end - (b - lo)).min(64);
+            let mask = if hi - lo == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << (hi - lo)) - 1) << lo
+            };
+            let Some(w) = self.word(b) else {
+                // Past the map: compared whole anyway.
+                return;
+            };
+            let mut cur = w.load(Relaxed);
+            while cur & mask != mask {
+                match w.cmpxchg(cur, cur | mask, Relaxed) {
+                    Ok(_) => {
+                        let new = u64::from((mask & !cur).count_ones());
+                        self.flat_marked.fetch_add(new, Relaxed);
+                        break;
+                    }
+                    Err(now) => cur = now,
+                }
+            }
+            b = b - lo + hi;
+        }
+    }
+
+    /// What the full bit map says of area `a`.
+    fn flat_area(&self, a: u64) -> AreaState {
+        let mut out = [0u64; AREA_WORDS];
+        for (k, o) in out.iter_mut().enumerate() {
+            match self.word(a * AREA_BLOCKS + k as u64 * 64) {
+                Some(w) => *o = w.load(Relaxed),
+                None => return AreaState::All,
+            }
+        }
+        bits_or_clean(out)
+    }
+
     /// Tells the other side to stop marking it: one side is gone.
     pub(crate) fn kill(&self) {
         self.dead.store(1, Relaxed);
@@ -563,12 +597,32 @@ impl Divergence {
 
     /// What it knows of area `a` (blocks `a * AREA_BLOCKS ..`).
     pub(crate) fn area(&self, a: u64) -> AreaState {
-        self.inner.lock().state(a)
+        let st = self.inner.lock().state(a);
+        if st == AreaState::All && !self.flat.is_empty() && a < self.tail() {
+            return self.flat_area(a);
+        }
+        st
+    }
+
+    /// The first area not wholly within what it covers.
+    fn tail(&self) -> u64 {
+        self.inner.lock().blocks / AREA_BLOCKS
     }
 
     /// The first area at or after `a` and below `end` that is not clean.
     pub(crate) fn next_area(&self, a: u64, end: u64) -> Option<u64> {
-        self.inner.lock().next(a, end)
+        if self.flat.is_empty() {
+            return self.inner.lock().next(a, end);
+        }
+        let tail = self.tail();
+        let mut a = a;
+        while a < end.min(tail) {
+            if self.flat_area(a) != AreaState::Clean {
+                return Some(a);
+            }
+            a += 1;
+        }
+        (a < end).then_some(a)
     }
 
     /// The end of the run of areas from `a`, one that may differ
@@ -582,6 +636,7 @@ impl Divergence {
         }
         match &g.repr {
             Repr::Lost => u64::MAX,
+            Repr::Bitmap => a + 1,
             Repr::Multi { all, .. } => {
                 let whole = |k: u64| {
                     all.get((k / 64) as usize)
@@ -610,13 +665,13 @@ impl Divergence {
         let g = self.inner.lock();
         Stats {
             form: match g.repr {
-                Repr::Bitmap(_) => Some(Form::Bitmap),
+                Repr::Bitmap => Some(Form::Bitmap),
                 Repr::Multi { .. } => Some(Form::Multi),
                 Repr::Partial(_) => Some(Form::Partial),
                 Repr::Lost => None,
             },
             bytes: g.bytes,
-            marked: g.marked,
+            marked: g.marked.saturating_add(self.flat_marked.load(Relaxed)),
         }
     }
 }
