@@ -727,11 +727,10 @@ impl Array {
             }
             Ok(())
         })?;
-        // Room for the divergence map, `e.divergence`'s, in both maps'
-        // lists: nothing is allocated at the copy point.
+        // Room for the divergence map's source side, `e.divergence`'s, in
+        // the source's list: nothing is allocated at the copy point.
         if track.is_some() {
             src.map.reserve_track()?;
-            vol.map.reserve_track()?;
         }
         let io = this.io();
         // One lock order for all: the writer's state, then the list.
@@ -754,6 +753,9 @@ impl Array {
         if let Err(err) = recorded {
             drop(this.unserve(e.id));
             this.writer.forget(&vol);
+            if let Some(t) = &track {
+                t.kill();
+            }
             src.map.prune_tracks();
             return Err(err);
         }

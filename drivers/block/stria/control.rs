@@ -616,13 +616,18 @@ impl Controller {
             ..src
         };
         slot.disks.reserve(1, GFP_KERNEL)?;
-        // Made before the source is frozen: a bit map may take a while.
-        let track = match track {
-            Some(f) => Some(Divergence::new(e.id, src.id, blocks, f)?),
-            None => None,
-        };
         let i = slot.find(src.id).ok_or(ENOENT)?;
         let d = slot.disks.get(i).ok_or(ENOENT)?;
+        // Made before the source is frozen: a bit map may take a while.
+        let track = match track {
+            Some(f) => {
+                // Copies taken together read one record of the source's
+                // changes.
+                let shared = d.dev.volume().map.shareable(src.id, blocks, f);
+                Some(Divergence::new(e.id, src.id, blocks, f, shared)?)
+            }
+            None => None,
+        };
         let vol = {
             // Requests in flight finish before the copy point, new ones
             // wait until after it.
@@ -668,7 +673,7 @@ impl Controller {
         let track = if req.flags & uapi::DIFF_MAPS != 0 {
             None
         } else {
-            a.map.track(a.id, b.id).or_else(|| a.map.track(b.id, a.id))
+            a.map.track(a.id, b.id).or_else(|| b.map.track(b.id, a.id))
         };
         let how = if track.is_some() {
             uapi::DIFF_BY_TRACK

@@ -20,12 +20,14 @@
 mod dir;
 pub(crate) mod diverge;
 mod leaf;
+mod marks;
 
 use dir::Dir;
 use dir::Pages;
 use dir::PAGE_SLOTS;
 use diverge::AreaState;
 use diverge::Divergence;
+use diverge::Marks;
 use diverge::AREA_BLOCKS;
 use kernel::new_spinlock;
 use kernel::prelude::*;
@@ -135,12 +137,25 @@ struct Inner {
     size_blocks: u64,
     /// What writes into shared leaves make.
     form: Form,
-    /// The divergence maps this map marks where it changes: its own as a
-    /// copy, and those of its copies.
-    tracks: KVec<Arc<Divergence>>,
+    /// Its divergence map as a copy, whose own side it marks where it
+    /// changes.
+    track: Option<Arc<Divergence>>,
+    /// The records of its changes that its copies' divergence maps read,
+    /// which it marks where it changes.
+    marks: KVec<Arc<Marks>>,
 }
 
 impl Inner {
+    /// Marks blocks `lba .. lba + n` as changed in every record it keeps.
+    fn mark(&self, lba: u64, n: u64) {
+        for m in self.marks.iter() {
+            m.mark(lba, n);
+        }
+        if let Some(t) = &self.track {
+            t.mark(lba, n);
+        }
+    }
+
     fn count(&mut self, s: &Slot, n: i64) {
         let c = match s {
             Slot::Full(_) => &mut self.nr_leaves,
@@ -249,7 +264,8 @@ impl Map {
                 nr_deltas: 0,
                 size_blocks,
                 form: Form::Full,
-                tracks: KVec::new(),
+                track: None,
+                marks: KVec::new(),
             }),
         }))
     }
@@ -321,9 +337,7 @@ impl Map {
         } else {
             (g.size_blocks, size_blocks)
         };
-        for t in g.tracks.iter() {
-            t.mark(lo, hi - lo);
-        }
+        g.mark(lo, hi - lo);
         g.size_blocks = size_blocks;
         Ok(Released(cut))
     }
@@ -444,62 +458,100 @@ impl Map {
         Locked(self.inner.lock())
     }
 
-    /// Makes room for one more divergence map in this map's list, so that
-    /// [`Self::share_from`] need not allocate.
+    /// Makes room for one more record in this map's list of those it
+    /// marks for its copies, so that [`Self::share_from`] need not
+    /// allocate.
     pub(crate) fn reserve_track(&self) -> Result {
         loop {
             let want = {
                 let g = self.inner.lock();
-                if g.tracks.len() < g.tracks.capacity() {
+                if g.marks.len() < g.marks.capacity() {
                     return Ok(());
                 }
-                g.tracks.len() + 1
+                g.marks.len() + 1
             };
             let mut v = KVec::with_capacity(want, GFP_KERNEL)?;
             let mut g = self.inner.lock();
-            if g.tracks.len() + 1 > v.capacity() {
+            if g.marks.len() + 1 > v.capacity() {
                 continue;
             }
-            while let Some(t) = g.tracks.pop() {
-                if v.push_within_capacity(t).is_err() {
+            while let Some(m) = g.marks.pop() {
+                if v.push_within_capacity(m).is_err() {
                     return Err(ENOMEM);
                 }
             }
-            core::mem::swap(&mut g.tracks, &mut v);
+            // Back in their order: the newest last.
+            v.reverse();
+            core::mem::swap(&mut g.marks, &mut v);
         }
     }
 
-    /// Has this map mark divergence map `t` from now on, in the room
-    /// [`Self::reserve_track`] made.
-    pub(crate) fn add_track(&self, t: &Arc<Divergence>) -> Result {
-        self.inner
-            .lock()
-            .tracks
-            .push_within_capacity(t.clone())
-            .map_err(|_| ENOMEM)
+    /// The newest record of this map's changes that a copy of `owner`,
+    /// this map's volume, of `blocks` blocks taken now could read as its
+    /// source's side in `form`.
+    pub(crate) fn shareable(
+        &self,
+        owner: u32,
+        blocks: u64,
+        form: diverge::Form,
+    ) -> Option<Arc<Marks>> {
+        let g = self.inner.lock();
+        g.marks
+            .iter()
+            .rev()
+            .find(|m| m.read() && m.fits(owner, blocks, form))
+            .cloned()
     }
 
-    /// Forgets the divergence maps whose other side is gone.
+    /// Has this map, the source of `t`, mark `t`'s source side from now on
+    /// (if it does not already), in the room [`Self::reserve_track`] made.
+    pub(crate) fn add_source(&self, t: &Divergence) -> Result {
+        Self::keep_marks(&mut self.inner.lock(), t)
+    }
+
+    fn keep_marks(g: &mut Inner, t: &Divergence) -> Result {
+        let m = t.source_side();
+        if g.marks.iter().any(|x| Arc::ptr_eq(x, m)) {
+            return Ok(());
+        }
+        g.marks.push_within_capacity(m.clone()).map_err(|_| ENOMEM)
+    }
+
+    /// Has this map, the copy of `t`, mark `t`'s own side from now on.
+    pub(crate) fn watch(&self, t: &Arc<Divergence>) {
+        let old = self.inner.lock().track.replace(t.clone());
+        if let Some(old) = old {
+            old.kill();
+        }
+    }
+
+    /// Forgets the divergence maps whose other side is gone and the
+    /// records no copy reads.
     pub(crate) fn prune_tracks(&self) {
         // Only kmalloc'ed memory goes: freeing it does not sleep.
-        self.inner.lock().tracks.retain(|t| t.live());
+        let mut g = self.inner.lock();
+        g.marks.retain(|m| m.read());
+        if g.track.as_ref().is_some_and(|t| !t.live()) {
+            g.track = None;
+        }
     }
 
     /// The divergence map of copy `copy` and its source `source`, if this
-    /// map marks it.
+    /// map is that copy's and marks it.
     pub(crate) fn track(&self, copy: u32, source: u32) -> Option<Arc<Divergence>> {
         let g = self.inner.lock();
-        g.tracks
-            .iter()
-            .find(|t| t.live() && t.copy == copy && t.source == source)
+        g.track
+            .as_ref()
+            .filter(|t| t.live() && t.copy == copy && t.source == source)
             .cloned()
     }
 
     /// Points this map, empty and of the same size, at every directory
     /// page of `src`: a copy that costs a pointer per GiB. From then on
     /// both keep `form` where they write into what they share, and mark
-    /// `track`, if any, where they change (both must have room for it:
-    /// [`Self::reserve_track`]). Call with the writer's state lock held.
+    /// `track`, if any, where they change (`src` must have room for its
+    /// source side: [`Self::reserve_track`]). Call with the writer's state
+    /// lock held.
     pub(crate) fn share_from(
         &self,
         src: &Map,
@@ -512,37 +564,32 @@ impl Map {
         core::mem::swap(&mut self.inner.lock().leaves, &mut dir);
         let r = {
             let mut s = src.inner.lock();
-            let room = track.is_none() || s.tracks.len() < s.tracks.capacity();
-            if room {
-                s.leaves.share_into(&mut dir).and_then(|()| {
+            // Read from the copy point on: marked from now.
+            match track.map_or(Ok(()), |t| Self::keep_marks(&mut s, t)) {
+                Ok(()) => s.leaves.share_into(&mut dir).map(|()| {
                     if form == Form::Changed {
                         s.form = form;
                     }
-                    if let Some(t) = track {
-                        s.tracks
-                            .push_within_capacity(t.clone())
-                            .map_err(|_| ENOMEM)?;
-                    }
-                    Ok((s.mapped, s.nr_leaves, s.nr_deltas))
-                })
-            } else {
-                Err(ENOMEM)
+                    (s.mapped, s.nr_leaves, s.nr_deltas)
+                }),
+                Err(e) => Err(e),
             }
         };
         let mut g = self.inner.lock();
         core::mem::swap(&mut g.leaves, &mut dir);
         let (mapped, nr_leaves, nr_deltas) = r?;
-        if let Some(t) = track {
-            if g.tracks.push_within_capacity(t.clone()).is_err() {
-                // The source marks it already: it must not be used.
-                t.kill();
-                return Err(ENOMEM);
-            }
-        }
+        let old = match track {
+            Some(t) => g.track.replace(t.clone()),
+            None => g.track.take(),
+        };
         g.mapped = mapped;
         g.nr_leaves = nr_leaves;
         g.nr_deltas = nr_deltas;
         g.form = form;
+        drop(g);
+        if let Some(old) = old {
+            old.kill();
+        }
         Ok(())
     }
 
@@ -552,10 +599,13 @@ impl Map {
     pub(crate) fn release_all(&self, mut dropped: impl FnMut(Entry)) -> Result<Released> {
         let mut g = self.inner.lock();
         let pages = g.leaves.release_all(&mut dropped);
-        for t in g.tracks.iter() {
+        for m in g.marks.iter() {
+            m.forget();
+        }
+        g.marks.clear();
+        if let Some(t) = g.track.take() {
             t.kill();
         }
-        g.tracks.clear();
         g.mapped = 0;
         g.nr_leaves = 0;
         g.nr_deltas = 0;
@@ -872,9 +922,7 @@ impl Locked<'_> {
             _ => {}
         }
         if old != v {
-            for t in self.0.tracks.iter() {
-                t.mark(lba, 1);
-            }
+            self.0.mark(lba, 1);
         }
         Ok(Entry::decode(dropped))
     }
@@ -1041,9 +1089,7 @@ impl Locked<'_> {
                 s.release(&mut dropped);
                 // What the leaf read may have differed from what the other
                 // side reads now; the other blocks are marked by `set`.
-                for t in inner.tracks.iter() {
-                    t.mark(base, LEAF_ENTRIES);
-                }
+                inner.mark(base, LEAF_ENTRIES);
                 continue;
             }
             if self.slot(base).is_none() {
@@ -1629,8 +1675,10 @@ mod tests {
                     1 => diverge::Form::Multi,
                     _ => diverge::Form::Partial,
                 };
-                let d = Divergence::new(m as u32 + 1, from as u32 + 1, SIZE, dform)?;
-                map.reserve_track()?;
+                // Copies of a source that has not changed since the last
+                // one read its record too.
+                let shared = src.shareable(from as u32 + 1, SIZE, dform);
+                let d = Divergence::new(m as u32 + 1, from as u32 + 1, SIZE, dform, shared)?;
                 src.reserve_track()?;
                 map.share_from(src, form, Some(&d))
                     .inspect_err(|_| pr_err!("step {}: share\n", step))?;

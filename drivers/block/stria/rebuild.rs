@@ -395,16 +395,28 @@ fn copies_before(events: &[CopyEvent], next: &mut usize, seq: u64, vols: &[&Volu
 fn seed_divergence(c: &Volume, p: &Volume, form: diverge::Form) {
     let blocks = c.map.size_blocks().min(p.map.size_blocks());
     // A copy grown past what its form takes gets the one the driver picks.
-    let d = Divergence::new(c.id, p.id, blocks, form).or_else(|_| {
+    // Copies of one source share its side where they can: all of it is
+    // marked from here on.
+    let make = |form| {
+        Divergence::new(
+            c.id,
+            p.id,
+            blocks,
+            form,
+            p.map.shareable(p.id, blocks, form),
+        )
+    };
+    let d = make(form).or_else(|_| {
         let areas = c.map.stats().leaf_bytes / (LEAF_ENTRIES * 8);
-        Divergence::new(c.id, p.id, blocks, diverge::Form::auto(blocks, areas))
+        make(diverge::Form::auto(blocks, areas))
     });
     let r = d.and_then(|d| {
+        // The differences found go to the copy's side.
         c.map.seed(&p.map, &d)?;
-        c.map.reserve_track()?;
         p.map.reserve_track()?;
-        c.map.add_track(&d)?;
-        p.map.add_track(&d).inspect_err(|_| d.kill())
+        p.map.add_source(&d)?;
+        c.map.watch(&d);
+        Ok(())
     });
     if let Err(e) = r {
         pr_warn!(

@@ -47,8 +47,8 @@ s1=$(stria copy create "$small" small-c)
 b1=$(stria copy create "$big" big-c)
 [ "$(show "$s1" divergence)" = full-bitmap ] || die "256 MiB copy: $(show "$s1" divergence)"
 [ "$(show "$b1" divergence)" = partial-area-bitmaps ] || die "sparse 4 GiB copy: $(show "$b1" divergence)"
-# 256 MiB: 8 KiB of bits and a pointer per 128 MiB.
-[ "$(show "$s1" divergence_bytes)" = $((8192 + 16)) ] || die "bit map of $(show "$s1" divergence_bytes) bytes"
+# 256 MiB: 8 KiB of bits and a pointer per 128 MiB, for each side.
+[ "$(show "$s1" divergence_bytes)" = $((2 * (8192 + 16))) ] || die "bit map of $(show "$s1" divergence_bytes) bytes"
 echo "ok: 256 MiB -> full bit map, 4 GiB written in 4 areas -> partial-area"
 # A source written in more than 62 areas of 2 MiB: multi-level.
 w "$big" $((512 * MiB)) $((160 * MiB))
@@ -147,6 +147,36 @@ w "$small2" 0 4096
 [ "$(stria copy show --json "$s1" | json_flat | awk -F '\t' '$1 == "source" { print $2 }')" != small ] ||
 	die "the copy names the new volume as its source"
 echo "ok: a new volume takes the deleted source's name"
+
+step "copies taken together read one record of the source's changes"
+tog=$(stria volume create "stria$arr" together --size 256M)
+w "$tog" 0 $((4 * MiB))
+t1=$(stria copy create "$tog" tog-1)
+t2=$(stria copy create "$tog" tog-2)
+t3=$(stria copy create "$tog" tog-3)
+w "$tog" $((8 * MiB)) 4096
+w "$t1" $((16 * MiB)) 8192
+same "$tog" "$t1" "$((8 * MiB))+4096 $((16 * MiB))+8192" "the first of three copies"
+for c in "$t2" "$t3"; do
+	same "$tog" "$c" "$((8 * MiB))+4096" "a copy taken with it"
+	[ "$(show "$c" divergence_blocks)" = 1 ] || die "$c: $(show "$c" divergence_blocks) blocks marked, not 1"
+done
+[ "$(show "$t1" divergence_blocks)" = 3 ] || die "$t1: $(show "$t1" divergence_blocks) blocks marked, not 3"
+stria copy delete "$t1"
+w "$tog" $((9 * MiB)) 4096
+same "$tog" "$t2" "$((8 * MiB))+4096 $((9 * MiB))+4096" "after the first was deleted"
+# Taken after the source changed: a record of its own.
+t4=$(stria copy create "$tog" tog-4)
+[ "$(show "$t4" divergence_blocks)" = 0 ] || die "a later copy starts with marks"
+w "$tog" $((10 * MiB)) 4096
+same "$tog" "$t4" "$((10 * MiB))+4096" "a copy taken later"
+same "$tog" "$t3" "$((8 * MiB))+4096 $((9 * MiB))+4096 $((10 * MiB))+4096" "an earlier copy"
+stria stop "$arr"
+assemble_shuffled >/dev/null
+same "$tog" "$t3" "$((8 * MiB))+4096 $((9 * MiB))+4096 $((10 * MiB))+4096" "an earlier copy after re-assembly"
+same "$tog" "$t4" "$((10 * MiB))+4096" "a later copy after re-assembly"
+w "$tog" $((11 * MiB)) 4096
+same "$tog" "$t2" "$((8 * MiB))+4096 $((9 * MiB))+4096 $((10 * MiB))+4096 $((11 * MiB))+4096" "a write after re-assembly"
 
 step "bad requests"
 huge=$(stria volume create "stria$arr" huge --size 100G)
