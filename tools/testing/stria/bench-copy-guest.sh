@@ -2,7 +2,7 @@
 # Runs inside the VM (see ./bench): instant copies.  How long a copy of a
 # full 1 GiB and a full 8 GiB volume takes (median of five); random 4k
 # write IOPS on the first overwrite pass after 0, 1 and 8 copies in each
-# metadata form (three rounds), with the map memory of all volumes after the pass, each
+# metadata form (five rounds), with the map memory of all volumes after the pass, each
 # on a fresh array with the volume written whole; the map memory of a copy
 # after 1% of it was written, in each form, and how long finding what
 # changed takes (`stria copy diff`, against reading both volumes whole);
@@ -71,10 +71,10 @@ iops_after() { # COPIES FORM [TRACK]
 # What the divergence maps cost the writes: 8 full-form copies without
 # them too.  A single pass varies by tens of percent, and one run right
 # after another is slower or faster by what the last left behind: every
-# row three times, each round in another order; the summary takes the
-# median.
+# row five times, each round in another order (each row in five of the
+# six places); the summary takes the median.
 rows=("0 full" "1 full" "1 changed" "8 full" "8 changed" "8 full none")
-for r in 0 1 2; do
+for r in 0 1 2 3 4; do
 	for ((k = 0; k < ${#rows[@]}; k++)); do
 		# shellcheck disable=SC2086 # a row is its arguments
 		iops_after ${rows[(k + r * 5) % ${#rows[@]}]}
