@@ -403,6 +403,23 @@ mod tests {
     }
 
     #[test]
+    fn marks_stop_at_the_copy_size() -> Result {
+        // Not a whole page of the full bit map, nor a whole area.
+        let blocks = 1000;
+        for form in [Form::Bitmap, Form::Multi, Form::Partial] {
+            let d = Divergence::new(2, 1, blocks, form, None)?;
+            // As a resize marks what it adds or takes away.
+            d.mark(900, 40_000);
+            d.source_side().mark(blocks, 5000);
+            d.source_side().mark(u64::MAX - 1, 2);
+            assert_eq!(d.stats().marked, 100);
+            // Nothing marked the source's side: a copy taken now reads it.
+            assert!(d.source_side().fits(1, blocks, form));
+        }
+        Ok(())
+    }
+
+    #[test]
     fn copies_taken_together_share_the_source_side() -> Result {
         let blocks = GROUP_BLOCKS;
         let a = Divergence::new(2, 1, blocks, Form::Bitmap, None)?;

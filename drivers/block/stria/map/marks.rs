@@ -555,8 +555,11 @@ impl Marks {
             .and_then(|ch| ch.get(((b % CHUNK_BLOCKS) / 64) as usize))
     }
 
+    /// [`Self::mark`] for the full bit map form.
     fn mark_flat(&self, lba: u64, n: u64) {
-        let end = lba.saturating_add(n);
+        // The last page reaches past the copy's size; bits there would
+        // count as marks no one made.
+        let end = lba.saturating_add(n).min(self.blocks);
         let mut b = lba;
         let mut new = 0u64;
         while b < end {
