@@ -520,8 +520,12 @@ impl Marks {
     /// lock the caller holds. Does not sleep: what it needs it allocates with `GFP_NOWAIT`, and where that
     /// fails it gives up on precision, never on a mark.
     pub(crate) fn mark(&self, lba: u64, n: u64) {
+        // Past what it covers either side may differ anyway; the full bit
+        // map's last page reaches past it, and bits there would count as
+        // marks no one made.
+        let end = lba.saturating_add(n).min(self.blocks);
         if !self.flat.is_empty() {
-            self.mark_flat(lba, n);
+            self.mark_flat(lba, end);
             return;
         }
         let flags = GFP_NOWAIT | __GFP_NOWARN;
@@ -529,7 +533,6 @@ impl Marks {
         if matches!(g.repr, Repr::Lost) {
             return;
         }
-        let end = lba.saturating_add(n).min(g.blocks);
         let mut b = lba;
         while b < end {
             let a = b / AREA_BLOCKS;
@@ -555,11 +558,8 @@ impl Marks {
             .and_then(|ch| ch.get(((b % CHUNK_BLOCKS) / 64) as usize))
     }
 
-    /// [`Self::mark`] for the full bit map form.
-    fn mark_flat(&self, lba: u64, n: u64) {
-        // The last page reaches past the copy's size; bits there would
-        // count as marks no one made.
-        let end = lba.saturating_add(n).min(self.blocks);
+    /// [`Self::mark`] of blocks `lba .. end` for the full bit map form.
+    fn mark_flat(&self, lba: u64, end: u64) {
         let mut b = lba;
         let mut new = 0u64;
         while b < end {
