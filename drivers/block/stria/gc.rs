@@ -188,12 +188,16 @@ fn read_header(
             continue;
         };
         buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
-        if m.bdev.read_at(p.lba * BLOCK, &mut buf).is_err() {
+        let Some(at) = p.lba.checked_mul(BLOCK) else {
+            continue;
+        };
+        if m.bdev.read_at(at, &mut buf).is_err() {
             continue;
         }
         let ok = hdr
             .decode_into(&buf)
             .and_then(|()| hdr.check_array(&uuid))
+            .and_then(|()| hdr.check_areas(|i| array.member(i).map(|m| m.area())))
             .and_then(|()| hdr.check_location(p.member, p.lba))
             .is_ok();
         if ok && hdr.seq == v.seq {
@@ -233,7 +237,8 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
         let len = usize::try_from(u64::from(h.strip_blocks) * BLOCK).map_err(|_| EINVAL)?;
         data.resize(len, 0, GFP_KERNEL)?;
         let at = geometry::strip_data_lba(s).map_err(|_| EINVAL)?;
-        m.bdev.read_at(at * BLOCK, &mut data)?;
+        m.bdev
+            .read_at(at.checked_mul(BLOCK).ok_or(EINVAL)?, &mut data)?;
         for (_, p) in h
             .pieces_with_strip()
             .filter(|(s, p)| *s == i && !p.is_trim())

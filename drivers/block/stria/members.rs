@@ -6,6 +6,7 @@
 use crate::blk::bdev::Bdev;
 use crate::format::error::FormatError;
 use crate::format::geometry;
+use crate::format::header::DataArea;
 use crate::format::superblock;
 use crate::format::superblock::Locations;
 use crate::format::superblock::StripeGroup;
@@ -31,6 +32,22 @@ pub(crate) struct Member {
     pub(crate) data_start: u64,
     /// Bytes in the data area.
     pub(crate) data_bytes: u64,
+}
+
+impl Member {
+    /// The data area in blocks.
+    pub(crate) fn area(&self) -> DataArea {
+        let start = self.data_start / BLOCK;
+        DataArea {
+            start,
+            end: start + self.data_bytes / BLOCK,
+        }
+    }
+}
+
+/// The data area of member `m` of `members`, as header checks ask for it.
+pub(crate) fn area_of(members: &[Member], m: u8) -> Option<DataArea> {
+    members.get(usize::from(m)).map(Member::area)
 }
 
 fn path_str(path: &CStr) -> &str {
@@ -127,7 +144,6 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
         slots.push(None, GFP_KERNEL)?;
     }
     let mut array: Option<Uuid> = None;
-    let mut name = [0u8; superblock::ARRAY_NAME_LEN];
     for path in paths {
         let mut sb = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
         let bdev = Bdev::open_exclusive(path).inspect_err(|e| {
@@ -180,7 +196,6 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
             .checked_sub(sb.data_start)
             .and_then(|b| b.checked_mul(BLOCK))
             .ok_or(EINVAL)?;
-        name = sb.array_name;
         *slot = Some(Member {
             bdev,
             sb,
@@ -197,28 +212,64 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
     if members.len() != n {
         return Err(EINVAL);
     }
-    // Every member's superblock was checked to belong to the same array;
-    // groups and volumes are taken from the first member's.
-    let first = members.first().ok_or(EINVAL)?;
+    // Every member's superblock was checked to belong to the same array.
+    // A change of the volume table cut short by a power cut leaves some
+    // members with the new table and some with the old: the newest
+    // generation is the last table written, which the others catch up with
+    // below. Ties go to the lowest index, so every assembly takes the same.
+    let newest = members
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, m)| (m.sb.generation, core::cmp::Reverse(*i)))
+        .map(|(_, m)| m)
+        .ok_or(EINVAL)?;
+    if members.iter().any(|m| m.sb.generation != newest.sb.generation) {
+        pr_warn!(
+            "members' superblocks disagree; using generation {} (member {})\n",
+            newest.sb.generation,
+            newest.sb.member_index
+        );
+    }
     let mut groups = KVec::new();
-    for g in first.sb.groups() {
+    for g in newest.sb.groups() {
         groups.push(*g, GFP_KERNEL)?;
     }
     let mut volumes = KVec::new();
-    for v in first.sb.volumes.iter().flatten() {
+    for v in newest.sb.volumes.iter().flatten() {
         volumes.push(*v, GFP_KERNEL)?;
     }
-    let next_volume_id = first.sb.next_volume_id;
+    let next_volume_id = newest.sb.next_volume_id;
+    let mut src = KBox::new(Superblock::EMPTY, GFP_KERNEL)?;
+    *src = *newest.sb;
+    for m in members.iter_mut() {
+        adopt(&mut m.sb, &src);
+    }
     record_assembly(&mut members)?;
     let identity = Identity {
         uuid: array.ok_or(EINVAL)?,
-        name,
+        name: src.array_name,
         groups,
         volumes,
         next_volume_id,
         generation: members.first().map_or(0, |m| m.sb.generation),
     };
     Ok((members, identity))
+}
+
+/// Takes into `sb` what every member's superblock records the same for the
+/// whole array, from `newest`; what is the member's own stays.
+fn adopt(sb: &mut Superblock, newest: &Superblock) {
+    sb.compat = newest.compat;
+    sb.ro_compat = newest.ro_compat;
+    sb.incompat = newest.incompat;
+    sb.array_name = newest.array_name;
+    sb.next_volume_id = newest.next_volume_id;
+    sb.log_head = newest.log_head;
+    sb.log_seq = newest.log_seq;
+    sb.members = newest.members;
+    sb.group_count = newest.group_count;
+    sb.groups = newest.groups;
+    sb.volumes = newest.volumes;
 }
 
 /// Writes every member's superblock with a new generation, one above the

@@ -30,6 +30,7 @@ use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::Form;
 use crate::map::LEAF_ENTRIES;
+use crate::members;
 use crate::members::Member;
 use crate::writer::Start;
 use crate::writer::Volume;
@@ -198,17 +199,21 @@ fn heap_sort<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
 
 /// Reads `blocks` blocks of member `m` at `lba` into `buf`.
 fn read(member: &Member, m: usize, lba: u64, buf: &mut KVec<u8>, blocks: u64) -> Result {
-    let len = usize::try_from(blocks * BLOCK).map_err(|_| EINVAL)?;
+    let len = blocks
+        .checked_mul(BLOCK)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or(EINVAL)?;
+    let at = lba.checked_mul(BLOCK).ok_or(EINVAL)?;
     buf.resize(len, 0, GFP_KERNEL)?;
     member
         .bdev
-        .read_at(lba * BLOCK, buf)
+        .read_at(at, buf)
         .map_err(|e| io_err(m, lba, e))
 }
 
-/// Scans member `m` for header copies.
+/// Scans member `m` of `members` for header copies.
 fn scan_member(
-    member: &Member,
+    members: &[Member],
     m: usize,
     uuid: &Uuid,
     hdr: &mut StripeHeader,
@@ -216,6 +221,7 @@ fn scan_member(
     recs: &mut KVVec<Rec>,
     bad: &mut u64,
 ) -> Result {
+    let member = members.get(m).ok_or(EINVAL)?;
     let start = member.data_start / BLOCK;
     let end = start + member.data_bytes / BLOCK;
     let mut buf = KVec::new();
@@ -238,6 +244,7 @@ fn scan_member(
             let verdict = hdr
                 .decode_into(block)
                 .and_then(|()| hdr.check_array(uuid))
+                .and_then(|()| hdr.check_areas(|i| members::area_of(members, i)))
                 .and_then(|()| hdr.check_location(m8, lba));
             match verdict {
                 Ok(strip) => {
@@ -300,7 +307,8 @@ fn erase(members: &[Member], copies: &[Copy]) -> Result {
     let zero = KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL)?;
     for c in copies {
         if let Some(m) = members.get(usize::from(c.member)) {
-            m.bdev.write_at(c.lba * BLOCK, &zero)?;
+            m.bdev
+                .write_at(c.lba.checked_mul(BLOCK).ok_or(EINVAL)?, &zero)?;
         }
     }
     Ok(())
@@ -475,8 +483,8 @@ pub(crate) fn rebuild(
     let mut copies: KVVec<Copy> = KVVec::new();
     let mut recs: KVVec<Rec> = KVVec::new();
     let mut bad = 0u64;
-    for (m, member) in members.iter().enumerate() {
-        scan_member(member, m, uuid, &mut hdr, &mut copies, &mut recs, &mut bad)?;
+    for m in 0..members.len() {
+        scan_member(members, m, uuid, &mut hdr, &mut copies, &mut recs, &mut bad)?;
     }
     heap_sort(&mut copies, |c| (c.seq, c.member, c.lba));
     // A clean stop records the end of the log in the superblocks.

@@ -164,6 +164,15 @@ pub struct StripeLocation {
     pub lba: u64,
 }
 
+/// A member's data area, in blocks from the start of the member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataArea {
+    /// First block.
+    pub start: u64,
+    /// End, exclusive.
+    pub end: u64,
+}
+
 /// One strip of a stripe.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Strip {
@@ -440,6 +449,30 @@ impl StripeHeader {
     /// say) is not a stripe of this array.
     pub fn check_location(&self, member: u8, lba: u64) -> Result<usize> {
         self.strip_at(member, lba).ok_or(FormatError::WrongLocation)
+    }
+
+    /// Checks that every strip, header block and data, lies inside the data
+    /// area of a member the array has (`area(member)`, `None` for none), and
+    /// that the
+    /// previous-stripe pointer names a block of one. A header can pass
+    /// every other check and still name places the array does not have; after
+    /// this one, arithmetic on its strips' places cannot overflow.
+    pub fn check_areas(&self, area: impl Fn(u8) -> Option<DataArea>) -> Result {
+        let span = geometry::strip_span(self);
+        for s in self.strips() {
+            let a = area(s.member).ok_or(FormatError::BadStripMember)?;
+            let end = s.lba.checked_add(span).ok_or(FormatError::OutOfRange)?;
+            if s.lba < a.start || end > a.end {
+                return Err(FormatError::OutOfRange);
+            }
+        }
+        if let Some(p) = self.prev {
+            let a = area(p.member).ok_or(FormatError::BadPrevious)?;
+            if p.lba < a.start || p.lba >= a.end {
+                return Err(FormatError::BadPrevious);
+            }
+        }
+        Ok(())
     }
 
     /// Checks that the header belongs to array `uuid`.

@@ -52,6 +52,14 @@ pub const MIN_MEMBERS: usize = 2;
 /// Volume table entries.
 pub const MAX_VOLUMES: usize = 64;
 
+/// Largest volume, in blocks (4 PiB): what a map entry can address, and
+/// small enough that its size in bytes or sectors fits in a `u64`.
+pub const MAX_VOLUME_BLOCKS: u64 = 1 << 40;
+
+/// Largest member, in blocks (4 PiB): the same bound, so that every block
+/// address on a member times the block size fits in a `u64`.
+pub const MAX_MEMBER_BLOCKS: u64 = 1 << 40;
+
 /// Bytes of the array name.
 pub const ARRAY_NAME_LEN: usize = 64;
 
@@ -669,7 +677,7 @@ impl Superblock {
                 }
                 continue;
             }
-            if m.uuid.is_nil() || m.size_blocks == 0 {
+            if m.uuid.is_nil() || m.size_blocks == 0 || m.size_blocks > MAX_MEMBER_BLOCKS {
                 return Err(FormatError::BadMemberEntry);
             }
             let dup = self.members().iter().skip(i + 1).any(|o| o.uuid == m.uuid);
@@ -723,7 +731,10 @@ impl Superblock {
             if v.flags & !volume_flags::KNOWN != 0 {
                 return Err(FormatError::BadVolume);
             }
-            if v.size_blocks == 0 || usize::from(v.group) >= usize::from(self.group_count) {
+            if v.size_blocks == 0
+                || v.size_blocks > MAX_VOLUME_BLOCKS
+                || usize::from(v.group) >= usize::from(self.group_count)
+            {
                 return Err(FormatError::BadVolume);
             }
             let is_copy = v.flags & volume_flags::COPY != 0;

@@ -13,6 +13,7 @@ use stria_core::geometry::RaidType;
 use stria_core::geometry::Run;
 use stria_core::geometry::StripRole;
 use stria_core::header::looks_like_header;
+use stria_core::header::DataArea;
 use stria_core::header::off;
 use stria_core::header::HeaderBuilder;
 use stria_core::header::Piece;
@@ -762,4 +763,59 @@ fn list_entry_rules() {
         m.strips[1].nr_pieces += 1;
         m.nr_pieces += 1;
     });
+}
+
+/// The data areas `areas`, as `check_areas` asks for them.
+fn of(areas: &[DataArea]) -> impl Fn(u8) -> Option<DataArea> + '_ {
+    |m| areas.get(usize::from(m)).copied()
+}
+
+#[test]
+fn strips_must_lie_in_the_members_data_areas() {
+    let h = StripeHeader::decode(&encoded_header()).unwrap();
+    // Strips at 256 + 1000 i on members 0, 3, 6, 9, 12, 17 blocks each;
+    // the previous stripe at block 8192 of member 3.
+    let area = DataArea {
+        start: 256,
+        end: 1 << 20,
+    };
+    let areas = vec![area; 13];
+    assert_eq!(h.check_areas(of(&areas)), Ok(()));
+    // A member the array does not have.
+    assert_eq!(h.check_areas(of(&areas[..12])), Err(BadStripMember));
+    assert_eq!(h.check_areas(of(&areas[..4])), Err(BadStripMember));
+    // A strip that starts before, or runs past, its member's data area.
+    let mut tight = areas.clone();
+    tight[0].start = 257;
+    assert_eq!(h.check_areas(of(&tight)), Err(OutOfRange));
+    let mut tight = areas.clone();
+    tight[12].end = 4256 + 16;
+    assert_eq!(h.check_areas(of(&tight)), Err(OutOfRange));
+    tight[12].end = 4256 + 17;
+    assert_eq!(h.check_areas(of(&tight)), Ok(()));
+    // The previous stripe outside member 3's area.
+    let mut tight = areas.clone();
+    tight[3].end = 8192;
+    tight[3].start = 256;
+    assert_eq!(h.check_areas(of(&tight)), Err(BadPrevious));
+}
+
+#[test]
+fn a_strip_near_the_end_of_the_address_space_is_refused() {
+    // A header that is valid in itself, with a strip whose byte address
+    // does not fit a u64: the areas check is what keeps it from the
+    // arithmetic that follows.
+    let mut b = encoded_header();
+    le::put_u64(&mut b, strip(4) + off::S_LBA, 1 << 60).unwrap();
+    reseal(&mut b, off::CRC);
+    let h = StripeHeader::decode(&b).unwrap();
+    assert_eq!(h.strips()[4].lba.checked_mul(4096), None);
+    let areas = vec![
+        DataArea {
+            start: 0,
+            end: 1 << 40
+        };
+        13
+    ];
+    assert_eq!(h.check_areas(of(&areas)), Err(OutOfRange));
 }

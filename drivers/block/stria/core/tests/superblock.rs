@@ -27,6 +27,8 @@ use stria_core::superblock::StripeGroup;
 use stria_core::superblock::Superblock;
 use stria_core::superblock::SB_BLOCKS;
 use stria_core::superblock::SB_BYTES;
+use stria_core::superblock::MAX_MEMBER_BLOCKS;
+use stria_core::superblock::MAX_VOLUME_BLOCKS;
 use stria_core::uuid::Uuid;
 
 fn member(i: usize) -> usize {
@@ -379,4 +381,29 @@ fn copy_form_follows_the_size_of_the_map() {
     assert_eq!(CopyMeta::auto(from - 4096), CopyMeta::FullPointerTable);
     assert_eq!(CopyMeta::auto(from), CopyMeta::ChangedBlocks);
     assert_eq!(CopyMeta::auto(u64::MAX), CopyMeta::ChangedBlocks);
+}
+
+#[test]
+fn sizes_past_the_bounds_are_refused() {
+    // A volume or member whose size in bytes would not fit a u64.
+    patched(BadVolume, |b| {
+        le::put_u64(b, volume(0) + off::V_SIZE, u64::MAX).unwrap();
+    });
+    patched(BadVolume, |b| {
+        le::put_u64(b, volume(1) + off::V_SIZE, MAX_VOLUME_BLOCKS + 1).unwrap();
+    });
+    patched(BadMemberEntry, |b| {
+        le::put_u64(b, member(2) + off::M_SIZE, u64::MAX / 2).unwrap();
+    });
+    patched(BadMemberEntry, |b| {
+        le::put_u64(b, member(0) + off::M_SIZE, MAX_MEMBER_BLOCKS + 1).unwrap();
+    });
+    // The largest allowed sizes pass, and their byte counts fit.
+    let mut b = encoded_sb();
+    le::put_u64(&mut b, volume(0) + off::V_SIZE, MAX_VOLUME_BLOCKS).unwrap();
+    le::put_u64(&mut b, member(2) + off::M_SIZE, MAX_MEMBER_BLOCKS).unwrap();
+    reseal(&mut b, off::CRC);
+    assert!(Superblock::decode(&b).is_ok());
+    assert!(MAX_VOLUME_BLOCKS.checked_mul(4096).is_some());
+    assert!(MAX_MEMBER_BLOCKS.checked_mul(4096).is_some());
 }
