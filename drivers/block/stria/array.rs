@@ -7,6 +7,7 @@ use crate::blk::disk::StackOn;
 use crate::blk::iobuf::BatchDone;
 use crate::blk::request::Fanout;
 use crate::blk::wq;
+use crate::blk::wq::Kind;
 use crate::blk::Status;
 use crate::format::header::StripeLocation;
 use crate::format::header::MAX_ALSO;
@@ -88,8 +89,22 @@ impl Table {
     }
 }
 
-/// Requests waiting at most: one per tag of the volume's queue.
-const MAX_DEFERRED: usize = crate::blk::disk::QUEUE_DEPTH as usize;
+/// Requests of one volume's disk that can wait at once: one per tag.
+const TAGS_PER_DISK: usize = crate::blk::disk::QUEUE_DEPTH as usize;
+
+/// Requests handed to a worker, in order.
+///
+/// Each volume's disk has a tag set of its own, so as many requests can
+/// wait as all of them have tags: room for that many is made before a disk
+/// is added, and a push under the lock never allocates or fails.
+///
+/// # Invariants
+///
+/// `list` has room for `disks * TAGS_PER_DISK` requests.
+struct Waiting {
+    list: KVec<Deferred>,
+    disks: usize,
+}
 
 /// A request `queue_rq` cannot finish, handed to a worker.
 ///
@@ -147,7 +162,7 @@ pub(crate) struct Array {
     #[pin]
     work: Work<Array, 0>,
     #[pin]
-    deferred: SpinLock<KVec<Deferred>>,
+    deferred: SpinLock<Waiting>,
     /// Serves deferred requests.
     #[pin]
     defer_work: Work<Array, 1>,
@@ -158,7 +173,7 @@ pub(crate) struct Array {
     /// `queue_rq`; apart from `deferred`, where a read would wait behind
     /// writes waiting for a stripe buffer.
     #[pin]
-    reads: SpinLock<KVec<Deferred>>,
+    reads: SpinLock<Waiting>,
     #[pin]
     read_work: Work<Array, 3>,
     /// Free-space collection in the background.
@@ -168,9 +183,9 @@ pub(crate) struct Array {
     #[pin]
     gc_lock: Mutex<()>,
 
-    /// Workers running: each holds a reference to the array, and with it
-    /// the members, until it returns.
-    busy: Atomic<u32>,
+    /// Work items queued or running, and collections on demand: each
+    /// holds a reference to the array, and with it the members.
+    busy: Arc<Busy>,
     /// Background collection runs queued and not yet ended.
     gc_queued: Atomic<u32>,
     /// The array is being stopped: no more background collection.
@@ -190,7 +205,6 @@ impl WorkItem<0> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.busy.add(1, Relaxed);
         // A snapshot: volumes dropped while the list is locked would free
         // their maps there, which may sleep. Taken again when a copy made
         // meanwhile is missing from it.
@@ -207,12 +221,12 @@ impl WorkItem<0> for Array {
                 }
                 Err(_) => {
                     pr_err!("out of memory finishing written stripes: retrying\n");
-                    let _ = wq::queue().enqueue::<_, 0>(this.clone());
+                    Self::kick(&this, |a| wq::queue(Kind::Complete).enqueue::<_, 0>(a));
                 }
             }
             break;
         }
-        this.busy.fetch_sub(1, Release);
+        Busy::finished(this);
     }
 }
 
@@ -220,9 +234,8 @@ impl WorkItem<1> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.busy.add(1, Relaxed);
         this.serve_all(&this.deferred);
-        this.busy.fetch_sub(1, Release);
+        Busy::finished(this);
     }
 }
 
@@ -230,9 +243,8 @@ impl WorkItem<2> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.busy.add(1, Relaxed);
         crate::blk::noio(|| this.writer.write_ready(&this, &this.io()));
-        this.busy.fetch_sub(1, Release);
+        Busy::finished(this);
     }
 }
 
@@ -240,9 +252,8 @@ impl WorkItem<3> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.busy.add(1, Relaxed);
         this.serve_all(&this.reads);
-        this.busy.fetch_sub(1, Release);
+        Busy::finished(this);
     }
 }
 
@@ -250,7 +261,6 @@ impl WorkItem<4> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.busy.add(1, Relaxed);
         crate::blk::noio(|| {
             let _one = this.gc_lock.lock();
             if this.stopping.load(Acquire) {
@@ -260,14 +270,14 @@ impl WorkItem<4> for Array {
             }
         });
         this.gc_queued.fetch_sub(1, Release);
-        this.busy.fetch_sub(1, Release);
+        Busy::finished(this);
     }
 }
 
 impl Owner for Array {
     fn stripes_ready(this: &Arc<Self>) {
         // Already queued: that run will see these stripes too.
-        let _ = wq::queue().enqueue::<_, 2>(this.clone());
+        Self::kick(this, |a| wq::queue(Kind::Stripes).enqueue::<_, 2>(a));
     }
 
     fn need_space(this: &Arc<Self>) {
@@ -277,7 +287,7 @@ impl Owner for Array {
         // Counted before it can run; if already queued, writers wait for
         // the end of that run.
         this.gc_queued.add(1, Relaxed);
-        if wq::queue().enqueue::<_, 4>(this.clone()).is_err() {
+        if !Self::kick(this, |a| wq::queue(Kind::Collect).enqueue::<_, 4>(a)) {
             this.gc_queued.fetch_sub(1, Release);
         }
     }
@@ -287,7 +297,23 @@ impl BatchDone for Array {
     fn batch_done(this: Arc<Self>, tag: usize, status: Status) {
         this.writer.batch_ended(tag, status);
         // Already queued: that run will see this batch too.
-        let _ = wq::queue().enqueue::<_, 0>(this);
+        Self::kick(&this, |a| wq::queue(Kind::Complete).enqueue::<_, 0>(a));
+    }
+}
+
+/// Work queued or running for an array, each item holding a reference to
+/// it. Kept apart from the array so that an item can let go of the array
+/// before it counts itself done: once the count is zero, no work item
+/// holds the array, and with it the members, any more.
+struct Busy(Atomic<u32>);
+
+impl Busy {
+    /// Ends the run of a work item on `array`, the item's reference to it
+    /// dropped first.
+    fn finished(array: Arc<Array>) {
+        let busy = array.busy.clone();
+        drop(array);
+        busy.0.fetch_sub(1, Release);
     }
 }
 
@@ -406,14 +432,20 @@ impl Array {
             writer <- writer,
             bioset <- BioSet::new(64),
             work <- kernel::new_work!("stria_array"),
-            deferred <- kernel::new_spinlock!(KVec::with_capacity(MAX_DEFERRED, GFP_KERNEL)?),
+            deferred <- kernel::new_spinlock!(Waiting {
+                list: KVec::new(),
+                disks: 0
+            }),
             defer_work <- kernel::new_work!("stria_deferred"),
             stripe_work <- kernel::new_work!("stria_stripes"),
-            reads <- kernel::new_spinlock!(KVec::with_capacity(MAX_DEFERRED, GFP_KERNEL)?),
+            reads <- kernel::new_spinlock!(Waiting {
+                list: KVec::new(),
+                disks: 0
+            }),
             read_work <- kernel::new_work!("stria_reads"),
             gc_work <- kernel::new_work!("stria_gc"),
             gc_lock <- kernel::new_mutex!(()),
-            busy: Atomic::new(0),
+            busy: Arc::new(Busy(Atomic::new(0)), GFP_KERNEL)?,
             gc_queued: Atomic::new(0),
             stopping: Atomic::new(false),
             counters: Counters {
@@ -474,7 +506,7 @@ impl Array {
         pick: crate::alloc::Pick,
     ) -> Result<gc::Outcome> {
         // A stop waits for it, as for the workers.
-        this.busy.add(1, Relaxed);
+        this.busy.0.add(1, Relaxed);
         let r = {
             let _one = this.gc_lock.lock();
             let target = gc::share(this.writer.space_stats().total, percent);
@@ -482,7 +514,7 @@ impl Array {
             this.writer.gc_ended(r.as_ref().map_or(0, |o| o.freed));
             r
         };
-        this.busy.fetch_sub(1, Release);
+        this.busy.0.fetch_sub(1, Release);
         r
     }
 
@@ -825,18 +857,21 @@ impl Array {
     /// the volumes' disks are gone.
     pub(crate) fn shut_down(this: &Arc<Self>) {
         this.stopping.store(true, Release);
-        if let Err(e) = this.writer.flush(this, &this.io()) {
+        let flushed = this.writer.flush(this, &this.io());
+        if let Err(e) = &flushed {
             pr_err!(
                 "cannot write out buffered data at stop: error {}\n",
                 e.to_errno()
             );
-            return;
         }
-        // The workers that saw the last stripes done may still hold the
-        // array (and so the members) for a moment: let them return, so that
-        // the members are free when the stop is reported.
-        while this.busy.load(Acquire) > 0 || this.gc_queued.load(Acquire) > 0 {
+        // Work items queued or running hold the array, and so the members:
+        // let them end, so that the members are free when the stop is
+        // reported, also after a failed flush.
+        while this.busy.0.load(Acquire) > 0 || this.gc_queued.load(Acquire) > 0 {
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        }
+        if flushed.is_err() {
+            return;
         }
         // A clean stop: the superblocks vouch for every stripe, so the next
         // assembly need not check any stripe's data.
@@ -911,8 +946,8 @@ impl Array {
     pub(crate) fn defer(this: &Arc<Self>, d: Deferred) {
         let is_read = matches!(d, Deferred::Read { .. });
         let list = if is_read { &this.reads } else { &this.deferred };
-        if let Err(kernel::alloc::kvec::PushError(d)) = list.lock().push_within_capacity(d) {
-            // Cannot happen: there are no more requests than room.
+        if let Err(kernel::alloc::kvec::PushError(d)) = list.lock().list.push_within_capacity(d) {
+            // Cannot happen: no disk exists before room for its tags.
             pr_err!("too many deferred requests\n");
             let (Deferred::Write { fan, .. }
             | Deferred::Flush { fan }
@@ -921,22 +956,80 @@ impl Array {
             return;
         }
         // Already queued: that run will see this request too.
-        let _ = if is_read {
-            wq::queue().enqueue::<_, 3>(this.clone())
+        if is_read {
+            Self::kick(this, |a| wq::queue(Kind::Reads).enqueue::<_, 3>(a));
         } else {
-            wq::queue().enqueue::<_, 1>(this.clone())
-        };
+            Self::kick(this, |a| wq::queue(Kind::Defer).enqueue::<_, 1>(a));
+        }
+    }
+
+    /// Queues a work item with `enqueue`, counted as busy until it has run;
+    /// returns whether it was queued (not already waiting to run).
+    fn kick(this: &Arc<Self>, enqueue: impl FnOnce(Arc<Self>) -> Result<(), Arc<Self>>) -> bool {
+        this.busy.0.add(1, Relaxed);
+        if enqueue(this.clone()).is_ok() {
+            return true;
+        }
+        this.busy.0.fetch_sub(1, Release);
+        false
+    }
+
+    /// Makes room in the lists of waiting requests for the tags of one
+    /// more disk, which the caller is about to add.
+    pub(crate) fn room_for_disk(&self) -> Result {
+        for waiting in [&self.deferred, &self.reads] {
+            let want = {
+                let mut w = waiting.lock();
+                let want = w
+                    .disks
+                    .checked_add(1)
+                    .and_then(|d| d.checked_mul(TAGS_PER_DISK))
+                    .ok_or(ENOMEM)?;
+                if w.list.capacity() >= want {
+                    // INVARIANT: room enough already, left by a disk gone.
+                    w.disks += 1;
+                    continue;
+                }
+                want
+            };
+            // Allocated outside the lock; other disks are added only under
+            // the controller's lock, so `want` cannot change meanwhile.
+            let mut fresh = KVec::with_capacity(want, GFP_KERNEL)?;
+            let mut w = waiting.lock();
+            for d in w.list.drain_all() {
+                // Cannot fail: `fresh` has room for more than `list` held.
+                if fresh.push_within_capacity(d).is_err() {
+                    return Err(ENOMEM);
+                }
+            }
+            core::mem::swap(&mut w.list, &mut fresh);
+            // INVARIANT: `list` now has room for the tags of one disk more.
+            w.disks += 1;
+            drop(w);
+            drop(fresh);
+        }
+        Ok(())
+    }
+
+    /// Gives back the room [`Self::room_for_disk`] made, once the disk is
+    /// deleted.
+    pub(crate) fn disk_gone(&self) {
+        for waiting in [&self.deferred, &self.reads] {
+            let mut w = waiting.lock();
+            // INVARIANT: fewer disks need no more room than before.
+            w.disks = w.disks.saturating_sub(1);
+        }
     }
 
     /// Serves the requests on `list` until it is empty (worker context).
-    fn serve_all(self: &Arc<Self>, list: &SpinLock<KVec<Deferred>>) {
+    fn serve_all(self: &Arc<Self>, list: &SpinLock<Waiting>) {
         loop {
             let next = {
                 let mut q = list.lock();
-                if q.is_empty() {
+                if q.list.is_empty() {
                     break;
                 }
-                q.remove(0)
+                q.list.remove(0)
             };
             let Ok(next) = next else { break };
             self.serve_deferred(next);

@@ -42,7 +42,10 @@ struct VolDisk {
 
 impl Drop for VolDisk {
     fn drop(&mut self) {
-        drop(self.disk.take());
+        // Deleting the disk ends its requests: none of them waits any more.
+        if self.disk.take().is_some() {
+            self.dev.array().disk_gone();
+        }
     }
 }
 
@@ -112,7 +115,11 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
     let mut name = [0u8; 32];
     disk_name(index, id, &mut name)?;
     let name = CStr::from_bytes_until_nul(&name).map_err(|_| EINVAL)?;
-    let disk = Disk::new(fmt!("{}", name), &params, &array.stack_on()?, dev.clone())?;
+    let stack = array.stack_on()?;
+    // Before the disk exists: its requests may be deferred from the first.
+    array.room_for_disk()?;
+    let disk = Disk::new(fmt!("{}", name), &params, &stack, dev.clone())
+        .inspect_err(|_| array.disk_gone())?;
     Ok(VolDisk {
         id,
         disk: Some(disk),
@@ -150,8 +157,8 @@ fn volume_name(raw: &[u8; uapi::VOLUME_NAME_MAX]) -> Result<[u8; VOLUME_NAME_LEN
     Ok(out)
 }
 
-/// Largest volume, in blocks: what a map entry can address.
-const MAX_VOLUME_BLOCKS: u64 = 1 << 40;
+/// Largest volume, in blocks: the bound the superblocks' checks apply.
+const MAX_VOLUME_BLOCKS: u64 = crate::format::superblock::MAX_VOLUME_BLOCKS;
 
 /// What an array number is used for.
 ///

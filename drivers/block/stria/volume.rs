@@ -58,6 +58,11 @@ impl VolumeDev {
         )
     }
 
+    /// The array it belongs to.
+    pub(crate) fn array(&self) -> &Arc<Array> {
+        &self.array
+    }
+
     /// The volume.
     pub(crate) fn volume(&self) -> &Arc<Volume> {
         &self.vol

@@ -1341,7 +1341,10 @@ impl Writer {
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
         let d = st.durable_seq;
-        st.space.reclaim(d);
+        // Writers may be waiting for room.
+        if st.space.reclaim(d) > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Stops counting the blocks of `vol`, just deleted, as live, except
@@ -1626,7 +1629,10 @@ impl Writer {
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
         let d = st.durable_seq;
-        st.space.reclaim(d);
+        // Writers may be waiting for room.
+        if st.space.reclaim(d) > 0 {
+            self.changed.notify_all();
+        }
         point
     }
 }
