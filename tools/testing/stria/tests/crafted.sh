@@ -6,7 +6,7 @@
 #      (once of a layout the driver does not serve, which assembly skips but
 #      lists, once of the served one): assembly refuses with EINVAL and one
 #      line naming the superblock, the control device keeps answering, and
-#      the array assembles again once the size is put back;
+#      the array assembles again once the size is sane (2 GiB, thin);
 #   b. the header copy in strip 0 of a stripe holding host data names, for
 #      another strip, a member the array does not have, or a block near
 #      2^60: assembly ignores that copy with a warning, reads the stripe
@@ -67,7 +67,7 @@ for dev in "${ARRAY[@]}"; do
 done
 stria examine "${ARRAY[0]}" >/dev/null || die "stria examine refuses the repaired superblock"
 vol=$(assemble "${ARRAY[@]}")
-expect_data "$vol" "with the size put back, the data reads back"
+expect_data "$vol" "with a sane size, the data reads back"
 stria volume list >/dev/null
 stria stop "$vol"
 remove_slices

@@ -390,7 +390,7 @@ fn sizes_past_the_bounds_are_refused() {
         le::put_u64(b, volume(0) + off::V_SIZE, u64::MAX).unwrap();
     });
     patched(BadVolume, |b| {
-        le::put_u64(b, volume(1) + off::V_SIZE, MAX_VOLUME_BLOCKS + 1).unwrap();
+        le::put_u64(b, volume(0) + off::V_SIZE, MAX_VOLUME_BLOCKS + 1).unwrap();
     });
     patched(BadMemberEntry, |b| {
         le::put_u64(b, member(2) + off::M_SIZE, u64::MAX / 2).unwrap();
