@@ -92,20 +92,6 @@ impl Table {
 /// Requests of one volume's disk that can wait at once: one per tag.
 const TAGS_PER_DISK: usize = crate::blk::disk::QUEUE_DEPTH as usize;
 
-/// Requests handed to a worker, in order.
-///
-/// Each volume's disk has a tag set of its own, so as many requests can
-/// wait as all of them have tags: room for that many is made before a disk
-/// is added, and a push under the lock never allocates or fails.
-///
-/// # Invariants
-///
-/// `list` has room for `disks * TAGS_PER_DISK` requests.
-struct Waiting {
-    list: KVec<Deferred>,
-    disks: usize,
-}
-
 /// A request `queue_rq` cannot finish, handed to a worker.
 ///
 /// `queue_rq` must not sleep, and it may run inside the submission of a bio
@@ -161,8 +147,9 @@ pub(crate) struct Array {
     /// Finishes written stripes.
     #[pin]
     work: Work<Array, 0>,
+    /// Requests handed to the deferral worker, in order.
     #[pin]
-    deferred: SpinLock<Waiting>,
+    deferred: SpinLock<KVec<Deferred>>,
     /// Serves deferred requests.
     #[pin]
     defer_work: Work<Array, 1>,
@@ -173,7 +160,7 @@ pub(crate) struct Array {
     /// `queue_rq`; apart from `deferred`, where a read would wait behind
     /// writes waiting for a stripe buffer.
     #[pin]
-    reads: SpinLock<Waiting>,
+    reads: SpinLock<KVec<Deferred>>,
     #[pin]
     read_work: Work<Array, 3>,
     /// Free-space collection in the background.
@@ -186,6 +173,12 @@ pub(crate) struct Array {
     /// Work items queued or running, and collections on demand: each
     /// holds a reference to the array, and with it the members.
     busy: Arc<Busy>,
+    /// Disks of the array's volumes. Each has a tag set of its own, so as
+    /// many requests can wait for a worker as all of them have tags: room
+    /// for that many is made in `deferred` and `reads` before a disk is
+    /// added, and a push under their locks never allocates or fails.
+    /// Changed only by one caller at a time (see [`Self::room_for_disk`]).
+    disks: Atomic<usize>,
     /// Background collection runs queued and not yet ended.
     gc_queued: Atomic<u32>,
     /// The array is being stopped: no more background collection.
@@ -432,20 +425,15 @@ impl Array {
             writer <- writer,
             bioset <- BioSet::new(64),
             work <- kernel::new_work!("stria_array"),
-            deferred <- kernel::new_spinlock!(Waiting {
-                list: KVec::new(),
-                disks: 0
-            }),
+            deferred <- kernel::new_spinlock!(KVec::new()),
             defer_work <- kernel::new_work!("stria_deferred"),
             stripe_work <- kernel::new_work!("stria_stripes"),
-            reads <- kernel::new_spinlock!(Waiting {
-                list: KVec::new(),
-                disks: 0
-            }),
+            reads <- kernel::new_spinlock!(KVec::new()),
             read_work <- kernel::new_work!("stria_reads"),
             gc_work <- kernel::new_work!("stria_gc"),
             gc_lock <- kernel::new_mutex!(()),
             busy: Arc::new(Busy(Atomic::new(0)), GFP_KERNEL)?,
+            disks: Atomic::new(0),
             gc_queued: Atomic::new(0),
             stopping: Atomic::new(false),
             counters: Counters {
@@ -946,7 +934,7 @@ impl Array {
     pub(crate) fn defer(this: &Arc<Self>, d: Deferred) {
         let is_read = matches!(d, Deferred::Read { .. });
         let list = if is_read { &this.reads } else { &this.deferred };
-        if let Err(kernel::alloc::kvec::PushError(d)) = list.lock().list.push_within_capacity(d) {
+        if let Err(kernel::alloc::kvec::PushError(d)) = list.lock().push_within_capacity(d) {
             // Cannot happen: no disk exists before room for its tags.
             pr_err!("too many deferred requests\n");
             let (Deferred::Write { fan, .. }
@@ -976,60 +964,53 @@ impl Array {
 
     /// Makes room in the lists of waiting requests for the tags of one
     /// more disk, which the caller is about to add.
+    ///
+    /// Disks are added and deleted by one caller at a time: at assembly,
+    /// before the array is in the controller's table, and later by the
+    /// control operation that holds the array's number as busy.
     pub(crate) fn room_for_disk(&self) -> Result {
-        for waiting in [&self.deferred, &self.reads] {
-            let want = {
-                let mut w = waiting.lock();
-                let want = w
-                    .disks
-                    .checked_add(1)
-                    .and_then(|d| d.checked_mul(TAGS_PER_DISK))
-                    .ok_or(ENOMEM)?;
-                if w.list.capacity() >= want {
-                    // INVARIANT: room enough already, left by a disk gone.
-                    w.disks += 1;
-                    continue;
-                }
-                want
-            };
-            // Allocated outside the lock; other disks are added only under
-            // the controller's lock, so `want` cannot change meanwhile.
+        let want = self
+            .disks
+            .load(Relaxed)
+            .checked_add(1)
+            .and_then(|d| d.checked_mul(TAGS_PER_DISK))
+            .ok_or(ENOMEM)?;
+        for list in [&self.deferred, &self.reads] {
+            if list.lock().capacity() >= want {
+                continue;
+            }
+            // Allocated outside the lock, filled and swapped in under it.
             let mut fresh = KVec::with_capacity(want, GFP_KERNEL)?;
-            let mut w = waiting.lock();
-            for d in w.list.drain_all() {
-                // Cannot fail: `fresh` has room for more than `list` held.
+            let mut l = list.lock();
+            for d in l.drain_all() {
+                // Cannot fail: `fresh` has more room than `l` had.
                 if fresh.push_within_capacity(d).is_err() {
                     return Err(ENOMEM);
                 }
             }
-            core::mem::swap(&mut w.list, &mut fresh);
-            // INVARIANT: `list` now has room for the tags of one disk more.
-            w.disks += 1;
-            drop(w);
+            core::mem::swap(&mut *l, &mut fresh);
+            drop(l);
             drop(fresh);
         }
+        self.disks.add(1, Relaxed);
         Ok(())
     }
 
     /// Gives back the room [`Self::room_for_disk`] made, once the disk is
-    /// deleted.
+    /// deleted; the lists keep their capacity for the next disk.
     pub(crate) fn disk_gone(&self) {
-        for waiting in [&self.deferred, &self.reads] {
-            let mut w = waiting.lock();
-            // INVARIANT: fewer disks need no more room than before.
-            w.disks = w.disks.saturating_sub(1);
-        }
+        self.disks.fetch_sub(1, Relaxed);
     }
 
     /// Serves the requests on `list` until it is empty (worker context).
-    fn serve_all(self: &Arc<Self>, list: &SpinLock<Waiting>) {
+    fn serve_all(self: &Arc<Self>, list: &SpinLock<KVec<Deferred>>) {
         loop {
             let next = {
                 let mut q = list.lock();
-                if q.list.is_empty() {
+                if q.is_empty() {
                     break;
                 }
-                q.list.remove(0)
+                q.remove(0)
             };
             let Ok(next) = next else { break };
             self.serve_deferred(next);

@@ -223,7 +223,10 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
         .max_by_key(|(i, m)| (m.sb.generation, core::cmp::Reverse(*i)))
         .map(|(_, m)| m)
         .ok_or(EINVAL)?;
-    if members.iter().any(|m| m.sb.generation != newest.sb.generation) {
+    if members
+        .iter()
+        .any(|m| m.sb.generation != newest.sb.generation)
+    {
         pr_warn!(
             "members' superblocks disagree; using generation {} (member {})\n",
             newest.sb.generation,

@@ -205,10 +205,7 @@ fn read(member: &Member, m: usize, lba: u64, buf: &mut KVec<u8>, blocks: u64) ->
         .ok_or(EINVAL)?;
     let at = lba.checked_mul(BLOCK).ok_or(EINVAL)?;
     buf.resize(len, 0, GFP_KERNEL)?;
-    member
-        .bdev
-        .read_at(at, buf)
-        .map_err(|e| io_err(m, lba, e))
+    member.bdev.read_at(at, buf).map_err(|e| io_err(m, lba, e))
 }
 
 /// Scans member `m` of `members` for header copies.
@@ -473,8 +470,8 @@ pub(crate) fn rebuild(
     let t0 = Instant::<Monotonic>::now();
     let mut areas = KVec::with_capacity(members.len(), GFP_KERNEL)?;
     for m in members {
-        let s = m.data_start / BLOCK;
-        areas.push((s, s + m.data_bytes / BLOCK), GFP_KERNEL)?;
+        let a = m.area();
+        areas.push((a.start, a.end), GFP_KERNEL)?;
     }
     let mut space = Space::new(&areas, chunk_blocks)?;
     let mut claims: KVVec<Claim> = KVVec::new();
