@@ -2,6 +2,9 @@
 
 //! The control device's ioctls: ASSEMBLE, STOP, STATUS, VOLUME and VOLUMES.
 
+// Sizes and offsets here come from members or from user space.
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::alloc::Pick;
 use crate::array::Array;
 use crate::array::Table;
@@ -11,6 +14,7 @@ use crate::blk::disk::Disk;
 use crate::blk::disk::DiskParams;
 use crate::blk::misc::capable_sys_admin;
 use crate::blk::misc::Control;
+use crate::format::geometry;
 use crate::format::superblock::volume_flags;
 use crate::format::superblock::CopyMeta;
 use crate::format::superblock::VolumeEntry;
@@ -100,11 +104,16 @@ fn disk_name(index: usize, id: u32, out: &mut [u8; 32]) -> Result {
     .map_err(|_| EINVAL)
 }
 
+/// 512-byte sectors of `blocks` blocks.
+fn sectors(blocks: u64) -> Result<u64> {
+    geometry::block_to_sector(blocks).map_err(|_| EOVERFLOW)
+}
+
 /// Makes the block device of `vol`.
 fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDisk> {
     let id = vol.id;
     let params = DiskParams {
-        capacity_sectors: vol.map.size_blocks() * u64::from(BLOCK_BYTES / 512),
+        capacity_sectors: sectors(vol.map.size_blocks())?,
         logical_block_size: BLOCK_BYTES,
         max_hw_sectors: MAX_REQUEST_SECTORS,
         io_min: array.io_min(),
@@ -242,7 +251,9 @@ impl Controller {
             );
             return Err(EINVAL);
         }
-        let len = req.nr_members as usize * uapi::PATH_MAX;
+        let len = usize::try_from(req.nr_members)?
+            .checked_mul(uapi::PATH_MAX)
+            .ok_or(EINVAL)?;
         let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
         user_slice(req.paths, len)?.reader().read_slice(&mut buf)?;
         let paths = member_paths(&buf)?;
@@ -434,10 +445,11 @@ impl Controller {
 
     fn volume_op(slot: &mut Slot, index: usize, req: &uapi::Volume) -> Result<u32> {
         let blocks = || -> Result<u64> {
-            let spb = u64::from(BLOCK_BYTES / 512);
-            if req.size_sectors == 0
-                || req.size_sectors % spb != 0
-                || req.size_sectors / spb > MAX_VOLUME_BLOCKS
+            let spb = geometry::SECTORS_PER_BLOCK;
+            let blocks = req.size_sectors.checked_div(spb).unwrap_or(0);
+            if blocks == 0
+                || req.size_sectors.checked_rem(spb) != Some(0)
+                || blocks > MAX_VOLUME_BLOCKS
             {
                 pr_err!(
                     "volume: size must be a multiple of 4 KiB, from 4 KiB to {} TiB\n",
@@ -445,7 +457,7 @@ impl Controller {
                 );
                 return Err(EINVAL);
             }
-            Ok(req.size_sectors / spb)
+            Ok(blocks)
         };
         if req.op != uapi::VOLUME_COPY && (req.form != 0 || req.track != 0) {
             pr_err!("volume: a metadata form is only for copies\n");
@@ -516,7 +528,7 @@ impl Controller {
                     Array::resize_volume(&slot.array, d.dev.volume(), size_blocks)
                 })?;
                 if let Some(disk) = d.disk.as_ref() {
-                    disk.set_capacity(size_blocks * u64::from(BLOCK_BYTES / 512));
+                    disk.set_capacity(sectors(size_blocks)?);
                 }
                 Ok(e.id)
             }
@@ -586,7 +598,7 @@ impl Controller {
             }
         };
         let st = d.dev.volume().map.stats();
-        let areas = st.leaf_bytes / (crate::map::LEAF_ENTRIES * 8) + st.deltas;
+        let areas = (st.leaf_bytes / (crate::map::LEAF_ENTRIES * 8)).saturating_add(st.deltas);
         let blocks = src.size_blocks;
         let track = match req.track {
             uapi::TRACK_AUTO => Some(diverge::Form::auto(blocks, areas)),
@@ -759,9 +771,12 @@ impl Controller {
             let mut info = uapi::VolumeInfo {
                 id: e.id,
                 open_count: d.map_or(0, |d| d.dev.openers()),
-                size_sectors: e.size_blocks * u64::from(BLOCK_BYTES / 512),
+                size_sectors: sectors(e.size_blocks)?,
                 map_blocks: map.mapped,
-                map_bytes: map.leaf_bytes + map.delta_bytes + map.dir_bytes,
+                map_bytes: map
+                    .leaf_bytes
+                    .saturating_add(map.delta_bytes)
+                    .saturating_add(map.dir_bytes),
                 flags: if copy { uapi::VINFO_COPY } else { 0 },
                 parent_id: e.parent_id,
                 copy_seq: e.copy_generation,
@@ -781,7 +796,7 @@ impl Controller {
                 disk_name(index as usize, e.id, &mut info.disk)?;
             }
             uapi::Volumes::encode_info(raw, n, &info);
-            n += 1;
+            n = n.saturating_add(1);
         }
         drop(table);
         uapi::Volumes::encode_head(raw, index, n as u32);

@@ -19,6 +19,9 @@
 //! find no space they wait for a run, and fail with `ENOSPC` only if the
 //! run freed nothing. `STRIA_IOC_GC` runs it on demand.
 
+// Sizes and offsets here come from members or from user space.
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::alloc::Pick;
 use crate::alloc::StripeInfo;
 use crate::array::Array;
@@ -56,7 +59,7 @@ pub(crate) struct Outcome {
 
 /// Free blocks `percent` of the pool's `total` blocks stand for.
 pub(crate) fn share(total: u64, percent: u64) -> u64 {
-    total / 100 * percent
+    (total / 100).saturating_mul(percent)
 }
 
 /// Collects stripes of `array`, ranked by `pick`, until `target` blocks
@@ -136,8 +139,8 @@ pub(crate) fn run(
                 continue;
             }
         }
-        out.stripes += 1;
-        since_flush += 1;
+        out.stripes = out.stripes.saturating_add(1);
+        since_flush = since_flush.saturating_add(1);
         out.freed = w.reclaim().saturating_sub(before);
     }
     // What this run emptied is freed before it ends: writers waiting for

@@ -3,6 +3,9 @@
 //! Members at assembly: claimed, their superblocks read and checked, and
 //! put in the order the superblocks record.
 
+// Sizes and offsets here come from members or from user space.
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::blk::bdev::Bdev;
 use crate::format::error::FormatError;
 use crate::format::geometry;
@@ -40,7 +43,9 @@ impl Member {
         let start = self.data_start / BLOCK;
         DataArea {
             start,
-            end: start + self.data_bytes / BLOCK,
+            // Cannot saturate: the superblock checks keep the area on a
+            // member of at most `MAX_MEMBER_BLOCKS` blocks.
+            end: start.saturating_add(self.data_bytes / BLOCK),
         }
     }
 }
@@ -319,8 +324,8 @@ pub(crate) fn write_superblocks(members: &[Member], update: impl Fn(&mut Superbl
             } else {
                 m.sb_loc.primary_block
             };
-            // Cannot overflow: the block lies on the device.
-            m.bdev.write_at(block * BLOCK, &buf).inspect_err(|e| {
+            let at = block.checked_mul(BLOCK).ok_or(EINVAL)?;
+            m.bdev.write_at(at, &buf).inspect_err(|e| {
                 pr_err!("cannot write a superblock: error {}\n", e.to_errno());
             })?;
         }

@@ -15,12 +15,16 @@
 //! 3. Replay: trusted stripes in sequence order, their pieces in order,
 //!    each setting the map of its volume; the newest write of a block wins.
 
+// Sizes and offsets here come from members or from user space.
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::alloc::Space;
 use crate::format::error::FormatError;
 use crate::format::geometry;
 use crate::format::geometry::RaidType;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::header;
+use crate::format::header::DataArea;
 use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
 use crate::format::uuid::Uuid;
@@ -103,7 +107,11 @@ fn add_claim(
     for l in at {
         locs.push(l, GFP_KERNEL)?;
     }
-    let n = u8::try_from(locs.len() - first as usize).map_err(|_| EINVAL)?;
+    let n = locs
+        .len()
+        .checked_sub(first as usize)
+        .and_then(|n| u8::try_from(n).ok())
+        .ok_or(EINVAL)?;
     claims.push(
         Claim {
             seq,
@@ -145,7 +153,10 @@ fn keep_pieces(h: &StripeHeader, recs: &mut KVVec<Rec>) -> Result<(u32, u32)> {
             )?;
         }
     }
-    let n = u32::try_from(recs.len()).map_err(|_| ENOMEM)? - start;
+    let n = u32::try_from(recs.len())
+        .map_err(|_| ENOMEM)?
+        .checked_sub(start)
+        .ok_or(EINVAL)?;
     Ok((start, n))
 }
 
@@ -173,19 +184,22 @@ fn heap_sort<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
         (Some(x), Some(y)) => key(x) < key(y),
         _ => false,
     };
-    let sift = |v: &mut [T], mut root: usize, end: usize| loop {
-        let mut child = 2 * root + 1;
-        if child >= end {
-            break;
+    let sift = |v: &mut [T], mut root: usize, end: usize| {
+        while let Some(mut child) = root.checked_mul(2).and_then(|c| c.checked_add(1)) {
+            if child >= end {
+                break;
+            }
+            // `child < end`, so `child + 1` cannot overflow.
+            let right = child.saturating_add(1);
+            if right < end && less(v, child, right) {
+                child = right;
+            }
+            if !less(v, root, child) {
+                break;
+            }
+            v.swap(root, child);
+            root = child;
         }
-        if child + 1 < end && less(v, child, child + 1) {
-            child += 1;
-        }
-        if !less(v, root, child) {
-            break;
-        }
-        v.swap(root, child);
-        root = child;
     };
     let n = v.len();
     for i in (0..n / 2).rev() {
@@ -208,6 +222,24 @@ fn read(member: &Member, m: usize, lba: u64, buf: &mut KVec<u8>, blocks: u64) ->
     member.bdev.read_at(at, buf).map_err(|e| io_err(m, lba, e))
 }
 
+/// Decodes into `hdr` the header copy `block` read from member `m` at
+/// `lba`, and checks that it belongs to the array of `uuid`, that its
+/// strips lie in the data areas of `members` and that it sits where it
+/// says; returns the strip it heads.
+fn check_copy(
+    hdr: &mut StripeHeader,
+    block: &[u8],
+    uuid: &Uuid,
+    members: &[Member],
+    m: u8,
+    lba: u64,
+) -> core::result::Result<usize, FormatError> {
+    hdr.decode_into(block)?;
+    hdr.check_array(uuid)?;
+    hdr.check_areas(|i| members::area_of(members, i))?;
+    hdr.check_location(m, lba)
+}
+
 /// Scans member `m` of `members` for header copies.
 fn scan_member(
     members: &[Member],
@@ -219,30 +251,26 @@ fn scan_member(
     bad: &mut u64,
 ) -> Result {
     let member = members.get(m).ok_or(EINVAL)?;
-    let start = member.data_start / BLOCK;
-    let end = start + member.data_bytes / BLOCK;
+    let DataArea { start, end } = member.area();
     let mut buf = KVec::new();
     let mut pos = start;
     let m8 = u8::try_from(m).map_err(|_| EINVAL)?;
     while pos < end {
         // Large reads: under emulation, and on most devices, one read of a
         // megabyte costs less than a dozen reads of one block each.
-        let want = CHUNK_BLOCKS.min(end - pos);
+        let want = CHUNK_BLOCKS.min(end.saturating_sub(pos));
         read(member, m, pos, &mut buf, want)?;
         let mut j = 0u64;
         while j < want {
-            let off = (j * BLOCK) as usize;
-            let block = buf.get(off..off + BLOCK_SIZE).ok_or(EINVAL)?;
+            // `j < want <= CHUNK_BLOCKS`, and `pos + want <= end`.
+            let off = usize::try_from(j.saturating_mul(BLOCK)).map_err(|_| EINVAL)?;
+            let block = buf.get(off..off.saturating_add(BLOCK_SIZE)).ok_or(EINVAL)?;
             if !header::looks_like_header(block) {
-                j += 1;
+                j = j.saturating_add(1);
                 continue;
             }
-            let lba = pos + j;
-            let verdict = hdr
-                .decode_into(block)
-                .and_then(|()| hdr.check_array(uuid))
-                .and_then(|()| hdr.check_areas(|i| members::area_of(members, i)))
-                .and_then(|()| hdr.check_location(m8, lba));
+            let lba = pos.saturating_add(j);
+            let verdict = check_copy(hdr, block, uuid, members, m8, lba);
             match verdict {
                 Ok(strip) => {
                     let kept = if strip == 0 {
@@ -269,7 +297,7 @@ fn scan_member(
                 }
                 Err(FormatError::WrongArray) => {
                     // Left by an earlier array on this disk: not ours.
-                    j += 1;
+                    j = j.saturating_add(1);
                 }
                 Err(e) => {
                     pr_warn!(
@@ -278,8 +306,8 @@ fn scan_member(
                         lba,
                         e.as_str()
                     );
-                    *bad += 1;
-                    j += 1;
+                    *bad = bad.saturating_add(1);
+                    j = j.saturating_add(1);
                 }
             }
         }
@@ -334,13 +362,12 @@ fn apply(r: &Rec, vols: &[&Volume]) -> Result<bool> {
     vol.map.prepare(r.host_lba, n, GFP_KERNEL)?;
     let mut m = vol.map.lock();
     for b in 0..n {
-        m.set(
-            r.host_lba + b,
-            Entry::Disk {
-                member,
-                block: lba + b,
-            },
-        )?;
+        // In range: checked against the volume above and, for `lba`, the
+        // header's strips against the members' data areas.
+        let (Some(host), Some(block)) = (r.host_lba.checked_add(b), lba.checked_add(b)) else {
+            return Err(EINVAL);
+        };
+        m.set(host, Entry::Disk { member, block })?;
     }
     Ok(false)
 }
@@ -358,7 +385,7 @@ fn replay(h: &StripeHeader, vols: &[&Volume]) -> Result<u64> {
                 volume,
                 len: p.host_len,
             };
-            skipped += u64::from(apply(&r, vols)?);
+            skipped = skipped.saturating_add(u64::from(apply(&r, vols)?));
         }
     }
     Ok(skipped)
@@ -383,7 +410,7 @@ pub(crate) struct CopyEvent {
 /// Makes every copy of `events` taken before stripe `seq`, in order.
 fn copies_before(events: &[CopyEvent], next: &mut usize, seq: u64, vols: &[&Volume]) -> Result {
     while let Some(e) = events.get(*next).filter(|e| e.at <= seq) {
-        *next += 1;
+        *next = next.saturating_add(1);
         let (Some(c), Some(p)) = (vols.get(e.child), vols.get(e.parent)) else {
             continue;
         };
@@ -512,8 +539,10 @@ pub(crate) fn rebuild(
     while i < copies.len() {
         let seq = copies.get(i).map_or(0, |c| c.seq);
         let n = copies.iter().skip(i).take_while(|c| c.seq == seq).count();
-        let group = copies.get(i..i + n).ok_or(EINVAL)?;
-        i += n;
+        // `n >= 1`: the copy at `i` counts.
+        let end = i.saturating_add(n).max(i.saturating_add(1));
+        let group = copies.get(i..end).ok_or(EINVAL)?;
+        i = end;
         let Some(first) = group.first() else { continue };
         copies_before(&sorted, &mut next_event, seq, vols)?;
         let want = usize::from(first.nr_strips);
@@ -534,11 +563,12 @@ pub(crate) fn rebuild(
             if let Some(p) = c.prev {
                 links.push((seq, p), GFP_KERNEL)?;
             }
-            let (a, b) = (start as usize, start as usize + count as usize);
+            let a = start as usize;
+            let b = a.checked_add(count as usize).ok_or(EINVAL)?;
             for r in recs.get(a..b).ok_or(EINVAL)? {
-                skipped += u64::from(apply(r, vols)?);
+                skipped = skipped.saturating_add(u64::from(apply(r, vols)?));
             }
-            stripes += 1;
+            stripes = stripes.saturating_add(1);
             newest = Some((
                 seq,
                 StripeLocation {
@@ -550,7 +580,16 @@ pub(crate) fn rebuild(
         }
         let member = members.get(usize::from(first.member)).ok_or(EINVAL)?;
         read(member, usize::from(first.member), first.lba, &mut buf, 1)?;
-        hdr.decode_into(&buf).map_err(|_| EIO)?;
+        // Read again: checked again, as the scan checked it.
+        check_copy(&mut hdr, &buf, uuid, members, first.member, first.lba).map_err(|e| {
+            pr_err!(
+                "member {} block {}: stripe header changed under assembly: {}\n",
+                first.member,
+                first.lba,
+                e.as_str()
+            );
+            EIO
+        })?;
         let want = usize::from(hdr.nr_strips);
         let mut whole = n == want;
         if seq > durable && whole {
@@ -569,7 +608,7 @@ pub(crate) fn rebuild(
                 want
             );
             erase(members, group)?;
-            torn += 1;
+            torn = torn.saturating_add(1);
             continue;
         }
         // A copy missing because a newer stripe took its chunk (after this
@@ -584,7 +623,7 @@ pub(crate) fn rebuild(
                     .is_some_and(|a| a.2 > seq)
             })
             .count();
-        if n + reused < want {
+        if n.saturating_add(reused) < want {
             pr_warn!(
                 "stripe {}: {} of {} header copies usable; using the others\n",
                 seq,
@@ -603,8 +642,8 @@ pub(crate) fn rebuild(
         if let Some(p) = hdr.prev {
             links.push((seq, p), GFP_KERNEL)?;
         }
-        skipped += replay(&hdr, vols)?;
-        stripes += 1;
+        skipped = skipped.saturating_add(replay(&hdr, vols)?);
+        stripes = stripes.saturating_add(1);
         if let Ok(loc) = hdr.location(0) {
             newest = Some((seq, loc));
         }
@@ -641,7 +680,7 @@ pub(crate) fn rebuild(
                 p.member,
                 p.lba
             );
-            missing += 1;
+            missing = missing.saturating_add(1);
         }
     }
     if skipped > 0 {
@@ -657,7 +696,8 @@ pub(crate) fn rebuild(
     // Newest first: a chunk an older stripe names but a newer one holds
     // was reused, so the older stripe had been freed.
     for c in claims.iter().rev() {
-        let (a, b) = (c.first as usize, c.first as usize + usize::from(c.n));
+        let a = c.first as usize;
+        let b = a.checked_add(usize::from(c.n)).ok_or(EINVAL)?;
         let locs = claim_locs.get(a..b).ok_or(EINVAL)?;
         let s = c.shape;
         space.claim(locs, s.span, c.seq, s.cap, s.raid, s.trims)?;
@@ -665,7 +705,7 @@ pub(crate) fn rebuild(
     let mut mapped = 0u64;
     let mut stale = 0u64;
     for v in vols {
-        mapped += v.map.stats().mapped;
+        mapped = mapped.saturating_add(v.map.stats().mapped);
         // A leaf copies share counts once: live blocks are counted per
         // leaf that points at them.
         v.map.lock().for_each_mapped(1, |e| {
@@ -679,7 +719,7 @@ pub(crate) fn rebuild(
                             block
                         );
                     }
-                    stale += 1;
+                    stale = stale.saturating_add(1);
                 }
             }
         });
@@ -704,13 +744,19 @@ pub(crate) fn rebuild(
             space,
             // New stripes must not fall below a copy point: they would be shared
             // into the copy at the next assembly.
-            next_seq: (max_seq + 1).max(events.iter().map(|e| e.at).max().unwrap_or(0)),
+            next_seq: max_seq
+                .checked_add(1)
+                .ok_or(EINVAL)?
+                .max(events.iter().map(|e| e.at).max().unwrap_or(0)),
             durable_seq: newest.map_or(0, |(s, _)| s),
             prev: newest.map(|(_, l)| l),
         },
     })
 }
 
+// A failed assertion is the test failing; the tables under test are built
+// here, not read from a member.
+#[allow(clippy::indexing_slicing, clippy::panic)]
 #[kernel::prelude::kunit_tests(stria_rebuild)]
 mod tests {
     use super::*;

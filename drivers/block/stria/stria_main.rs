@@ -8,8 +8,19 @@
 //! at assembly.  Arrays are assembled and stopped through the ioctls of
 //! `/dev/stria-control` (see `include/uapi/linux/stria.h`).
 
+// The rules the whole driver keeps: no `unsafe` but in `blk`, and no panic on
+// whatever a member or user space hands it.
+#![deny(
+    unsafe_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod alloc;
 mod array;
+#[allow(unsafe_code)]
 mod blk;
 mod control;
 mod format_kunit;

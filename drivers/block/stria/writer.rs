@@ -1005,7 +1005,11 @@ impl Writer {
             durable_seq: 0,
         };
         let mut slot = self.slot(id)?.lock();
-        if let Err(e) = slot.nominal.reset(&params, &locs[..pol.width]) {
+        let started = match locs.get(..pol.width) {
+            Some(l) => slot.nominal.reset(&params, l),
+            None => Err(FormatError::BadStripCount),
+        };
+        if let Err(e) = started {
             pr_err!("cannot start a stripe: {}\n", e.as_str());
             for l in locs.iter().take(pol.width) {
                 st.space.unreserve(*l);
@@ -1127,7 +1131,8 @@ impl Writer {
             pr_err!("stripe {}: {}\n", seq, e.as_str());
             EIO
         };
-        slot.out.reset(&params, &slot.locs[..nr]).map_err(fmt)?;
+        let locs = slot.locs.get(..nr).ok_or(EIO)?;
+        slot.out.reset(&params, locs).map_err(fmt)?;
         // The same pieces in the same order land at the same data offsets
         // whatever the strip size: that is where the map points.
         let mut fill = 0u64;
@@ -1175,7 +1180,7 @@ impl Writer {
             for (k, s) in strips.iter_mut().enumerate().take(plan.nr_data) {
                 *s = d.get(k * sbytes..(k + 1) * sbytes).ok_or(EIO)?;
             }
-            let data_strips = &strips[..plan.nr_data];
+            let data_strips = strips.get(..plan.nr_data).ok_or(EIO)?;
             out.with(|o| -> Result {
                 let (hdr, rest) = o.split_at_mut(P_OFF);
                 let (p, q) = rest.split_at_mut(self.strip_bytes);
@@ -1637,6 +1642,9 @@ impl Writer {
     }
 }
 
+// A failed assertion is the test failing; the tables under test are built
+// here, not read from a member.
+#[allow(clippy::indexing_slicing, clippy::panic)]
 #[kernel::prelude::kunit_tests(stria_writer)]
 mod tests {
     use super::*;

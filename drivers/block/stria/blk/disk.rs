@@ -72,8 +72,8 @@ struct Vtable<T: Operations>(PhantomData<T>);
 impl<T: Operations> Vtable<T> {
     const MQ_OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
         queue_rq: Some(Self::queue_rq),
-        // SAFETY: All-zero is a valid `blk_mq_ops`: every other hook unset.
-        ..unsafe { core::mem::zeroed() }
+        // Every other hook unset.
+        ..pin_init::zeroed()
     };
 
     const FOPS: bindings::block_device_operations = bindings::block_device_operations {
@@ -82,8 +82,7 @@ impl<T: Operations> Vtable<T> {
         free_disk: Some(Self::free_disk),
         // An open disk pins the module.
         owner: (&raw const __this_module).cast_mut(),
-        // SAFETY: All-zero is a valid `block_device_operations`.
-        ..unsafe { core::mem::zeroed() }
+        ..pin_init::zeroed()
     };
 
     /// # Safety
@@ -256,9 +255,8 @@ impl<T: Operations> Disk<T> {
     ) -> Result<Self> {
         let tag_set = KBox::pin_init(TagSet::<T>::new(QUEUE_DEPTH), GFP_KERNEL)?;
 
-        // SAFETY: All-zero is a valid `queue_limits`, which
-        // `blk_set_stacking_limits` then fills.
-        let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
+        // Filled by `blk_set_stacking_limits`.
+        let mut lim: bindings::queue_limits = pin_init::zeroed();
         // SAFETY: `lim` is a valid, exclusively borrowed `queue_limits`.
         unsafe { bindings::blk_set_stacking_limits(&mut lim) };
         for m in members {

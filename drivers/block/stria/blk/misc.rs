@@ -39,8 +39,7 @@ impl<T: Control> Vtable<T> {
         owner: (&raw const __this_module).cast_mut(),
         unlocked_ioctl: Some(Self::ioctl),
         llseek: Some(bindings::noop_llseek),
-        // SAFETY: All-zero is a valid `file_operations`.
-        ..unsafe { core::mem::zeroed() }
+        ..pin_init::zeroed()
     };
 
     /// # Safety
