@@ -40,9 +40,12 @@ enum Life {
     Writing,
     /// On the members; its live count is exact.
     Written,
-    /// No live blocks; free once `seq` (here: the newest stripe that may
-    /// hold its replacement) is durable.
+    /// No live blocks; retired once `seq` (here: the newest stripe that
+    /// may hold its replacement) is durable.
     Dead,
+    /// Durably replaced; free once no read of the epoch `seq` (here: the
+    /// epoch it was retired in, see `reads.rs`) or an older one is left.
+    Retired,
     /// Collected, yet blocks of it stayed live (a volume deleted meanwhile
     /// or an error): never picked again.
     Stuck,
@@ -153,9 +156,12 @@ pub(crate) struct Space {
     /// reached [`u8::MAX`] all the same is never lowered again, so the
     /// block stays live rather than be freed under a volume.
     refs: KVVec<u8>,
-    /// Dead stripes, oldest death first (linked through `cap`).
+    /// Dead and retired stripes, oldest death first (linked through
+    /// `cap`): the retired ones first, as stripes are retired in order.
     dead_first: u32,
     dead_last: u32,
+    /// The first of them that is not retired yet.
+    dead_next: u32,
     /// Member blocks per data block of a full stripe (as a fraction): what
     /// moving a live block costs.
     full_cost: (u64, NonZeroU64),
@@ -214,6 +220,7 @@ impl Space {
             refs,
             dead_first: NONE,
             dead_last: NONE,
+            dead_next: NONE,
             full_cost: (1, NonZeroU64::MIN),
             freed_total: 0,
         })
@@ -611,14 +618,27 @@ impl Space {
             Some(l) => l.cap = head,
             None => self.dead_first = head,
         }
+        if self.dead_next == NONE {
+            self.dead_next = head;
+        }
     }
 
-    /// Frees the chunks of dead stripes whose replacements are durable
-    /// (`durable` and below). Returns the blocks freed.
-    pub(crate) fn reclaim(&mut self, durable: u64) -> u64 {
+    /// Retires, in read epoch `epoch`, the dead stripes whose replacements
+    /// are durable (`durable` and below), and frees the chunks of those
+    /// retired in an epoch below `reads_done`, the oldest epoch that may
+    /// still have reads in flight. Returns the blocks freed.
+    pub(crate) fn reclaim(&mut self, durable: u64, epoch: u64, reads_done: u64) -> u64 {
+        while let Some(h) = self.get_mut(self.dead_next) {
+            if h.life != Life::Dead || h.seq > durable {
+                break;
+            }
+            h.life = Life::Retired;
+            h.seq = epoch;
+            self.dead_next = h.cap;
+        }
         let mut freed = 0u64;
         while let Some(h) = self.get(self.dead_first).copied() {
-            if h.seq > durable {
+            if h.life != Life::Retired || h.seq >= reads_done {
                 break;
             }
             let head = self.dead_first;
@@ -630,6 +650,12 @@ impl Space {
         }
         self.freed_total += freed;
         freed
+    }
+
+    /// Whether a retired stripe waits for reads before it can be freed.
+    pub(crate) fn retired_waiting(&self) -> bool {
+        self.get(self.dead_first)
+            .is_some_and(|h| h.life == Life::Retired)
     }
 
     /// Blocks freed since assembly.
@@ -761,10 +787,11 @@ impl Space {
                 RESERVED => {}
                 head => {
                     let Some(h) = self.get(head) else { continue };
-                    if h.life == Life::Dead {
+                    let dying = matches!(h.life, Life::Dead | Life::Retired);
+                    if dying {
                         s.dying += self.chunk_blocks.get();
                     }
-                    if head as usize == g && h.life != Life::Dead {
+                    if head as usize == g && !dying {
                         let (cost, taken) = self.move_cost(head, h);
                         s.reclaimable += taken.saturating_sub(cost);
                         s.live += u64::from(h.live);
@@ -926,13 +953,16 @@ mod tests {
         for b in 0..3 {
             s.drop_live(at.member, at.lba + 1 + b, 5);
         }
-        assert_eq!(s.reclaim(10), 0);
+        assert_eq!(s.reclaim(10, 1, 2), 0);
         s.drop_live(at.member, at.lba + 4, 5);
         // Its replacements may lie in stripes up to 5: not before that is
         // durable.
         assert_eq!(s.stats().dying, 3 * 17);
-        assert_eq!(s.reclaim(4), 0);
-        assert_eq!(s.reclaim(5), 3 * 17);
+        assert_eq!(s.reclaim(4, 1, 2), 0);
+        // Retired in read epoch 3: reads of epoch 3 may still use it.
+        assert_eq!(s.reclaim(5, 3, 3), 0);
+        assert_eq!(s.stats().dying, 3 * 17);
+        assert_eq!(s.reclaim(5, 4, 4), 3 * 17);
         assert_eq!(s.stats().free, full + 3 * 17);
         assert_eq!(s.stats().stripes, [0, 0, 0, 0]);
         Ok(())
@@ -945,7 +975,7 @@ mod tests {
         // yet the stripe stays.
         let (head, _) = stripe(&mut s, 2, 1, true)?;
         s.written(head, 1);
-        assert_eq!(s.reclaim(100), 0);
+        assert_eq!(s.reclaim(100, 1, 2), 0);
         assert_eq!(s.stats().stripes, [0, 0, 1, 0]);
 
         // At assembly: an aligned stripe is tracked; one off the chunk

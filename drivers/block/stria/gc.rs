@@ -151,7 +151,8 @@ pub(crate) fn run(
             w.flush(array, &io)?;
         }
     }
-    out.freed = w.reclaim().saturating_sub(before);
+    // Also what reads in flight still kept.
+    out.freed = w.reclaim_after_reads().saturating_sub(before);
     Ok(out)
 }
 

@@ -728,7 +728,8 @@ pub(crate) fn rebuild(
         pr_warn!("{} mapped blocks lie where no stripe holds them\n", stale);
     }
     space.finish_claims(max_seq);
-    let freed = space.reclaim(max_seq);
+    // No read has started yet: nothing waits for a read epoch.
+    let freed = space.reclaim(max_seq, 0, 1);
     pr_info!(
         "rebuilt maps from {} stripes ({} blocks mapped, {} blocks free again, {} torn stripes ignored, {} bad header copies, {} stripes missing) in {} ms\n",
         stripes,

@@ -27,6 +27,7 @@ mod format_kunit;
 mod gc;
 mod map;
 mod members;
+mod reads;
 mod rebuild;
 mod volume;
 mod writer;

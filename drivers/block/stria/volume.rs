@@ -163,6 +163,8 @@ pub(crate) fn read(array: &Array, vol: &Volume, fan: &Fanout<VolumeDev>) -> Resu
     let spb = u64::from(BLOCK_BYTES / 512);
     let block = u64::from(BLOCK_BYTES);
     let mut pos = fan.sector() / spb * block;
+    // Before any lookup: space freed from now on waits for this read.
+    fan.set_cookie(array.writer().reads().enter());
     // (member, next member byte, vectors used, bio)
     let mut cur: Option<(u8, u64, u16, Bio)> = None;
     for seg in fan.segments() {
@@ -263,10 +265,12 @@ impl Operations for VolumeDev {
         }
     }
 
-    fn completed(&self, status: Status) {
+    fn completed(&self, status: Status, cookie: u32) {
         if status.is_err() {
             self.array.counters().errors.add(1, Relaxed);
         }
+        // Only reads keep a cookie: their pass of a read epoch.
+        self.array.writer().reads().leave(cookie);
     }
 
     fn open(&self) -> Result {

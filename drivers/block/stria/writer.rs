@@ -47,6 +47,7 @@ use crate::map::Directory;
 use crate::map::Entry;
 use crate::map::Map;
 use crate::members::Member;
+use crate::reads::Reads;
 use kernel::new_condvar;
 use kernel::new_spinlock;
 use kernel::prelude::*;
@@ -446,6 +447,9 @@ pub(crate) struct Writer {
     reserve: u64,
     /// Counters.
     pub(crate) stats: WriterStats,
+    /// The reads that freed space waits for.
+    #[pin]
+    reads: Reads,
 }
 
 /// Whose map entries [`Writer::fill`] points at the blocks it placed.
@@ -568,6 +572,7 @@ impl Writer {
                 gc_freed: 0,
             }),
             changed <- new_condvar!(),
+            reads <- Reads::new(),
             slots,
             data,
             out,
@@ -1345,11 +1350,7 @@ impl Writer {
         }
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
-        let d = st.durable_seq;
-        // Writers may be waiting for room.
-        if st.space.reclaim(d) > 0 {
-            self.changed.notify_all();
-        }
+        self.reclaim_locked(&mut st);
     }
 
     /// Stops counting the blocks of `vol`, just deleted, as live, except
@@ -1447,10 +1448,7 @@ impl Writer {
         }
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
-        let d = st.durable_seq;
-        if st.space.reclaim(d) > 0 {
-            self.changed.notify_all();
-        }
+        self.reclaim_locked(&mut st);
         Ok(())
     }
 
@@ -1497,15 +1495,46 @@ impl Writer {
         self.state.lock().space.give_up(head);
     }
 
-    /// Frees dead stripes whose replacements are durable (flushes do that
-    /// too); returns the blocks freed since assembly.
-    pub(crate) fn reclaim(&self) -> u64 {
-        let mut st = self.state.lock();
-        let d = st.durable_seq;
-        if st.space.reclaim(d) > 0 {
+    /// The reads that freed space waits for.
+    pub(crate) fn reads(&self) -> &Reads {
+        &self.reads
+    }
+
+    /// Frees what dead stripes [`Space::reclaim`] lets go of now, and wakes
+    /// writers that may be waiting for the room; returns the blocks freed.
+    fn reclaim_locked(&self, st: &mut State) -> u64 {
+        let (epoch, reads_done) = self.reads.advance();
+        let freed = st.space.reclaim(st.durable_seq, epoch, reads_done);
+        if freed > 0 {
             self.changed.notify_all();
         }
+        freed
+    }
+
+    /// Frees dead stripes whose replacements are durable (flushes do that
+    /// too) and which no read in flight may still use; returns the blocks
+    /// freed since assembly.
+    pub(crate) fn reclaim(&self) -> u64 {
+        let mut st = self.state.lock();
+        self.reclaim_locked(&mut st);
         st.space.freed_total()
+    }
+
+    /// As [`Self::reclaim`], but first waits for the reads that keep
+    /// retired stripes from being freed. Worker or ioctl context.
+    pub(crate) fn reclaim_after_reads(&self) -> u64 {
+        loop {
+            let (total, waiting) = {
+                let mut st = self.state.lock();
+                self.reclaim_locked(&mut st);
+                (st.space.freed_total(), st.space.retired_waiting())
+            };
+            if !waiting {
+                return total;
+            }
+            // Reads take a member round trip, rarely more.
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        }
     }
 
     /// A run of free-space collection starts; returns the sequence number
@@ -1633,11 +1662,7 @@ impl Writer {
         }
         let mut st = self.state.lock();
         st.durable_seq = st.durable_seq.max(target);
-        let d = st.durable_seq;
-        // Writers may be waiting for room.
-        if st.space.reclaim(d) > 0 {
-            self.changed.notify_all();
-        }
+        self.reclaim_locked(&mut st);
         point
     }
 }

@@ -42,10 +42,12 @@ pub(crate) trait Operations: Send + Sync + Sized + 'static {
     /// no mutex and no bio submission; what needs those goes to a worker.
     fn queue_rq(this: ArcBorrow<'_, Self>, rq: Request<Self>);
 
-    /// Called when a fanned-out request ends, just before it completes.
+    /// Called when a fanned-out request ends, just before it completes,
+    /// with the cookie [`Fanout::set_cookie`](super::request::Fanout::set_cookie)
+    /// kept (0 if none).
     ///
     /// Runs in interrupt context.
-    fn completed(&self, _status: Status) {}
+    fn completed(&self, _status: Status, _cookie: u32) {}
 
     /// The disk is being opened; an error refuses the open.
     fn open(&self) -> Result {

@@ -39,11 +39,13 @@ pub(crate) enum Op {
 /// Per-request driver data, kept in the tag set's command area.
 ///
 /// `pending` counts the member bios still in flight plus one reference held
-/// by whoever is still submitting; `status` keeps the first error seen.
+/// by whoever is still submitting; `status` keeps the first error seen;
+/// `cookie` is the driver's, handed back when the request completes.
 #[repr(C)]
 pub(super) struct Pdu {
     pending: Atomic<u32>,
     status: Atomic<u32>,
+    cookie: Atomic<u32>,
 }
 
 /// A host request owned by the driver, which must end it exactly once.
@@ -77,6 +79,7 @@ impl<T: Operations> Request<T> {
             pdu.write(Pdu {
                 pending: Atomic::new(1),
                 status: Atomic::new(0),
+                cookie: Atomic::new(0),
             });
         }
         // INVARIANT: Per the safety contract, the request is ours and its
@@ -388,6 +391,11 @@ impl<T: Operations> Fanout<T> {
         done == dst.len()
     }
 
+    /// Keeps `cookie` with the request, for [`Operations::completed`].
+    pub(crate) fn set_cookie(&self, cookie: u32) {
+        self.pdu().cookie.store(cookie, Relaxed);
+    }
+
     /// Records a failure; the request will end with the first one recorded.
     pub(crate) fn fail(&self, status: Status) {
         record(self.pdu(), status.raw());
@@ -464,7 +472,9 @@ unsafe fn put<T: Operations>(rq: *mut bindings::request) {
     let status = pdu.status.load(Relaxed) as u8;
     // SAFETY: The request belongs to a `T` queue, whose queue data is a `T`.
     let data = unsafe { super::disk::queue_data::<T>((*rq).q) };
-    data.completed(Status(status));
+    // The last reference was dropped with full ordering: the cookie stored
+    // before any bio was submitted is seen.
+    data.completed(Status(status), pdu.cookie.load(Relaxed));
     // SAFETY: That was the last reference; nobody touches the request again.
     unsafe { bindings::blk_mq_end_request(rq, status) };
 }
