@@ -924,6 +924,7 @@ impl Array {
                 minor,
                 sectors: m.bdev.nr_sectors(),
                 free_sectors: self.writer.free_blocks(i) * u64::from(BLOCK_BYTES / 512),
+                ..uapi::MemberInfo::default()
             };
         }
         st

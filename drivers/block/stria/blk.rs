@@ -12,6 +12,7 @@
 
 use kernel::bindings;
 
+mod abi;
 pub(crate) mod bdev;
 pub(crate) mod bio;
 pub(crate) mod disk;

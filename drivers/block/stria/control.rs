@@ -30,7 +30,10 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
 use kernel::sync::Mutex;
+use kernel::transmute::AsBytes;
+use kernel::transmute::FromBytes;
 use kernel::uaccess::UserSlice;
+use kernel::uaccess::UserSliceWriter;
 
 /// Largest discard or write-zeroes request (1 GiB): the block layer splits
 /// larger ones, and each becomes one or a few trim records.
@@ -196,6 +199,20 @@ fn abi_error(what: &str, e: uapi::AbiError) -> Error {
     EINVAL
 }
 
+/// The request of type `T` at user address `arg`, checked by `check`, and
+/// a writer for the answer in its place.
+fn request<T: FromBytes>(
+    arg: usize,
+    what: &str,
+    check: impl FnOnce(&T) -> core::result::Result<(), uapi::AbiError>,
+) -> Result<(T, UserSliceWriter)> {
+    let (mut reader, writer) =
+        UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader_writer();
+    let req = reader.read::<T>()?;
+    check(&req).map_err(|e| abi_error(what, e))?;
+    Ok((req, writer))
+}
+
 fn user_slice(addr: u64, len: usize) -> Result<UserSlice> {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
     Ok(UserSlice::new(UserPtr::from_addr(addr), len))
@@ -237,11 +254,7 @@ impl Controller {
 
     #[inline(never)]
     fn assemble(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), uapi::Assemble::SIZE).reader_writer();
-        let mut raw = [0u8; uapi::Assemble::SIZE];
-        reader.read_slice(&mut raw)?;
-        let req = uapi::Assemble::decode(&raw).map_err(|e| abi_error("assemble", e))?;
+        let (req, mut writer) = request(arg, "assemble", uapi::Assemble::check)?;
         if !(uapi::MIN_MEMBERS..=uapi::MAX_MEMBERS).contains(&req.nr_members) {
             pr_err!(
                 "assemble: {} members given, {} to {} allowed\n",
@@ -296,7 +309,7 @@ impl Controller {
         index: usize,
         req: &uapi::Assemble,
         paths: &[&CStr],
-        writer: &mut kernel::uaccess::UserSliceWriter,
+        writer: &mut UserSliceWriter,
     ) -> Result<Slot> {
         // Tell user space the number first: once the disk exists, failing
         // would mean deleting a disk that others may already have opened.
@@ -304,7 +317,7 @@ impl Controller {
             index: index as u32,
             ..*req
         };
-        writer.write_slice(&out.encode())?;
+        writer.write(&out)?;
         let array = Arc::pin_init(Array::new(paths)?, GFP_KERNEL)?;
         let vols = array.volume_list()?;
         let mut disks = KVec::with_capacity(vols.len(), GFP_KERNEL)?;
@@ -322,11 +335,7 @@ impl Controller {
 
     #[inline(never)]
     fn stop(&self, arg: usize) -> Result<isize> {
-        let mut raw = [0u8; uapi::Stop::SIZE];
-        UserSlice::new(UserPtr::from_addr(arg), uapi::Stop::SIZE)
-            .reader()
-            .read_slice(&mut raw)?;
-        let req = uapi::Stop::decode(&raw).map_err(|e| abi_error("stop", e))?;
+        let (req, _) = request(arg, "stop", uapi::Stop::check)?;
         let slot = {
             let mut table = self.table.lock();
             let entry = table.get_mut(req.index as usize).ok_or(ENOENT)?;
@@ -352,11 +361,8 @@ impl Controller {
 
     #[inline(never)]
     fn status(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), uapi::Status::SIZE).reader_writer();
-        let mut raw = [0u8; uapi::Status::SIZE];
-        reader.read_slice(&mut raw)?;
-        let index = uapi::Status::decode_request(&raw).map_err(|e| abi_error("status", e))?;
+        let (req, mut writer) = request(arg, "status", uapi::Status::check)?;
+        let index = req.index;
         let st = {
             let table = self.table.lock();
             match table.get(index as usize) {
@@ -364,8 +370,7 @@ impl Controller {
                 _ => return Err(ENOENT),
             }
         };
-        st.encode(&mut raw);
-        writer.write_slice(&raw)?;
+        writer.write(&st)?;
         Ok(0)
     }
 }
@@ -394,11 +399,7 @@ impl Controller {
 
     #[inline(never)]
     fn gc(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), uapi::Gc::SIZE).reader_writer();
-        let mut raw = [0u8; uapi::Gc::SIZE];
-        reader.read_slice(&mut raw)?;
-        let req = uapi::Gc::decode(&raw).map_err(|e| abi_error("gc", e))?;
+        let (req, mut writer) = request(arg, "gc", uapi::Gc::check)?;
         if req.until_free_percent == 0 || req.until_free_percent > 100 {
             pr_err!("gc: the free space target must be 1 to 100 percent\n");
             return Err(EINVAL);
@@ -416,7 +417,7 @@ impl Controller {
             freed_blocks: o.freed,
             ..req
         };
-        writer.write_slice(&out.encode())?;
+        writer.write(&out)?;
         Ok(0)
     }
 
@@ -429,17 +430,12 @@ impl Controller {
 
     #[inline(never)]
     fn volume(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), uapi::Volume::SIZE).reader_writer();
-        let mut raw = [0u8; uapi::Volume::SIZE];
-        reader.read_slice(&mut raw)?;
-        let req = uapi::Volume::decode(&raw).map_err(|e| abi_error("volume", e))?;
+        let (req, mut writer) = request(arg, "volume", uapi::Volume::check)?;
         let mut slot = self.take(req.index)?;
         let r = Self::volume_op(&mut slot, req.index as usize, &req);
         self.put(req.index, slot);
         let id = r?;
-        let out = uapi::Volume { id, ..req };
-        writer.write_slice(&out.encode())?;
+        writer.write(&uapi::Volume { id, ..req })?;
         Ok(0)
     }
 
@@ -669,11 +665,7 @@ impl Controller {
 
     #[inline(never)]
     fn diff(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), uapi::Diff::SIZE).reader_writer();
-        let mut raw = [0u8; uapi::Diff::SIZE];
-        reader.read_slice(&mut raw)?;
-        let req = uapi::Diff::decode(&raw).map_err(|e| abi_error("diff", e))?;
+        let (req, mut writer) = request(arg, "diff", uapi::Diff::check)?;
         if req.how != 0 {
             // An answer, not a question.
             return Err(abi_error("diff", uapi::AbiError::Reserved));
@@ -715,30 +707,28 @@ impl Controller {
             )
         })?;
         user_slice(req.bitmap, len)?.writer().write_slice(&bits)?;
-        writer.write_slice(
-            &uapi::Diff {
-                changed,
-                how,
-                ..req
-            }
-            .encode(),
-        )?;
+        writer.write(&uapi::Diff {
+            changed,
+            how,
+            ..req
+        })?;
         Ok(0)
     }
 
     #[inline(never)]
     fn volumes(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), uapi::Volumes::SIZE).reader_writer();
-        // Six kilobytes: off the stack.
-        let mut buf = KVec::from_elem(0u8, uapi::Volumes::SIZE, GFP_KERNEL)?;
-        let raw =
-            <&mut [u8; uapi::Volumes::SIZE]>::try_from(buf.as_mut_slice()).map_err(|_| EINVAL)?;
-        reader.read_slice(&mut raw[..])?;
-        let (index, flags) =
-            uapi::Volumes::decode_request(raw).map_err(|e| abi_error("volumes", e))?;
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Volumes>()).reader_writer();
+        // Ten kilobytes: off the stack, so read in place rather than by
+        // `read`, which returns the value.
+        let mut vs = KBox::init(pin_init::zeroed::<uapi::Volumes>(), GFP_KERNEL)?;
+        reader.read_slice(vs.as_bytes_mut())?;
+        vs.check().map_err(|e| abi_error("volumes", e))?;
+        let (index, flags) = (vs.index, vs.flags);
         let sharing = flags & uapi::VOLUMES_NO_SHARING == 0;
-        raw.fill(0);
+        // The answer: the entries filled below, the rest zero.
+        vs.flags = 0;
+        vs.volumes.fill(uapi::VolumeInfo::default());
         let table = self.table.lock();
         let Some(Entry::Live(slot)) = table.get(index as usize) else {
             return Err(ENOENT);
@@ -795,12 +785,14 @@ impl Controller {
             if d.is_some() {
                 disk_name(index as usize, e.id, &mut info.disk)?;
             }
-            uapi::Volumes::encode_info(raw, n, &info);
+            if let Some(slot) = vs.volumes.get_mut(n) {
+                *slot = info;
+            }
             n = n.saturating_add(1);
         }
         drop(table);
-        uapi::Volumes::encode_head(raw, index, n as u32);
-        writer.write_slice(&raw[..])?;
+        vs.nr_volumes = n as u32;
+        writer.write(&*vs)?;
         Ok(0)
     }
 }

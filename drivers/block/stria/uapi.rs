@@ -2,10 +2,22 @@
 
 //! The control ioctl ABI of `include/uapi/linux/stria.h`, in Rust.
 //!
-//! Shared by the kernel module and the `stria` helper: both encode and decode
-//! the structures field by field in native byte order, so neither needs to
-//! reinterpret raw memory.  The helper's tests check every size, offset and
+//! Shared by the kernel module and the `stria` helper.  Each structure is a
+//! `#[repr(C)]` type with the C structure's fields in the C order, which is
+//! the one statement of its layout: the kernel copies it to and from user
+//! space whole (`kernel::transmute`, implemented in `blk::abi`), the helper
+//! through `zerocopy`, whose derives below (helper build only) refuse a
+//! type with padding.  The helper's tests check every size, offset and
 //! request number against the C header.
+
+#[cfg(not(CONFIG_RUST))]
+use zerocopy::FromBytes;
+#[cfg(not(CONFIG_RUST))]
+use zerocopy::Immutable;
+#[cfg(not(CONFIG_RUST))]
+use zerocopy::IntoBytes;
+#[cfg(not(CONFIG_RUST))]
+use zerocopy::KnownLayout;
 
 /// Name of the control device under `/dev`.
 pub(crate) const CONTROL_NAME: &str = "stria-control";
@@ -33,24 +45,29 @@ const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
     (dir << 30) | ((size as u32) << 16) | (IOCTL_MAGIC << 8) | nr
 }
 
+/// The `size` field of a `T`, as user space fills it.
+const fn size_field<T>() -> u32 {
+    size_of::<T>() as u32
+}
+
 /// `STRIA_IOC_ASSEMBLE`.
-pub(crate) const IOC_ASSEMBLE: u32 = ioc(IOC_READ | IOC_WRITE, 0, Assemble::SIZE);
+pub(crate) const IOC_ASSEMBLE: u32 = ioc(IOC_READ | IOC_WRITE, 0, size_of::<Assemble>());
 /// `STRIA_IOC_STOP`.
-pub(crate) const IOC_STOP: u32 = ioc(IOC_WRITE, 1, Stop::SIZE);
+pub(crate) const IOC_STOP: u32 = ioc(IOC_WRITE, 1, size_of::<Stop>());
 /// `STRIA_IOC_STATUS`.
-pub(crate) const IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 2, Status::SIZE);
+pub(crate) const IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 2, size_of::<Status>());
 /// `STRIA_IOC_VOLUME`.
-pub(crate) const IOC_VOLUME: u32 = ioc(IOC_READ | IOC_WRITE, 3, Volume::SIZE);
+pub(crate) const IOC_VOLUME: u32 = ioc(IOC_READ | IOC_WRITE, 3, size_of::<Volume>());
 /// `STRIA_IOC_VOLUMES`.
-pub(crate) const IOC_VOLUMES: u32 = ioc(IOC_READ | IOC_WRITE, 4, Volumes::SIZE);
+pub(crate) const IOC_VOLUMES: u32 = ioc(IOC_READ | IOC_WRITE, 4, size_of::<Volumes>());
 /// `STRIA_VOLUMES_NO_SHARING`.
 pub(crate) const VOLUMES_NO_SHARING: u32 = 1;
 /// `STRIA_IOC_GC`.
-pub(crate) const IOC_GC: u32 = ioc(IOC_READ | IOC_WRITE, 5, Gc::SIZE);
+pub(crate) const IOC_GC: u32 = ioc(IOC_READ | IOC_WRITE, 5, size_of::<Gc>());
 /// `STRIA_GC_GREEDY`.
 pub(crate) const GC_GREEDY: u32 = 1;
 /// `STRIA_IOC_DIFF`.
-pub(crate) const IOC_DIFF: u32 = ioc(IOC_READ | IOC_WRITE, 6, Diff::SIZE);
+pub(crate) const IOC_DIFF: u32 = ioc(IOC_READ | IOC_WRITE, 6, size_of::<Diff>());
 /// `STRIA_DIFF_MAX_BLOCKS`.
 pub(crate) const DIFF_MAX_BLOCKS: u64 = 262144;
 
@@ -100,139 +117,117 @@ pub(crate) enum AbiError {
     Reserved,
 }
 
-fn get_u32(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    if let Some(s) = b.get(off..off + 4) {
-        a.copy_from_slice(s);
-    }
-    u32::from_ne_bytes(a)
-}
+// The sizes `include/uapi/linux/stria.h` gives, checked in the kernel's build
+// too (the helper's tests check every field's offset against the header).
+const _: () = assert!(
+    size_of::<Assemble>() == 56
+        && size_of::<Stop>() == 16
+        && size_of::<MemberInfo>() == 32
+        && size_of::<Status>() == 288 + 32 * 32
+        && size_of::<Volume>() == 80
+        && size_of::<VolumeInfo>() == 160
+        && size_of::<Volumes>() == 16 + 64 * 160
+        && size_of::<Gc>() == 48
+        && size_of::<Diff>() == 64
+);
 
-fn get_u64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    if let Some(s) = b.get(off..off + 8) {
-        a.copy_from_slice(s);
-    }
-    u64::from_ne_bytes(a)
-}
-
-fn put_u32(b: &mut [u8], off: usize, v: u32) {
-    if let Some(s) = b.get_mut(off..off + 4) {
-        s.copy_from_slice(&v.to_ne_bytes());
-    }
-}
-
-fn put_u64(b: &mut [u8], off: usize, v: u64) {
-    if let Some(s) = b.get_mut(off..off + 8) {
-        s.copy_from_slice(&v.to_ne_bytes());
-    }
-}
-
-fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) {
-    if let Some(s) = b.get_mut(off..off + v.len()) {
-        s.copy_from_slice(v);
-    }
-}
-
-fn get_bytes(b: &[u8], off: usize, out: &mut [u8]) {
-    if let Some(s) = b.get(off..off + out.len()) {
-        out.copy_from_slice(s);
-    }
-}
-
-/// The request part of a query (`size`, `flags`, then an array `index`).
-fn decode_query(b: &[u8], size: usize) -> Result<u32, AbiError> {
-    if get_u32(b, 0) as usize != size {
+/// Checks a structure from user space: its `size` field must be its size
+/// in this ABI revision, `flags` may have no bit outside `known`, and
+/// `reserved_zero` says whether the reserved fields are all zero.
+fn check<T>(size: u32, flags: u32, known: u32, reserved_zero: bool) -> Result<(), AbiError> {
+    if size != size_field::<T>() {
         return Err(AbiError::Size);
     }
-    if get_u32(b, 4) != 0 {
+    if flags & !known != 0 || !reserved_zero {
         return Err(AbiError::Reserved);
     }
-    Ok(get_u32(b, 8))
+    Ok(())
 }
 
-fn all_zero(b: &[u8], range: core::ops::Range<usize>) -> bool {
-    b.get(range).is_some_and(|s| s.iter().all(|&x| x == 0))
+/// An all-zero `T`.
+#[cfg(CONFIG_RUST)]
+fn zeroed<T: pin_init::Zeroable>() -> T {
+    pin_init::zeroed()
 }
 
-/// `struct stria_assemble`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// An all-zero `T`.
+#[cfg(not(CONFIG_RUST))]
+fn zeroed<T: zerocopy::FromZeros>() -> T {
+    T::new_zeroed()
+}
+
+/// `Default` for the structures that start with their size: `size` set,
+/// every other field zero; a valid request once its fields are filled.
+macro_rules! sized_default {
+    ($($t:ty),* $(,)?) => {
+        $(
+            impl Default for $t {
+                fn default() -> Self {
+                    Self {
+                        size: size_field::<Self>(),
+                        ..zeroed()
+                    }
+                }
+            }
+        )*
+    };
+}
+
+sized_default!(Assemble, Stop, Status, Volume, Volumes, Gc, Diff);
+
+/// `struct stria_assemble`: build an array from member block devices.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct Assemble {
+    /// `sizeof(struct stria_assemble)`.
+    pub(crate) size: u32,
+    /// Must be 0.
+    pub(crate) flags: u32,
     /// Number of member path slots at `paths`.
     pub(crate) nr_members: u32,
     /// Out: the array's number.
     pub(crate) index: u32,
-    /// User address of the path slots.
+    /// User address of `nr_members` slots of [`PATH_MAX`] bytes, each a
+    /// NUL-terminated path.
     pub(crate) paths: u64,
+    /// Must be 0.
+    pub(crate) reserved: [u64; 4],
 }
 
 impl Assemble {
-    /// `sizeof(struct stria_assemble)`.
-    pub(crate) const SIZE: usize = 56;
-    /// Offset of `index`, the only field written back.
-    pub(crate) const INDEX_OFFSET: usize = 12;
-
-    /// Decodes and checks the structure passed by user space.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        if get_u32(b, 4) != 0 || !all_zero(b, 24..56) {
-            return Err(AbiError::Reserved);
-        }
-        Ok(Self {
-            nr_members: get_u32(b, 8),
-            index: get_u32(b, 12),
-            paths: get_u64(b, 16),
-        })
-    }
-
-    /// Encodes the structure as user space passes it.
-    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        put_u32(&mut b, 0, Self::SIZE as u32);
-        put_u32(&mut b, 8, self.nr_members);
-        put_u32(&mut b, 12, self.index);
-        put_u64(&mut b, 16, self.paths);
-        b
+    /// Checks the structure passed by user space.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        check::<Self>(self.size, self.flags, 0, self.reserved == [0; 4])
     }
 }
 
-/// `struct stria_stop`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `struct stria_stop`: stop an array and release its members.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct Stop {
+    /// `sizeof(struct stria_stop)`.
+    pub(crate) size: u32,
+    /// Must be 0.
+    pub(crate) flags: u32,
     /// The array's number.
     pub(crate) index: u32,
+    /// Must be 0.
+    pub(crate) reserved: u32,
 }
 
 impl Stop {
-    /// `sizeof(struct stria_stop)`.
-    pub(crate) const SIZE: usize = 16;
-
-    /// Decodes and checks the structure passed by user space.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        if get_u32(b, 4) != 0 || get_u32(b, 12) != 0 {
-            return Err(AbiError::Reserved);
-        }
-        Ok(Self {
-            index: get_u32(b, 8),
-        })
-    }
-
-    /// Encodes the structure as user space passes it.
-    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        put_u32(&mut b, 0, Self::SIZE as u32);
-        put_u32(&mut b, 8, self.index);
-        b
+    /// Checks the structure passed by user space.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        check::<Self>(self.size, self.flags, 0, self.reserved == 0)
     }
 }
 
-/// `struct stria_member_info`.
+/// `struct stria_member_info`: one member as STATUS reports it.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct MemberInfo {
     /// Device major number.
     pub(crate) major: u32,
@@ -240,20 +235,21 @@ pub(crate) struct MemberInfo {
     pub(crate) minor: u32,
     /// Size in 512-byte sectors.
     pub(crate) sectors: u64,
-    /// Space not yet handed to stripes, in 512-byte sectors.
+    /// Space in free chunks, in 512-byte sectors.
     pub(crate) free_sectors: u64,
+    /// Zero.
+    pub(crate) reserved: u64,
 }
 
-impl MemberInfo {
-    /// `sizeof(struct stria_member_info)`.
-    pub(crate) const SIZE: usize = 32;
-    /// Offset of `free_sectors`.
-    pub(crate) const FREE_OFFSET: usize = 16;
-}
-
-/// `struct stria_status`.
+/// `struct stria_status`: state of one array.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct Status {
+    /// `sizeof(struct stria_status)`.
+    pub(crate) size: u32,
+    /// Must be 0.
+    pub(crate) flags: u32,
     /// In: the array's number.
     pub(crate) index: u32,
     /// Number of valid entries in `members`.
@@ -264,6 +260,8 @@ pub(crate) struct Status {
     pub(crate) chunk_sectors: u32,
     /// How many times the volume is open.
     pub(crate) open_count: u32,
+    /// Zero.
+    pub(crate) reserved0: u32,
     /// Volume size in 512-byte sectors.
     pub(crate) capacity_sectors: u64,
     /// Read requests served.
@@ -310,339 +308,55 @@ pub(crate) struct Status {
     pub(crate) members: [MemberInfo; MAX_MEMBERS as usize],
 }
 
-impl Default for Status {
-    fn default() -> Self {
-        Self {
-            index: 0,
-            nr_members: 0,
-            layout: 0,
-            chunk_sectors: 0,
-            open_count: 0,
-            capacity_sectors: 0,
-            reads: 0,
-            writes: 0,
-            flushes: 0,
-            errors: 0,
-            array_uuid: [0; 16],
-            name: [0; NAME_MAX],
-            map_blocks: 0,
-            map_bytes: 0,
-            stripes: 0,
-            partial_stripes: 0,
-            host_blocks: 0,
-            member_blocks: 0,
-            pool_blocks: 0,
-            free_blocks: 0,
-            live_blocks: 0,
-            reclaimable_blocks: 0,
-            dying_blocks: 0,
-            raid_stripes: [0; 4],
-            gc_stripes: 0,
-            gc_moved_blocks: 0,
-            members: [MemberInfo::default(); MAX_MEMBERS as usize],
-        }
-    }
-}
-
 impl Status {
-    /// `sizeof(struct stria_status)`.
-    pub(crate) const SIZE: usize = 288 + MAX_MEMBERS as usize * MemberInfo::SIZE;
-    const UUID_OFFSET: usize = 72;
-    const NAME_OFFSET: usize = 88;
-    /// Offset of `map_blocks`; `map_bytes`, `stripes`, `partial_stripes`,
-    /// `host_blocks` and `member_blocks` follow, 8 bytes each.
-    pub(crate) const MAP_BLOCKS_OFFSET: usize = 152;
-    /// Offset of `pool_blocks`; the space and collection fields follow, 8
-    /// bytes each, `raid_stripes` taking four.
-    pub(crate) const POOL_OFFSET: usize = 200;
-    const MEMBERS_OFFSET: usize = 288;
-
-    /// The fields from `pool_blocks` on, in order.
-    fn space_fields(&self) -> [u64; 11] {
-        let r = &self.raid_stripes;
-        [
-            self.pool_blocks,
-            self.free_blocks,
-            self.live_blocks,
-            self.reclaimable_blocks,
-            self.dying_blocks,
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            self.gc_stripes,
-            self.gc_moved_blocks,
-        ]
-    }
-
-    /// Decodes the request part (`size`, `flags`, `index`) from user space.
-    pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<u32, AbiError> {
-        decode_query(b, Self::SIZE)
-    }
-
-    /// Encodes the whole structure.
-    pub(crate) fn encode(&self, b: &mut [u8; Self::SIZE]) {
-        b.fill(0);
-        put_u32(b, 0, Self::SIZE as u32);
-        put_u32(b, 8, self.index);
-        put_u32(b, 12, self.nr_members);
-        put_u32(b, 16, self.layout);
-        put_u32(b, 20, self.chunk_sectors);
-        put_u32(b, 24, self.open_count);
-        put_u64(b, 32, self.capacity_sectors);
-        put_u64(b, 40, self.reads);
-        put_u64(b, 48, self.writes);
-        put_u64(b, 56, self.flushes);
-        put_u64(b, 64, self.errors);
-        put_bytes(b, Self::UUID_OFFSET, &self.array_uuid);
-        put_bytes(b, Self::NAME_OFFSET, &self.name);
-        put_u64(b, Self::MAP_BLOCKS_OFFSET, self.map_blocks);
-        put_u64(b, Self::MAP_BLOCKS_OFFSET + 8, self.map_bytes);
-        put_u64(b, Self::MAP_BLOCKS_OFFSET + 16, self.stripes);
-        put_u64(b, Self::MAP_BLOCKS_OFFSET + 24, self.partial_stripes);
-        put_u64(b, Self::MAP_BLOCKS_OFFSET + 32, self.host_blocks);
-        put_u64(b, Self::MAP_BLOCKS_OFFSET + 40, self.member_blocks);
-        for (i, v) in self.space_fields().iter().enumerate() {
-            put_u64(b, Self::POOL_OFFSET + 8 * i, *v);
-        }
-        let mut off = Self::MEMBERS_OFFSET;
-        for m in &self.members {
-            put_u32(b, off, m.major);
-            put_u32(b, off + 4, m.minor);
-            put_u64(b, off + 8, m.sectors);
-            put_u64(b, off + MemberInfo::FREE_OFFSET, m.free_sectors);
-            off += MemberInfo::SIZE;
-        }
-    }
-
-    /// Decodes the whole structure, as the helper reads the kernel's answer.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        let mut s = Self {
-            index: get_u32(b, 8),
-            nr_members: get_u32(b, 12),
-            layout: get_u32(b, 16),
-            chunk_sectors: get_u32(b, 20),
-            open_count: get_u32(b, 24),
-            capacity_sectors: get_u64(b, 32),
-            reads: get_u64(b, 40),
-            writes: get_u64(b, 48),
-            flushes: get_u64(b, 56),
-            errors: get_u64(b, 64),
-            map_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET),
-            map_bytes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 8),
-            stripes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 16),
-            partial_stripes: get_u64(b, Self::MAP_BLOCKS_OFFSET + 24),
-            host_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET + 32),
-            member_blocks: get_u64(b, Self::MAP_BLOCKS_OFFSET + 40),
-            ..Self::default()
-        };
-        let f = |i: usize| get_u64(b, Self::POOL_OFFSET + 8 * i);
-        s.pool_blocks = f(0);
-        s.free_blocks = f(1);
-        s.live_blocks = f(2);
-        s.reclaimable_blocks = f(3);
-        s.dying_blocks = f(4);
-        s.raid_stripes = [f(5), f(6), f(7), f(8)];
-        s.gc_stripes = f(9);
-        s.gc_moved_blocks = f(10);
-        get_bytes(b, Self::UUID_OFFSET, &mut s.array_uuid);
-        get_bytes(b, Self::NAME_OFFSET, &mut s.name);
-        let mut off = Self::MEMBERS_OFFSET;
-        for m in s.members.iter_mut() {
-            *m = MemberInfo {
-                major: get_u32(b, off),
-                minor: get_u32(b, off + 4),
-                sectors: get_u64(b, off + 8),
-                free_sectors: get_u64(b, off + MemberInfo::FREE_OFFSET),
-            };
-            off += MemberInfo::SIZE;
-        }
-        Ok(s)
+    /// Checks the request part (`size`, `flags`) passed by user space; the
+    /// rest is the answer's.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        check::<Self>(self.size, self.flags, 0, true)
     }
 }
 
-/// `struct stria_volume`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `struct stria_volume`: create, resize, delete or copy a volume.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct Volume {
+    /// `sizeof(struct stria_volume)`.
+    pub(crate) size: u32,
+    /// Must be 0.
+    pub(crate) flags: u32,
     /// The array's number.
     pub(crate) index: u32,
     /// One of the `VOLUME_*` operations.
     pub(crate) op: u32,
-    /// The volume's id (0: by name); out for create.
+    /// The volume's id (0: by name); out for create and copy.
     pub(crate) id: u32,
     /// Copy: a `COPY_FORM_*`; 0 for the other operations.
     pub(crate) form: u32,
-    /// Copy: a `TRACK_*`; 0 for the other operations.
-    pub(crate) track: u32,
     /// Size in 512-byte sectors.
     pub(crate) size_sectors: u64,
     /// Name, NUL padded.
     pub(crate) name: [u8; VOLUME_NAME_MAX],
+    /// Copy: a `TRACK_*`; 0 for the other operations.
+    pub(crate) track: u32,
+    /// Must be 0.
+    pub(crate) reserved0: u32,
+    /// Must be 0.
+    pub(crate) reserved: u64,
 }
 
 impl Volume {
-    /// `sizeof(struct stria_volume)`.
-    pub(crate) const SIZE: usize = 80;
-    /// Offset of `id`, the only field written back.
-    pub(crate) const ID_OFFSET: usize = 16;
-    const NAME_OFFSET: usize = 32;
-
-    /// Decodes and checks the structure passed by user space.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        if get_u32(b, 4) != 0 || !all_zero(b, 68..80) {
-            return Err(AbiError::Reserved);
-        }
-        let mut v = Self {
-            index: get_u32(b, 8),
-            op: get_u32(b, 12),
-            id: get_u32(b, 16),
-            form: get_u32(b, 20),
-            track: get_u32(b, 64),
-            size_sectors: get_u64(b, 24),
-            ..Self::default()
-        };
-        get_bytes(b, Self::NAME_OFFSET, &mut v.name);
-        Ok(v)
-    }
-
-    /// Encodes the structure as user space passes it.
-    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        put_u32(&mut b, 0, Self::SIZE as u32);
-        put_u32(&mut b, 8, self.index);
-        put_u32(&mut b, 12, self.op);
-        put_u32(&mut b, 16, self.id);
-        put_u32(&mut b, 20, self.form);
-        put_u64(&mut b, 24, self.size_sectors);
-        put_bytes(&mut b, Self::NAME_OFFSET, &self.name);
-        put_u32(&mut b, 64, self.track);
-        b
+    /// Checks the structure passed by user space.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        let reserved_zero = self.reserved0 == 0 && self.reserved == 0;
+        check::<Self>(self.size, self.flags, 0, reserved_zero)
     }
 }
 
-/// `struct stria_gc`.
+/// `struct stria_volume_info`: one volume as VOLUMES reports it.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Gc {
-    /// `STRIA_GC_*`.
-    pub(crate) flags: u32,
-    /// The array's number.
-    pub(crate) index: u32,
-    /// Stop once this share of the pool is free.
-    pub(crate) until_free_percent: u32,
-    /// Out: stripes emptied.
-    pub(crate) stripes: u64,
-    /// Out: member blocks freed.
-    pub(crate) freed_blocks: u64,
-}
-
-impl Gc {
-    /// `sizeof(struct stria_gc)`.
-    pub(crate) const SIZE: usize = 48;
-
-    /// Decodes and checks the structure passed by user space.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        if get_u32(b, 4) & !GC_GREEDY != 0 || !all_zero(b, 32..48) {
-            return Err(AbiError::Reserved);
-        }
-        Ok(Self {
-            flags: get_u32(b, 4),
-            index: get_u32(b, 8),
-            until_free_percent: get_u32(b, 12),
-            stripes: get_u64(b, 16),
-            freed_blocks: get_u64(b, 24),
-        })
-    }
-
-    /// Encodes the structure.
-    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        put_u32(&mut b, 0, Self::SIZE as u32);
-        put_u32(&mut b, 4, self.flags);
-        put_u32(&mut b, 8, self.index);
-        put_u32(&mut b, 12, self.until_free_percent);
-        put_u64(&mut b, 16, self.stripes);
-        put_u64(&mut b, 24, self.freed_blocks);
-        b
-    }
-}
-
-/// `struct stria_diff`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Diff {
-    /// `DIFF_*` flags.
-    pub(crate) flags: u32,
-    /// The array's number.
-    pub(crate) index: u32,
-    /// A volume.
-    pub(crate) id: u32,
-    /// The volume to compare it with.
-    pub(crate) other: u32,
-    /// First block compared.
-    pub(crate) start: u64,
-    /// Blocks compared.
-    pub(crate) nr_blocks: u64,
-    /// User address of the bit map.
-    pub(crate) bitmap: u64,
-    /// Out: blocks that differ.
-    pub(crate) changed: u64,
-    /// Out: how it was answered, a `DIFF_BY_*`.
-    pub(crate) how: u32,
-}
-
-impl Diff {
-    /// `sizeof(struct stria_diff)`.
-    pub(crate) const SIZE: usize = 64;
-
-    /// Decodes and checks the structure passed by user space.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        let flags = get_u32(b, 4);
-        if flags & !DIFF_MAPS != 0 || !all_zero(b, 56..64) {
-            return Err(AbiError::Reserved);
-        }
-        Ok(Self {
-            flags,
-            how: get_u32(b, 20),
-            index: get_u32(b, 8),
-            id: get_u32(b, 12),
-            other: get_u32(b, 16),
-            start: get_u64(b, 24),
-            nr_blocks: get_u64(b, 32),
-            bitmap: get_u64(b, 40),
-            changed: get_u64(b, 48),
-        })
-    }
-
-    /// Encodes the structure.
-    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        put_u32(&mut b, 0, Self::SIZE as u32);
-        put_u32(&mut b, 8, self.index);
-        put_u32(&mut b, 12, self.id);
-        put_u32(&mut b, 4, self.flags);
-        put_u32(&mut b, 16, self.other);
-        put_u32(&mut b, 20, self.how);
-        put_u64(&mut b, 24, self.start);
-        put_u64(&mut b, 32, self.nr_blocks);
-        put_u64(&mut b, 40, self.bitmap);
-        put_u64(&mut b, 48, self.changed);
-        b
-    }
-}
-
-/// `struct stria_volume_info`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct VolumeInfo {
     /// Volume id.
     pub(crate) id: u32,
@@ -676,136 +390,99 @@ pub(crate) struct VolumeInfo {
     /// Form of its divergence map now, a `TRACK_*` (`TRACK_NONE` if it
     /// has none), 0 if not a copy.
     pub(crate) track: u32,
+    /// Zero.
+    pub(crate) reserved0: u32,
     /// Bytes of memory its divergence map takes.
     pub(crate) track_bytes: u64,
     /// Blocks its divergence map marks as changed on either side.
     pub(crate) track_blocks: u64,
 }
 
-impl VolumeInfo {
-    /// `sizeof(struct stria_volume_info)`.
-    pub(crate) const SIZE: usize = 160;
-}
-
-/// `struct stria_volumes`.
+/// `struct stria_volumes`: list the volumes of an array.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
 pub(crate) struct Volumes {
+    /// `sizeof(struct stria_volumes)`.
+    pub(crate) size: u32,
+    /// `STRIA_VOLUMES_*`.
+    pub(crate) flags: u32,
     /// The array's number.
     pub(crate) index: u32,
-    /// Valid entries in `volumes`.
+    /// Out: valid entries in `volumes`.
     pub(crate) nr_volumes: u32,
-    /// The volumes.
+    /// Out: the volumes, by id.
     pub(crate) volumes: [VolumeInfo; MAX_VOLUMES],
 }
 
-impl Default for Volumes {
-    fn default() -> Self {
-        Self {
-            index: 0,
-            nr_volumes: 0,
-            volumes: [VolumeInfo::default(); MAX_VOLUMES],
-        }
+impl Volumes {
+    /// Checks the request part (`size`, `flags`) passed by user space; the
+    /// rest is the answer's.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        check::<Self>(self.size, self.flags, VOLUMES_NO_SHARING, true)
     }
 }
 
-impl Volumes {
-    /// `sizeof(struct stria_volumes)`.
-    pub(crate) const SIZE: usize = 16 + MAX_VOLUMES * VolumeInfo::SIZE;
-    const VOLUMES_OFFSET: usize = 16;
+/// `struct stria_gc`: run free-space collection on an array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
+pub(crate) struct Gc {
+    /// `sizeof(struct stria_gc)`.
+    pub(crate) size: u32,
+    /// `STRIA_GC_*`.
+    pub(crate) flags: u32,
+    /// The array's number.
+    pub(crate) index: u32,
+    /// Stop once this share of the pool is free.
+    pub(crate) until_free_percent: u32,
+    /// Out: stripes emptied.
+    pub(crate) stripes: u64,
+    /// Out: member blocks freed.
+    pub(crate) freed_blocks: u64,
+    /// Must be 0.
+    pub(crate) reserved: [u64; 2],
+}
 
-    /// Decodes the request part (`size`, `flags`, `index`) from user space.
-    pub(crate) fn decode_request(b: &[u8; Self::SIZE]) -> Result<(u32, u32), AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        let flags = get_u32(b, 4);
-        if flags & !VOLUMES_NO_SHARING != 0 {
-            return Err(AbiError::Reserved);
-        }
-        Ok((get_u32(b, 8), flags))
+impl Gc {
+    /// Checks the structure passed by user space.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        check::<Self>(self.size, self.flags, GC_GREEDY, self.reserved == [0; 2])
     }
+}
 
-    /// Encodes the whole structure.
-    pub(crate) fn encode(&self, b: &mut [u8; Self::SIZE]) {
-        b.fill(0);
-        Self::encode_head(b, self.index, self.nr_volumes);
-        for (i, v) in self.volumes.iter().enumerate() {
-            Self::encode_info(b, i, v);
-        }
-    }
+/// `struct stria_diff`: where two volumes of an array differ.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_RUST), derive(FromBytes, Immutable, IntoBytes, KnownLayout))]
+pub(crate) struct Diff {
+    /// `sizeof(struct stria_diff)`.
+    pub(crate) size: u32,
+    /// `DIFF_*` flags.
+    pub(crate) flags: u32,
+    /// The array's number.
+    pub(crate) index: u32,
+    /// A volume.
+    pub(crate) id: u32,
+    /// The volume to compare it with.
+    pub(crate) other: u32,
+    /// Out: how it was answered, a `DIFF_BY_*`.
+    pub(crate) how: u32,
+    /// First block compared.
+    pub(crate) start: u64,
+    /// Blocks compared.
+    pub(crate) nr_blocks: u64,
+    /// User address of the bit map.
+    pub(crate) bitmap: u64,
+    /// Out: blocks that differ.
+    pub(crate) changed: u64,
+    /// Must be 0.
+    pub(crate) reserved: u64,
+}
 
-    /// Encodes a request for array `index` with `flags`
-    /// (`STRIA_VOLUMES_*`).
-    pub(crate) fn encode_request(b: &mut [u8; Self::SIZE], index: u32, flags: u32) {
-        b.fill(0);
-        Self::encode_head(b, index, 0);
-        put_u32(b, 4, flags);
-    }
-
-    /// Encodes everything but the entries, with flags zero.
-    pub(crate) fn encode_head(b: &mut [u8; Self::SIZE], index: u32, nr_volumes: u32) {
-        put_u32(b, 0, Self::SIZE as u32);
-        put_u32(b, 4, 0);
-        put_u32(b, 8, index);
-        put_u32(b, 12, nr_volumes);
-    }
-
-    /// Encodes entry `i` (ignored beyond the last).
-    pub(crate) fn encode_info(b: &mut [u8; Self::SIZE], i: usize, v: &VolumeInfo) {
-        if i >= MAX_VOLUMES {
-            return;
-        }
-        let off = Self::VOLUMES_OFFSET + i * VolumeInfo::SIZE;
-        put_u32(b, off, v.id);
-        put_u32(b, off + 4, v.open_count);
-        put_u64(b, off + 8, v.size_sectors);
-        put_u64(b, off + 16, v.map_blocks);
-        put_u64(b, off + 24, v.map_bytes);
-        put_bytes(b, off + 32, &v.name);
-        put_bytes(b, off + 64, &v.disk);
-        put_u32(b, off + 96, v.flags);
-        put_u32(b, off + 100, v.parent_id);
-        put_u64(b, off + 104, v.copy_seq);
-        put_u64(b, off + 112, v.shared_blocks);
-        put_u64(b, off + 120, v.shared_map_bytes);
-        put_u32(b, off + 128, v.copy_form);
-        put_u32(b, off + 132, v.deltas);
-        put_u32(b, off + 136, v.track);
-        put_u64(b, off + 144, v.track_bytes);
-        put_u64(b, off + 152, v.track_blocks);
-    }
-
-    /// Decodes the whole structure, as the helper reads the kernel's answer.
-    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Result<Self, AbiError> {
-        if get_u32(b, 0) as usize != Self::SIZE {
-            return Err(AbiError::Size);
-        }
-        let mut s = Self {
-            index: get_u32(b, 8),
-            nr_volumes: get_u32(b, 12),
-            ..Self::default()
-        };
-        let mut off = Self::VOLUMES_OFFSET;
-        for v in s.volumes.iter_mut() {
-            v.id = get_u32(b, off);
-            v.open_count = get_u32(b, off + 4);
-            v.size_sectors = get_u64(b, off + 8);
-            v.map_blocks = get_u64(b, off + 16);
-            v.map_bytes = get_u64(b, off + 24);
-            get_bytes(b, off + 32, &mut v.name);
-            get_bytes(b, off + 64, &mut v.disk);
-            v.flags = get_u32(b, off + 96);
-            v.parent_id = get_u32(b, off + 100);
-            v.copy_seq = get_u64(b, off + 104);
-            v.shared_blocks = get_u64(b, off + 112);
-            v.shared_map_bytes = get_u64(b, off + 120);
-            v.copy_form = get_u32(b, off + 128);
-            v.deltas = get_u32(b, off + 132);
-            v.track = get_u32(b, off + 136);
-            v.track_bytes = get_u64(b, off + 144);
-            v.track_blocks = get_u64(b, off + 152);
-            off += VolumeInfo::SIZE;
-        }
-        Ok(s)
+impl Diff {
+    /// Checks the structure passed by user space.
+    pub(crate) fn check(&self) -> Result<(), AbiError> {
+        check::<Self>(self.size, self.flags, DIFF_MAPS, self.reserved == 0)
     }
 }

@@ -10,13 +10,13 @@ use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 
-nix::ioctl_readwrite_bad!(ioc_assemble, uapi::IOC_ASSEMBLE, [u8; uapi::Assemble::SIZE]);
-nix::ioctl_readwrite_bad!(ioc_stop, uapi::IOC_STOP, [u8; uapi::Stop::SIZE]);
-nix::ioctl_readwrite_bad!(ioc_status, uapi::IOC_STATUS, [u8; uapi::Status::SIZE]);
-nix::ioctl_readwrite_bad!(ioc_volume, uapi::IOC_VOLUME, [u8; uapi::Volume::SIZE]);
-nix::ioctl_readwrite_bad!(ioc_volumes, uapi::IOC_VOLUMES, [u8; uapi::Volumes::SIZE]);
-nix::ioctl_readwrite_bad!(ioc_gc, uapi::IOC_GC, [u8; uapi::Gc::SIZE]);
-nix::ioctl_readwrite_bad!(ioc_diff, uapi::IOC_DIFF, [u8; uapi::Diff::SIZE]);
+nix::ioctl_readwrite_bad!(ioc_assemble, uapi::IOC_ASSEMBLE, uapi::Assemble);
+nix::ioctl_readwrite_bad!(ioc_stop, uapi::IOC_STOP, uapi::Stop);
+nix::ioctl_readwrite_bad!(ioc_status, uapi::IOC_STATUS, uapi::Status);
+nix::ioctl_readwrite_bad!(ioc_volume, uapi::IOC_VOLUME, uapi::Volume);
+nix::ioctl_readwrite_bad!(ioc_volumes, uapi::IOC_VOLUMES, uapi::Volumes);
+nix::ioctl_readwrite_bad!(ioc_gc, uapi::IOC_GC, uapi::Gc);
+nix::ioctl_readwrite_bad!(ioc_diff, uapi::IOC_DIFF, uapi::Diff);
 
 /// Path of the control device.
 pub fn control_path() -> String {
@@ -100,22 +100,24 @@ impl Control {
         }
         let mut req = uapi::Assemble {
             nr_members: members.len() as u32,
-            index: 0,
             paths: slots.as_ptr() as u64,
-        }
-        .encode();
+            ..Default::default()
+        };
         // SAFETY: `req` is a `struct stria_assemble` and `slots` outlives the
         // call.
         unsafe { ioc_assemble(self.file.as_raw_fd(), &mut req) }
             .map_err(|e| Failure::errno(format!("assemble {}", members.join(" ")), e))?;
-        let out = uapi::Assemble::decode(&req)
+        req.check()
             .map_err(|_| Failure::msg("assemble: bad answer from the kernel"))?;
-        Ok(out.index)
+        Ok(req.index)
     }
 
     /// Stops array `index`.
     pub fn stop(&self, index: u32) -> Result<(), Failure> {
-        let mut req = uapi::Stop { index }.encode();
+        let mut req = uapi::Stop {
+            index,
+            ..Default::default()
+        };
         // SAFETY: `req` is a `struct stria_stop`.
         unsafe { ioc_stop(self.file.as_raw_fd(), &mut req) }
             .map_err(|e| Failure::errno(format!("stop /dev/stria{index}"), e))?;
@@ -129,22 +131,18 @@ impl Control {
     }
 
     fn try_status(&self, index: u32) -> Result<Option<uapi::Status>, Failure> {
-        let mut buf = [0u8; uapi::Status::SIZE];
-        uapi::Status {
+        let mut st = uapi::Status {
             index,
             ..Default::default()
-        }
-        .encode(&mut buf);
-        // Only the request part goes in; the rest must be zero.
-        buf[12..].fill(0);
-        // SAFETY: `buf` is a `struct stria_status`.
-        match unsafe { ioc_status(self.file.as_raw_fd(), &mut buf) } {
+        };
+        // SAFETY: `st` is a `struct stria_status`.
+        match unsafe { ioc_status(self.file.as_raw_fd(), &mut st) } {
             Ok(_) => {}
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(Failure::errno(format!("status /dev/stria{index}"), e)),
         }
-        uapi::Status::decode(&buf)
-            .map(Some)
+        st.check()
+            .map(|()| Some(st))
             .map_err(|_| Failure::msg("status: bad answer from the kernel"))
     }
 
@@ -152,11 +150,12 @@ impl Control {
     /// kernel's answer (`id` is the new volume's for a create).  A refusal
     /// is reported as `what` and the errno.
     pub fn volume(&self, req: &uapi::Volume, what: &str) -> Result<uapi::Volume, Failure> {
-        let mut buf = req.encode();
-        // SAFETY: `buf` is a `struct stria_volume`.
-        unsafe { ioc_volume(self.file.as_raw_fd(), &mut buf) }
+        let mut out = *req;
+        // SAFETY: `out` is a `struct stria_volume`.
+        unsafe { ioc_volume(self.file.as_raw_fd(), &mut out) }
             .map_err(|e| Failure::errno(what, e))?;
-        uapi::Volume::decode(&buf)
+        out.check()
+            .map(|()| out)
             .map_err(|_| Failure::msg(format!("{what}: bad answer from the kernel")))
     }
 
@@ -173,27 +172,32 @@ impl Control {
     }
 
     fn query_volumes(&self, index: u32, flags: u32) -> Result<Option<uapi::Volumes>, Failure> {
-        let mut buf = [0u8; uapi::Volumes::SIZE];
-        uapi::Volumes::encode_request(&mut buf, index, flags);
-        // SAFETY: `buf` is a `struct stria_volumes`.
-        match unsafe { ioc_volumes(self.file.as_raw_fd(), &mut buf) } {
+        let mut vs = uapi::Volumes {
+            index,
+            flags,
+            ..Default::default()
+        };
+        // SAFETY: `vs` is a `struct stria_volumes`.
+        match unsafe { ioc_volumes(self.file.as_raw_fd(), &mut vs) } {
             Ok(_) => {}
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(Failure::errno(format!("volumes of stria{index}"), e)),
         }
-        uapi::Volumes::decode(&buf)
-            .map(Some)
+        vs.check()
+            .map(|()| Some(vs))
             .map_err(|_| Failure::msg("volumes: bad answer from the kernel"))
     }
 
     /// Runs free-space collection as `req` says; returns the kernel's
     /// answer.
     pub fn gc(&self, req: &uapi::Gc) -> Result<uapi::Gc, Failure> {
-        let mut buf = req.encode();
-        // SAFETY: `buf` is a `struct stria_gc`.
-        unsafe { ioc_gc(self.file.as_raw_fd(), &mut buf) }
+        let mut out = *req;
+        // SAFETY: `out` is a `struct stria_gc`.
+        unsafe { ioc_gc(self.file.as_raw_fd(), &mut out) }
             .map_err(|e| Failure::errno(format!("gc /dev/stria{}", req.index), e))?;
-        uapi::Gc::decode(&buf).map_err(|_| Failure::msg("gc: bad answer from the kernel"))
+        out.check()
+            .map(|()| out)
+            .map_err(|_| Failure::msg("gc: bad answer from the kernel"))
     }
 
     /// Fills `bits` with where the volumes `req` names differ over
@@ -209,16 +213,16 @@ impl Control {
         if (bits.len() as u64) < req.nr_blocks.div_ceil(8) {
             return Err(Failure::msg(format!("{what}: bit map too short")));
         }
-        let mut buf = uapi::Diff {
+        let mut out = uapi::Diff {
             bitmap: bits.as_mut_ptr() as u64,
             ..*req
-        }
-        .encode();
-        // SAFETY: `buf` is a `struct stria_diff` whose bit map is `bits`,
+        };
+        // SAFETY: `out` is a `struct stria_diff` whose bit map is `bits`,
         // long enough for `nr_blocks` bits, which the kernel writes.
-        unsafe { ioc_diff(self.file.as_raw_fd(), &mut buf) }
+        unsafe { ioc_diff(self.file.as_raw_fd(), &mut out) }
             .map_err(|e| Failure::errno(what, e))?;
-        uapi::Diff::decode(&buf)
+        out.check()
+            .map(|()| out)
             .map_err(|_| Failure::msg(format!("{what}: bad answer from the kernel")))
     }
 

@@ -196,6 +196,7 @@ pub fn create(
             track: track.code(),
             size_sectors: 0,
             name: name_bytes,
+            ..Default::default()
         },
         &what,
     )?;

@@ -210,6 +210,7 @@ pub fn create(array: &str, name: &str, size: &str) -> Result<CreateReport, Failu
             track: 0,
             size_sectors: size_bytes / 512,
             name: name_bytes,
+            ..Default::default()
         },
         &format!("volume create stria{index}/{name}"),
     )?;

@@ -18,6 +18,8 @@ use std::fs::File;
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::os::fd::RawFd;
+use zerocopy::FromBytes;
+use zerocopy::IntoBytes;
 
 /// Issues `cmd` with a pointer to `buf` and returns the errno (or success).
 fn ioctl(fd: RawFd, cmd: u32, buf: *mut u8) -> Result<(), Errno> {
@@ -31,6 +33,11 @@ fn ioctl(fd: RawFd, cmd: u32, buf: *mut u8) -> Result<(), Errno> {
     }
 }
 
+/// Issues `cmd` on the structure `req`, which the kernel may write back.
+fn ioctl_on<T: IntoBytes + FromBytes>(fd: RawFd, cmd: u32, req: &mut T) -> Result<(), Errno> {
+    ioctl(fd, cmd, req.as_mut_bytes().as_mut_ptr())
+}
+
 fn paths(list: &[&str]) -> Vec<u8> {
     let mut v = vec![0u8; list.len() * uapi::PATH_MAX];
     for (p, slot) in list.iter().zip(v.chunks_exact_mut(uapi::PATH_MAX)) {
@@ -42,14 +49,11 @@ fn paths(list: &[&str]) -> Vec<u8> {
 fn assemble_raw(fd: RawFd, nr: u32, paths: u64) -> (Result<(), Errno>, u32) {
     let mut req = uapi::Assemble {
         nr_members: nr,
-        index: 0,
         paths,
-    }
-    .encode();
-    let r = ioctl(fd, uapi::IOC_ASSEMBLE, req.as_mut_ptr());
-    let index = uapi::Assemble::decode(&req)
-        .map(|a| a.index)
-        .unwrap_or(u32::MAX);
+        ..Default::default()
+    };
+    let r = ioctl_on(fd, uapi::IOC_ASSEMBLE, &mut req);
+    let index = req.check().map(|()| req.index).unwrap_or(u32::MAX);
     (r, index)
 }
 
@@ -59,18 +63,22 @@ fn assemble(fd: RawFd, list: &[&str]) -> (Result<(), Errno>, u32) {
 }
 
 fn stop(fd: RawFd, index: u32) -> Result<(), Errno> {
-    let mut req = uapi::Stop { index }.encode();
-    ioctl(fd, uapi::IOC_STOP, req.as_mut_ptr())
+    let mut req = uapi::Stop {
+        index,
+        ..Default::default()
+    };
+    ioctl_on(fd, uapi::IOC_STOP, &mut req)
 }
 
 fn status(fd: RawFd, index: u32) -> Result<(), Errno> {
-    let mut buf = [0u8; uapi::Status::SIZE];
-    buf[..4].copy_from_slice(&(uapi::Status::SIZE as u32).to_ne_bytes());
-    buf[8..12].copy_from_slice(&index.to_ne_bytes());
-    ioctl(fd, uapi::IOC_STATUS, buf.as_mut_ptr())
+    let mut req = uapi::Status {
+        index,
+        ..Default::default()
+    };
+    ioctl_on(fd, uapi::IOC_STATUS, &mut req)
 }
 
-fn volume_req(index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) -> [u8; uapi::Volume::SIZE] {
+fn volume_req(index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) -> uapi::Volume {
     let mut v = uapi::Volume {
         index,
         op,
@@ -80,80 +88,80 @@ fn volume_req(index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) -> [u8; u
     };
     let n = name.len().min(v.name.len());
     v.name[..n].copy_from_slice(&name[..n]);
-    v.encode()
+    v
 }
 
 fn volume(fd: RawFd, index: u32, op: u32, id: u32, sectors: u64, name: &[u8]) -> Result<(), Errno> {
     let mut req = volume_req(index, op, id, sectors, name);
-    ioctl(fd, uapi::IOC_VOLUME, req.as_mut_ptr())
+    ioctl_on(fd, uapi::IOC_VOLUME, &mut req)
 }
 
-/// A diff case: what it tries, the request, a change to its encoded
-/// form, and the answer expected.
+/// A diff case: what it tries, the request, a change to it once its bit
+/// map is set, and the answer expected.
 type DiffCase = (
     &'static str,
     uapi::Diff,
-    fn(&mut [u8; uapi::Diff::SIZE]),
+    fn(&mut uapi::Diff),
     Result<(), Errno>,
 );
 
 /// A diff of volumes `id` and `other` into `bits`, with `poke` applied to
-/// the encoded request.
+/// the request.
 fn diff(
     fd: RawFd,
     d: uapi::Diff,
     bits: &mut [u8],
-    poke: impl FnOnce(&mut [u8; uapi::Diff::SIZE]),
+    poke: impl FnOnce(&mut uapi::Diff),
 ) -> Result<(), Errno> {
-    let mut raw = uapi::Diff {
+    let mut req = uapi::Diff {
         bitmap: bits.as_mut_ptr() as u64,
         ..d
-    }
-    .encode();
-    poke(&mut raw);
-    ioctl(fd, uapi::IOC_DIFF, raw.as_mut_ptr())
+    };
+    poke(&mut req);
+    ioctl_on(fd, uapi::IOC_DIFF, &mut req)
 }
 
 fn volumes(fd: RawFd, index: u32, size: u32, flags: u32) -> Result<(), Errno> {
-    let mut buf = vec![0u8; uapi::Volumes::SIZE];
-    buf[..4].copy_from_slice(&size.to_ne_bytes());
-    buf[4..8].copy_from_slice(&flags.to_ne_bytes());
-    buf[8..12].copy_from_slice(&index.to_ne_bytes());
-    ioctl(fd, uapi::IOC_VOLUMES, buf.as_mut_ptr())
+    let mut req = uapi::Volumes {
+        size,
+        flags,
+        index,
+        ..Default::default()
+    };
+    ioctl_on(fd, uapi::IOC_VOLUMES, &mut req)
 }
 
 /// Volume requests that are malformed or name what does not exist.
 fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
     const GIB: u64 = 1 << 21;
     let create = uapi::VOLUME_CREATE;
-    let mut raw = volume_req(index, create, 0, GIB, b"ok");
-    raw[0] = 79;
-    t.expect(
-        "volume: wrong size field",
-        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
-    let mut raw = volume_req(index, create, 0, GIB, b"ok");
-    raw[4] = 1;
-    t.expect(
-        "volume: flags set",
-        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
-    let mut raw = volume_req(index, create, 0, GIB, b"ok");
-    raw[uapi::Volume::SIZE - 1] = 1;
-    t.expect(
-        "volume: reserved byte set",
-        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
-    let mut raw = volume_req(index, create, 0, GIB, b"ok");
-    raw[64] = uapi::TRACK_BITMAP as u8;
-    t.expect(
-        "volume: a divergence map form on create",
-        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
+    let ok = volume_req(index, create, 0, GIB, b"ok");
+    for (what, bad) in [
+        ("volume: wrong size field", uapi::Volume { size: 79, ..ok }),
+        ("volume: flags set", uapi::Volume { flags: 1, ..ok }),
+        (
+            "volume: reserved word set",
+            uapi::Volume { reserved: 1, ..ok },
+        ),
+        (
+            "volume: first reserved word set",
+            uapi::Volume { reserved0: 1, ..ok },
+        ),
+        (
+            "volume: a divergence map form on create",
+            uapi::Volume {
+                track: uapi::TRACK_BITMAP,
+                ..ok
+            },
+        ),
+    ] {
+        let mut bad = bad;
+        t.expect(
+            what,
+            ioctl_on(fd, uapi::IOC_VOLUME, &mut bad),
+            Err(Errno::EINVAL),
+        );
+    }
     t.expect(
         "volume: unknown operation",
         volume(fd, index, 99, 0, GIB, b"ok"),
@@ -237,18 +245,18 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         volume(fd, index, copy, 1, 0, b"a/b"),
         Err(Errno::EINVAL),
     );
-    let mut raw = volume_req(index, copy, 1, 0, b"c");
-    raw[20] = 9;
+    let mut req = volume_req(index, copy, 1, 0, b"c");
+    req.form = 9;
     t.expect(
         "copy: an unknown metadata form",
-        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        ioctl_on(fd, uapi::IOC_VOLUME, &mut req),
         Err(Errno::EINVAL),
     );
-    let mut raw = volume_req(index, create, 0, GIB, b"ok");
-    raw[20] = uapi::COPY_FORM_CHANGED as u8;
+    let mut req = volume_req(index, create, 0, GIB, b"ok");
+    req.form = uapi::COPY_FORM_CHANGED;
     t.expect(
         "volume: a metadata form for a create",
-        ioctl(fd, uapi::IOC_VOLUME, raw.as_mut_ptr()),
+        ioctl_on(fd, uapi::IOC_VOLUME, &mut req),
         Err(Errno::EINVAL),
     );
     t.expect("copy: of vol0", volume(fd, index, copy, 1, 0, b"c"), Ok(()));
@@ -299,23 +307,28 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
             |_| {},
             Err(Errno::ENOENT),
         ),
-        ("diff: an unknown flag", d, |r| r[4] = 2, Err(Errno::EINVAL)),
+        (
+            "diff: an unknown flag",
+            d,
+            |r| r.flags = 2,
+            Err(Errno::EINVAL),
+        ),
         (
             "diff: the answer field set",
             d,
-            |r| r[20] = 1,
+            |r| r.how = 1,
             Err(Errno::EINVAL),
         ),
         (
             "diff: wrong size field",
             d,
-            |r| r[0] = 8,
+            |r| r.size = 8,
             Err(Errno::EINVAL),
         ),
         (
             "diff: a bit map the caller cannot write",
             d,
-            |r| r[40..48].copy_from_slice(&8u64.to_ne_bytes()),
+            |r| r.bitmap = 8,
             Err(Errno::EFAULT),
         ),
     ];
@@ -334,7 +347,7 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
     );
     t.expect(
         "volumes: an unknown flag",
-        volumes(fd, index, uapi::Volumes::SIZE as u32, 2),
+        volumes(fd, index, size_of::<uapi::Volumes>() as u32, 2),
         Err(Errno::EINVAL),
     );
     t.expect(
@@ -342,19 +355,19 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
         volumes(
             fd,
             index,
-            uapi::Volumes::SIZE as u32,
+            size_of::<uapi::Volumes>() as u32,
             uapi::VOLUMES_NO_SHARING,
         ),
         Ok(()),
     );
     t.expect(
         "volumes: missing array",
-        volumes(fd, 40, uapi::Volumes::SIZE as u32, 0),
+        volumes(fd, 40, size_of::<uapi::Volumes>() as u32, 0),
         Err(Errno::ENOENT),
     );
     t.expect(
         "volumes: the array's",
-        volumes(fd, index, uapi::Volumes::SIZE as u32, 0),
+        volumes(fd, index, size_of::<uapi::Volumes>() as u32, 0),
         Ok(()),
     );
     // The table holds 64 volumes; vol0 is one of them.
@@ -387,7 +400,7 @@ fn volume_abuse(t: &mut Checker, fd: RawFd, index: u32) {
 }
 
 /// Issues ASSEMBLE with `req` copied into a read-only page.
-fn assemble_read_only(fd: RawFd, req: &[u8; uapi::Assemble::SIZE]) -> Result<(), Errno> {
+fn assemble_read_only(fd: RawFd, req: &uapi::Assemble) -> Result<(), Errno> {
     use nix::sys::mman::mmap_anonymous;
     use nix::sys::mman::mprotect;
     use nix::sys::mman::MapFlags;
@@ -404,6 +417,7 @@ fn assemble_read_only(fd: RawFd, req: &[u8; uapi::Assemble::SIZE]) -> Result<(),
     }
     .expect("mmap");
     // SAFETY: The page is 4096 writable bytes, more than the request.
+    let req = req.as_bytes();
     unsafe { std::ptr::copy_nonoverlapping(req.as_ptr(), page.as_ptr().cast::<u8>(), req.len()) };
     // SAFETY: The mapping is ours; nothing holds a reference into it.
     unsafe { mprotect(page, 4096, ProtFlags::PROT_READ) }.expect("mprotect");
@@ -518,49 +532,41 @@ fn main() {
     let good = paths(&[a, b]);
     let mut req = uapi::Assemble {
         nr_members: 2,
-        index: 0,
         paths: good.as_ptr() as u64,
+        ..Default::default()
+    };
+    let mut reserved = req;
+    reserved.reserved[2] = 1;
+    for (what, bad) in [
+        ("size field too small", uapi::Assemble { size: 48, ..req }),
+        (
+            "size field garbage",
+            uapi::Assemble {
+                size: 0xffff_ffff,
+                ..req
+            },
+        ),
+        ("unknown flag", uapi::Assemble { flags: 1, ..req }),
+        ("reserved field set", reserved),
+    ] {
+        let mut bad = bad;
+        t.expect(
+            what,
+            ioctl_on(fd, uapi::IOC_ASSEMBLE, &mut bad),
+            Err(Errno::EINVAL),
+        );
     }
-    .encode();
-    let mut bad = req;
-    bad[..4].copy_from_slice(&48u32.to_ne_bytes());
-    t.expect(
-        "size field too small",
-        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
-    let mut bad = req;
-    bad[..4].copy_from_slice(&0xffff_ffffu32.to_ne_bytes());
-    t.expect(
-        "size field garbage",
-        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
-    let mut bad = req;
-    bad[4] = 1;
-    t.expect(
-        "unknown flag",
-        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
-    let mut bad = req;
-    bad[40] = 1;
-    t.expect(
-        "reserved field set",
-        ioctl(fd, uapi::IOC_ASSEMBLE, bad.as_mut_ptr()),
-        Err(Errno::EINVAL),
-    );
     // The same request number with another structure size is another ioctl.
     let wrong_size = (uapi::IOC_ASSEMBLE & !(0x3fff << 16)) | (48 << 16);
     t.expect(
         "request encoding a wrong size",
-        ioctl(fd, wrong_size, req.as_mut_ptr()),
+        ioctl_on(fd, wrong_size, &mut req),
         Err(Errno::ENOTTY),
     );
     let unknown = (uapi::IOC_STOP & !0xff) | 0x7f;
     t.expect(
         "unknown request",
-        ioctl(fd, unknown, req.as_mut_ptr()),
+        ioctl_on(fd, unknown, &mut req),
         Err(Errno::ENOTTY),
     );
 
@@ -592,11 +598,9 @@ fn main() {
 
     // A well-formed request still works after all that, and its members
     // cannot be claimed again while it runs.
-    let r = ioctl(fd, uapi::IOC_ASSEMBLE, req.as_mut_ptr());
+    let r = ioctl_on(fd, uapi::IOC_ASSEMBLE, &mut req);
     t.expect("valid assemble", r, Ok(()));
-    let index = uapi::Assemble::decode(&req)
-        .map(|x| x.index)
-        .unwrap_or(u32::MAX);
+    let index = req.check().map(|()| req.index).unwrap_or(u32::MAX);
     t.expect("status of the new array", status(fd, index), Ok(()));
     volume_abuse(&mut t, fd, index);
     t.expect(
