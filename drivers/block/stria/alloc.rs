@@ -80,6 +80,8 @@ struct Chunk {
     raid: RaidType,
     /// Whether the stripe holds trim records.
     trims: bool,
+    /// Entries of its piece table.
+    pieces: u16,
 }
 
 impl Chunk {
@@ -92,6 +94,7 @@ impl Chunk {
         life: Life::Written,
         raid: RaidType::Raid0,
         trims: false,
+        pieces: 0,
     };
 }
 
@@ -102,6 +105,7 @@ struct StripeRecord {
     cap: u32,
     raid: RaidType,
     trims: bool,
+    pieces: u16,
 }
 
 /// One member's chunks.
@@ -165,6 +169,9 @@ pub(crate) struct Space {
     /// Member blocks per data block of a full stripe (as a fraction): what
     /// moving a live block costs.
     full_cost: (u64, NonZeroU64),
+    /// Pieces a full stripe holds: moving a piece costs at least that
+    /// share of the stripe's member blocks, however short it is.
+    full_pieces: NonZeroU64,
     /// Blocks [`Self::reclaim`] freed so far.
     freed_total: u64,
 }
@@ -222,15 +229,20 @@ impl Space {
             dead_last: NONE,
             dead_next: NONE,
             full_cost: (1, NonZeroU64::MIN),
+            full_pieces: NonZeroU64::MAX,
             freed_total: 0,
         })
     }
 
     /// Moving a live block costs `member` member blocks per `data` data
-    /// blocks (those of a full stripe).
-    pub(crate) fn set_full_cost(&mut self, member: u64, data: u64) {
+    /// blocks (those of a full stripe), and a piece at least `member` per
+    /// `pieces`, what a full stripe's piece table holds.
+    pub(crate) fn set_full_cost(&mut self, member: u64, data: u64, pieces: u64) {
         if let Some(d) = NonZeroU64::new(data) {
             self.full_cost = (member, d);
+        }
+        if let Some(p) = NonZeroU64::new(pieces) {
+            self.full_pieces = p;
         }
     }
 
@@ -268,12 +280,16 @@ impl Space {
     }
 
     /// Member blocks moving the live blocks of stripe `h` costs, and the
-    /// member blocks its chunks take.
+    /// member blocks its chunks take. Its live blocks are in at most as
+    /// many pieces as it has live blocks or entries: with large strips,
+    /// small pieces fill a stripe's piece table long before its data space.
     fn move_cost(&self, head: u32, h: &Chunk) -> (u64, u64) {
         let n = self.ring(head).1 as u64;
         let (m, d) = self.full_cost;
+        let live = u64::from(h.live);
+        let pieces = live.min(u64::from(h.pieces));
         (
-            u64::from(h.live).saturating_mul(m) / d,
+            (live.saturating_mul(m) / d).max(pieces.saturating_mul(m) / self.full_pieces),
             n * self.chunk_blocks.get(),
         )
     }
@@ -506,6 +522,7 @@ impl Space {
                     life,
                     raid: info.raid,
                     trims: info.trims,
+                    pieces: info.pieces,
                 };
             }
         }
@@ -513,7 +530,7 @@ impl Space {
 
     /// Makes the reserved chunks at `locs` (strip 0 first) a stripe being
     /// written: `seq`, `cap` data blocks, `raid`, with or without trim
-    /// records. Returns its head.
+    /// records, `pieces` piece table entries. Returns its head.
     pub(crate) fn seal(
         &mut self,
         locs: &[StripeLocation],
@@ -521,6 +538,7 @@ impl Space {
         cap: u32,
         raid: RaidType,
         trims: bool,
+        pieces: u16,
     ) -> Result<u32> {
         let mut gs = [NONE; MAX_STRIPS];
         for (g, l) in gs.iter_mut().zip(locs.iter()) {
@@ -536,6 +554,7 @@ impl Space {
             cap,
             raid,
             trims,
+            pieces,
         };
         self.link(gs, Life::Writing, info);
         gs.first().copied().ok_or(EINVAL)
@@ -679,6 +698,7 @@ impl Space {
     /// reused, so it is not recorded. Strips off the grid or larger than a
     /// chunk (an older layout) pin the chunks they touch, and any stripe
     /// holding one, for good rather than risk freeing live data.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn claim(
         &mut self,
         locs: &[StripeLocation],
@@ -687,6 +707,7 @@ impl Space {
         cap: u32,
         raid: RaidType,
         trims: bool,
+        pieces: u16,
     ) -> Result {
         let mut gs = [NONE; MAX_STRIPS];
         let mut fits = span <= self.chunk_blocks.get();
@@ -715,6 +736,7 @@ impl Space {
                 cap,
                 raid,
                 trims,
+                pieces,
             };
             self.link(gs, Life::Written, info);
             return Ok(());
@@ -877,6 +899,7 @@ mod tests {
             16 * (width as u32 - 1),
             RaidType::Raid5,
             trims,
+            0,
         )?;
         Ok((head, out[0]))
     }
@@ -884,7 +907,7 @@ mod tests {
     #[test]
     fn shared_blocks_count_once() -> Result {
         let mut s = space()?;
-        s.set_full_cost(4 * 17, 48);
+        s.set_full_cost(4 * 17, 48, 160);
         let (head, _) = stripe(&mut s, 4, 1, false)?;
         // Data block `b` of the stripe, 16 to a chunk.
         let at = |s: &Space, b: u64| {
@@ -986,14 +1009,14 @@ mod tests {
             StripeLocation { member: 0, lba: 0 },
             StripeLocation { member: 1, lba: 17 },
         ];
-        t.claim(&a, 17, 9, 16, RaidType::Raid1, false)?;
+        t.claim(&a, 17, 9, 16, RaidType::Raid1, false, 1)?;
         let old = [
             StripeLocation { member: 0, lba: 0 },
             StripeLocation { member: 1, lba: 34 },
         ];
-        t.claim(&old, 17, 3, 16, RaidType::Raid1, false)?;
+        t.claim(&old, 17, 3, 16, RaidType::Raid1, false, 1)?;
         let odd = [StripeLocation { member: 0, lba: 40 }];
-        t.claim(&odd, 17, 2, 16, RaidType::Raid0, false)?;
+        t.claim(&odd, 17, 2, 16, RaidType::Raid0, false, 1)?;
         t.add_live(0, 1);
         t.finish_claims(9);
         let st = t.stats();
@@ -1008,7 +1031,7 @@ mod tests {
     #[test]
     fn victims_by_gain_and_age() -> Result {
         let mut s = space()?;
-        s.set_full_cost(4 * 17, 48);
+        s.set_full_cost(4 * 17, 48, 160);
         // Blocks `b` of a stripe, 16 data blocks per chunk.
         let block = |s: &Space, head, b: u64| {
             let mut p = [NONE_LOC; MAX_STRIPS];

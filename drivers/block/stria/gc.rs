@@ -28,6 +28,7 @@ use crate::array::Array;
 use crate::format::geometry;
 use crate::format::geometry::StripRole;
 use crate::format::geometry::BLOCK_SIZE;
+use crate::format::header::Piece;
 use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
 use crate::volume::VolumeDev;
@@ -221,6 +222,63 @@ fn reach(family: &[Arc<Volume>]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Blocks of a strip read at once by collection.
+const WINDOW_BLOCKS: u32 = 256;
+
+/// Moves the blocks of piece `p` of strip `i` of `h` that lie in blocks
+/// `win .. end` of the strip, whose data is `data`.
+fn move_part(
+    array: &Arc<Array>,
+    h: &StripeHeader,
+    i: usize,
+    p: &Piece,
+    win: u32,
+    end: u32,
+    data: &[u8],
+) -> Result {
+    let Ok(Some(run)) = geometry::piece_run(h, i, p) else {
+        return Ok(());
+    };
+    let w = array.writer();
+    let io = array.io();
+    // Both 16-bit: the sums cannot overflow, and `from` is at least both
+    // `win` and the piece's start.
+    let from = u32::from(p.start).max(win);
+    let to = u32::from(p.start).saturating_add(u32::from(p.len)).min(end);
+    let skip = u64::from(from.saturating_sub(u32::from(p.start)));
+    let offset = usize::try_from(from.saturating_sub(win))
+        .ok()
+        .and_then(|b| b.checked_mul(BLOCK_SIZE))
+        .ok_or(EINVAL)?;
+    let bytes = data.get(offset..).ok_or(EINVAL)?;
+    let host = p.host_lba.checked_add(skip).ok_or(EINVAL)?;
+    let block = run.lba.checked_add(skip).ok_or(EINVAL)?;
+    // Whoever of the piece's copy tree still points at its blocks gets
+    // them moved: looked up again if a copy is made meanwhile.
+    loop {
+        let copies = w.copies();
+        let family = array.family_any(h.volumes_of(p))?;
+        let Some(vol) = family.first() else {
+            return Ok(());
+        };
+        let n = u64::from(to.saturating_sub(from)).min(reach(&family).saturating_sub(host));
+        if n == 0 {
+            return Ok(());
+        }
+        let src: Source<'_, VolumeDev> = Source::Moved {
+            data: bytes,
+            member: run.member,
+            block,
+            family: &family,
+            copies,
+        };
+        match w.write(array, &io, vol, host, n, 0, src, true) {
+            Err(e) if e == EAGAIN => continue,
+            r => return r.map(|_| ()),
+        }
+    }
+}
+
 /// Moves what is live in stripe `v`, whose chunks are at `places`.
 fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Result {
     let w = array.writer();
@@ -233,49 +291,38 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
         if !matches!(geometry::strip_role(h, i), Ok(StripRole::Data(_))) {
             continue;
         }
-        if !h.pieces_with_strip().any(|(s, p)| s == i && !p.is_trim()) {
-            continue;
-        }
         let s = h.strips().get(i).ok_or(EINVAL)?;
         let m = array.member(s.member).ok_or(EINVAL)?;
-        let len = usize::try_from(u64::from(h.strip_blocks) * BLOCK).map_err(|_| EINVAL)?;
-        data.resize(len, 0, GFP_KERNEL)?;
-        let at = geometry::strip_data_lba(s).map_err(|_| EINVAL)?;
-        m.bdev
-            .read_at(at.checked_mul(BLOCK).ok_or(EINVAL)?, &mut data)?;
-        for (_, p) in h
-            .pieces_with_strip()
-            .filter(|(s, p)| *s == i && !p.is_trim())
-        {
-            let Ok(Some(run)) = geometry::piece_run(h, i, p) else {
-                continue;
+        let first = geometry::strip_data_lba(s).map_err(|_| EINVAL)?;
+        // A window of the strip at a time: a strip may be larger than one
+        // allocation can be. Windows no piece reaches are not read.
+        let mut win = 0u32;
+        while win < h.strip_blocks {
+            let end = win.saturating_add(WINDOW_BLOCKS).min(h.strip_blocks);
+            let in_window = |p: &Piece| {
+                !p.is_trim()
+                    && u32::from(p.start) < end
+                    && win < u32::from(p.start).saturating_add(u32::from(p.len))
             };
-            let from = usize::from(p.start) * BLOCK_SIZE;
-            let bytes = data.get(from..).ok_or(EINVAL)?;
-            // Whoever of the piece's copy tree still points at its blocks
-            // gets them moved: looked up again if a copy is made meanwhile.
-            loop {
-                let copies = w.copies();
-                let family = array.family_any(h.volumes_of(p))?;
-                let Some(vol) = family.first() else {
-                    break;
-                };
-                let n = u64::from(p.len).min(reach(&family).saturating_sub(p.host_lba));
-                if n == 0 {
-                    break;
-                }
-                let src: Source<'_, VolumeDev> = Source::Moved {
-                    data: bytes,
-                    member: run.member,
-                    block: run.lba,
-                    family: &family,
-                    copies,
-                };
-                match w.write(array, &io, vol, p.host_lba, n, 0, src, true) {
-                    Err(e) if e == EAGAIN => continue,
-                    r => break r.map(|_| ())?,
+            if h.pieces_with_strip().any(|(at, p)| at == i && in_window(p)) {
+                let len = usize::try_from(end.saturating_sub(win))
+                    .ok()
+                    .and_then(|b| b.checked_mul(BLOCK_SIZE))
+                    .ok_or(EINVAL)?;
+                data.resize(len, 0, GFP_KERNEL)?;
+                let at = first
+                    .checked_add(u64::from(win))
+                    .and_then(|b| b.checked_mul(BLOCK))
+                    .ok_or(EINVAL)?;
+                m.bdev.read_at(at, &mut data)?;
+                for (_, p) in h
+                    .pieces_with_strip()
+                    .filter(|(at, p)| *at == i && in_window(p))
+                {
+                    move_part(array, h, i, p, win, end, &data)?;
                 }
             }
+            win = end;
         }
     }
     for (_, p) in h.pieces_with_strip().filter(|(_, p)| p.is_trim()) {

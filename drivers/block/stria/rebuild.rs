@@ -19,6 +19,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 use crate::alloc::Space;
+use crate::format::crc;
 use crate::format::error::FormatError;
 use crate::format::geometry;
 use crate::format::geometry::RaidType;
@@ -72,6 +73,8 @@ struct Shape {
     /// Data blocks.
     cap: u32,
     trims: bool,
+    /// Piece table entries.
+    pieces: u16,
 }
 
 impl Shape {
@@ -82,6 +85,7 @@ impl Shape {
             span: geometry::strip_span(h),
             cap: data.saturating_mul(h.strip_blocks),
             trims: h.pieces().any(|p| p.is_trim()),
+            pieces: h.nr_pieces,
         }
     }
 }
@@ -317,14 +321,23 @@ fn scan_member(
     Ok(())
 }
 
-/// Reads strip `i` of `h` (header block included) and checks its data.
+/// Reads strip `i` of `h` and checks its data, [`CHUNK_BLOCKS`] at a
+/// time: a strip may be larger than one allocation can be.
 fn strip_ok(members: &[Member], h: &StripeHeader, i: usize, buf: &mut KVec<u8>) -> Result<bool> {
     let s = h.strips().get(i).ok_or(EINVAL)?;
     let m = usize::from(s.member);
     let member = members.get(m).ok_or(EINVAL)?;
-    read(member, m, s.lba, buf, geometry::strip_span(h))?;
-    let data = buf.get(BLOCK_SIZE..).ok_or(EINVAL)?;
-    Ok(h.verify_strip_data(i, data).is_ok())
+    let first = geometry::strip_data_lba(s).map_err(|_| EINVAL)?;
+    let blocks = u64::from(h.strip_blocks);
+    let mut crc = !0u32;
+    let mut done = 0u64;
+    while done < blocks {
+        let n = CHUNK_BLOCKS.min(blocks.saturating_sub(done));
+        read(member, m, first.checked_add(done).ok_or(EINVAL)?, buf, n)?;
+        crc = crc::update(crc, buf);
+        done = done.saturating_add(n);
+    }
+    Ok(h.verify_strip_crc(i, !crc).is_ok())
 }
 
 /// Overwrites the header copies of a torn stripe with zeros.
@@ -700,7 +713,7 @@ pub(crate) fn rebuild(
         let b = a.checked_add(usize::from(c.n)).ok_or(EINVAL)?;
         let locs = claim_locs.get(a..b).ok_or(EINVAL)?;
         let s = c.shape;
-        space.claim(locs, s.span, c.seq, s.cap, s.raid, s.trims)?;
+        space.claim(locs, s.span, c.seq, s.cap, s.raid, s.trims, s.pieces)?;
     }
     let mut mapped = 0u64;
     let mut stale = 0u64;

@@ -39,6 +39,7 @@ use crate::format::header::HeaderBuilder;
 use crate::format::header::StripeLocation;
 use crate::format::header::StripeParams;
 use crate::format::header::MAX_GROUPS;
+use crate::format::header::MAX_PIECES;
 use crate::format::parity;
 use crate::format::superblock::StripeGroup;
 use crate::format::uuid::Uuid;
@@ -549,7 +550,9 @@ impl Writer {
         let inflight = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         let mut space = start.space;
         if let Some(p) = policies.first() {
-            space.set_full_cost(p.width as u64 * p.span(), p.data_blocks());
+            // Closing keeps a piece slot per data strip for splits.
+            let pieces = MAX_PIECES.saturating_sub(p.data_strips()) as u64;
+            space.set_full_cost(p.width as u64 * p.span(), p.data_blocks(), pieces);
         }
         let ready = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
@@ -1071,7 +1074,8 @@ impl Writer {
                 .and_then(|n| n.checked_mul(p.strip_blocks))
                 .ok_or(EINVAL)?;
             let locs = slot.locs.get(..nr).ok_or(EINVAL)?;
-            slot.head = st.space.seal(locs, slot.seq, cap, p.raid, trims)?;
+            let pieces = slot.nominal.header().nr_pieces;
+            slot.head = st.space.seal(locs, slot.seq, cap, p.raid, trims, pieces)?;
         }
         slot.plan = plan;
         slot.by_flush = by_flush;

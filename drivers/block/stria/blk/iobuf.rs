@@ -180,7 +180,8 @@ impl<T: BatchDone> Batch<T> {
 
     /// Adds a write of `parts` — `(buffer, byte offset, length)`, each a
     /// whole number of 512-byte sectors — laid end to end on `bdev` from
-    /// `sector` on.
+    /// `sector` on, in as many bios as [`bindings::BIO_MAX_VECS`] requires
+    /// (a strip in vmalloc memory takes a vector per page).
     pub(crate) fn write(
         &mut self,
         set: &BioSet,
@@ -197,12 +198,108 @@ impl<T: BatchDone> Batch<T> {
             buf.addr(*off, *len).ok_or(EINVAL)?;
             pages = pages.checked_add(buf.vecs(*off, *len)).ok_or(EINVAL)?;
         }
-        let nr_vecs = u16::try_from(pages)
+        let first = self.bios.0.len();
+        let r = self.add_bios(set, bdev, fua, sector, parts, pages);
+        if r.is_err() {
+            // Bios of a write that failed half-way are not submitted.
+            while self.bios.0.len() > first {
+                if let Some(bio) = self.bios.0.pop() {
+                    // SAFETY: By the type invariant it was never submitted.
+                    unsafe { bindings::bio_put(bio.as_ptr()) };
+                }
+            }
+        }
+        r
+    }
+
+    /// [`Self::write`] of `parts`, checked, which take `pages` vectors.
+    fn add_bios(
+        &mut self,
+        set: &BioSet,
+        bdev: &Bdev,
+        fua: bool,
+        mut sector: u64,
+        parts: &[(&Arc<IoBuf>, usize, usize)],
+        mut pages: usize,
+    ) -> Result {
+        let max = bindings::BIO_MAX_VECS as usize;
+        self.ctx.bufs.reserve(parts.len(), GFP_KERNEL)?;
+        // The bio being filled and the vectors it has room for.
+        let mut cur: Option<(NonNull<bindings::bio>, usize)> = None;
+        for (buf, off, len) in parts {
+            self.ctx
+                .bufs
+                .push_within_capacity((*buf).clone())
+                .map_err(|_| ENOMEM)?;
+            let (mut off, mut len) = (*off, *len);
+            while len > 0 {
+                let (bio, room, fresh) = match cur {
+                    Some((bio, room)) if room > 0 => (bio, room, false),
+                    _ => {
+                        let nr = pages.clamp(1, max);
+                        (self.new_bio(set, bdev, fua, sector, nr)?, nr, true)
+                    }
+                };
+                // As much of the part as `room` vectors carry, in sectors.
+                let take = if buf.vmalloc {
+                    let fit = room
+                        .checked_mul(PAGE)
+                        .ok_or(EINVAL)?
+                        .saturating_sub(off % PAGE);
+                    len.min(fit) / 512 * 512
+                } else {
+                    len
+                };
+                if take == 0 {
+                    // Not even a sector fits in an empty bio: misaligned.
+                    if fresh {
+                        return Err(EINVAL);
+                    }
+                    cur = None;
+                    continue;
+                }
+                let addr = buf.addr(off, take).ok_or(EINVAL)?;
+                let n = u32::try_from(take).map_err(|_| EINVAL)?;
+                let ok = if buf.vmalloc {
+                    // SAFETY: `addr..addr + take` lies in the buffer's vmalloc
+                    // memory, which the batch keeps alive (`bufs`) until the
+                    // bio has ended; the bio has a vector per page touched.
+                    unsafe { bindings::bio_add_vmalloc(bio.as_ptr(), addr.cast(), n) }
+                } else {
+                    // SAFETY: As above, for physically contiguous kmalloc
+                    // memory, which takes one vector.
+                    unsafe { bindings::bio_add_virt_nofail(bio.as_ptr(), addr.cast(), n) };
+                    true
+                };
+                if !ok {
+                    return Err(EINVAL);
+                }
+                let used = buf.vecs(off, take);
+                pages = pages.saturating_sub(used);
+                cur = Some((bio, room.saturating_sub(used)));
+                off += take;
+                len -= take;
+                sector = sector.checked_add((take / 512) as u64).ok_or(EINVAL)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A write bio of `nr_vecs` vectors on `bdev` at `sector`, kept in the
+    /// batch.
+    fn new_bio(
+        &mut self,
+        set: &BioSet,
+        bdev: &Bdev,
+        fua: bool,
+        sector: u64,
+        nr_vecs: usize,
+    ) -> Result<NonNull<bindings::bio>> {
+        let nr_vecs = u16::try_from(nr_vecs)
             .ok()
-            .filter(|n| u32::from(*n) <= bindings::BIO_MAX_VECS)
+            .filter(|n| *n > 0 && u32::from(*n) <= bindings::BIO_MAX_VECS)
             .ok_or(EINVAL)?;
         self.bios.0.reserve(1, GFP_KERNEL)?;
-        self.ctx.bufs.reserve(parts.len(), GFP_KERNEL)?;
         // SAFETY: `set` is initialised and `bdev` open; GFP_NOIO keeps
         // reclaim from issuing I/O back to us.
         let bio = unsafe {
@@ -217,32 +314,10 @@ impl<T: BatchDone> Batch<T> {
         let bio = NonNull::new(bio).ok_or(ENOMEM)?;
         // SAFETY: The bio is ours and unsubmitted.
         unsafe { (*bio.as_ptr()).bi_iter.bi_sector = sector };
-        for (buf, off, len) in parts {
-            let addr = buf.addr(*off, *len).ok_or(EINVAL)?;
-            let ok = if buf.vmalloc {
-                // SAFETY: `addr..addr + len` lies in the buffer's vmalloc
-                // memory, which the batch keeps alive (`bufs`) until the
-                // bio has ended; the bio has a vector per page touched.
-                unsafe { bindings::bio_add_vmalloc(bio.as_ptr(), addr.cast(), *len as u32) }
-            } else {
-                // SAFETY: As above, for physically contiguous kmalloc
-                // memory, which takes one vector.
-                unsafe { bindings::bio_add_virt_nofail(bio.as_ptr(), addr.cast(), *len as u32) };
-                true
-            };
-            if !ok {
-                // SAFETY: Never submitted; nobody else holds it.
-                unsafe { bindings::bio_put(bio.as_ptr()) };
-                return Err(EINVAL);
-            }
-            self.ctx
-                .bufs
-                .push_within_capacity((*buf).clone())
-                .map_err(|_| ENOMEM)?;
-        }
-        // INVARIANT: The bio's pages lie in buffers now held by `ctx`.
+        // INVARIANT: Its pages, added by the caller, lie in buffers held
+        // by `ctx` (pushed before they are added).
         self.bios.0.push_within_capacity(bio).map_err(|_| ENOMEM)?;
-        Ok(())
+        Ok(bio)
     }
 
     /// Submits every bio; the owner hears of the batch once all have ended

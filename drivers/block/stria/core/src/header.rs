@@ -487,12 +487,21 @@ impl StripeHeader {
     /// Checks strip `i`'s data against its recorded CRC32C. `data` is the
     /// strip's `strip_blocks` data blocks.
     pub fn verify_strip_data(&self, i: usize, data: &[u8]) -> Result {
-        let s = self.strips().get(i).ok_or(FormatError::OutOfRange)?;
+        self.strips().get(i).ok_or(FormatError::OutOfRange)?;
         let want = geometry::blocks_to_bytes(u64::from(self.strip_blocks))?;
         if data.len() != want {
             return Err(FormatError::LengthMismatch);
         }
-        if crc::crc32c(data) == s.data_crc {
+        self.verify_strip_crc(i, crc::crc32c(data))
+    }
+
+    /// Checks strip `i`'s data against its recorded CRC32C, given `crc`,
+    /// the CRC32C of its `strip_blocks` data blocks computed by the caller
+    /// (with [`crc::update`], a window at a time, for strips too large to
+    /// read at once).
+    pub fn verify_strip_crc(&self, i: usize, crc: u32) -> Result {
+        let s = self.strips().get(i).ok_or(FormatError::OutOfRange)?;
+        if crc == s.data_crc {
             Ok(())
         } else {
             Err(FormatError::BadChecksum)

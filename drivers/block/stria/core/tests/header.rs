@@ -13,8 +13,8 @@ use stria_core::geometry::RaidType;
 use stria_core::geometry::Run;
 use stria_core::geometry::StripRole;
 use stria_core::header::looks_like_header;
-use stria_core::header::DataArea;
 use stria_core::header::off;
+use stria_core::header::DataArea;
 use stria_core::header::HeaderBuilder;
 use stria_core::header::Piece;
 use stria_core::header::StripeHeader;
@@ -295,6 +295,12 @@ fn location_array_and_data_checks() {
     assert_eq!(h.verify_strip_data(0, &data), Err(BadChecksum));
     assert_eq!(h.verify_strip_data(1, &data[1..]), Err(LengthMismatch));
     assert_eq!(h.verify_strip_data(9, &data), Err(OutOfRange));
+    // The same checksum, fed a window at a time.
+    let windowed = !data.chunks(3 * 4096).fold(!0, crc::update);
+    assert_eq!(h.verify_strip_crc(1, windowed), Ok(()));
+    assert_eq!(h.verify_strip_crc(1, windowed ^ 1), Err(BadChecksum));
+    assert_eq!(h.verify_strip_crc(0, windowed), Err(BadChecksum));
+    assert_eq!(h.verify_strip_crc(9, windowed), Err(OutOfRange));
     assert!(looks_like_header(&encoded_header()));
     assert!(!looks_like_header(b"STRIAHD"));
     assert!(!looks_like_header(&[0; 4096]));

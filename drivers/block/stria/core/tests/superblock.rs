@@ -25,10 +25,10 @@ use stria_core::superblock::MemberEntry;
 use stria_core::superblock::SbCopy;
 use stria_core::superblock::StripeGroup;
 use stria_core::superblock::Superblock;
-use stria_core::superblock::SB_BLOCKS;
-use stria_core::superblock::SB_BYTES;
 use stria_core::superblock::MAX_MEMBER_BLOCKS;
 use stria_core::superblock::MAX_VOLUME_BLOCKS;
+use stria_core::superblock::SB_BLOCKS;
+use stria_core::superblock::SB_BYTES;
 use stria_core::uuid::Uuid;
 
 fn member(i: usize) -> usize {

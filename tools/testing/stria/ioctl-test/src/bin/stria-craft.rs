@@ -78,7 +78,8 @@ fn patch(
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let usage = "usage: stria-craft sb DEV OFFSET WIDTH VALUE | header DEV BLOCK OFFSET WIDTH VALUE";
+    let usage =
+        "usage: stria-craft sb DEV OFFSET WIDTH VALUE | header DEV BLOCK OFFSET WIDTH VALUE";
     let open = |path: &str| {
         OpenOptions::new()
             .read(true)
@@ -90,8 +91,8 @@ fn run(args: &[String]) -> Result<(), String> {
         [what, dev, offset, width, value] if what == "sb" => {
             let f = open(dev)?;
             let (offset, width, value) = (number(offset)?, number(width)?, number(value)?);
-            let loc = superblock::locations(size_of(&f)? / BLOCK)
-                .map_err(|e| format!("{dev}: {e}"))?;
+            let loc =
+                superblock::locations(size_of(&f)? / BLOCK).map_err(|e| format!("{dev}: {e}"))?;
             for (name, block) in [("primary", loc.primary_block), ("backup", loc.backup_block)] {
                 let old = patch(
                     &f,
