@@ -325,12 +325,21 @@ impl Space {
         self.stripe(head)
     }
 
-    /// Keeps stripe `head` from being picked again.
-    pub(crate) fn give_up(&mut self, head: u32) {
-        if let Some(h) = self.get_mut(head) {
-            if h.owner == head && h.life == Life::Written {
-                h.life = Life::Stuck;
-            }
+    /// Whether stripe `v` is still the written stripe at its head chunk:
+    /// collection reads without holding any lock, and meanwhile the stripe
+    /// may die, be freed and its chunks go to a new stripe.
+    fn still(&self, v: &StripeInfo) -> bool {
+        self.get(v.head)
+            .is_some_and(|h| h.owner == v.head && h.life == Life::Written && h.seq == v.seq)
+    }
+
+    /// Keeps stripe `v` from being picked again.
+    pub(crate) fn give_up(&mut self, v: &StripeInfo) {
+        if !self.still(v) {
+            return;
+        }
+        if let Some(h) = self.get_mut(v.head) {
+            h.life = Life::Stuck;
         }
     }
 
@@ -340,16 +349,17 @@ impl Space {
         (c.owner == head).then_some(StripeInfo { head, seq: c.seq })
     }
 
-    /// Free-space collection moved what stripe `head` held (its trim
-    /// records included); `newest` as for [`Self::drop_live`]. Returns the
-    /// blocks still live in it: none, unless something went wrong.
-    pub(crate) fn collected(&mut self, head: u32, newest: u64) -> u32 {
+    /// Free-space collection moved what stripe `v` held (its trim records
+    /// included); `newest` as for [`Self::drop_live`]. Returns the blocks
+    /// still live in it: none, unless something went wrong.
+    pub(crate) fn collected(&mut self, v: &StripeInfo, newest: u64) -> u32 {
+        if !self.still(v) {
+            return 0;
+        }
+        let head = v.head;
         let Some(h) = self.get_mut(head) else {
             return 0;
         };
-        if h.owner != head || h.life != Life::Written {
-            return 0;
-        }
         h.trims = false;
         let live = h.live;
         if live != 0 {
@@ -1063,8 +1073,16 @@ mod tests {
             let (m, l) = block(&s, old, b);
             s.drop_live(m, l, 100);
         }
-        assert_eq!(s.collected(old, 100), 0);
-        assert_eq!(s.collected(young, 100), 19);
+        let info = |s: &Space, head| s.stripe(head).ok_or(EINVAL);
+        let (o, y) = (info(&s, old)?, info(&s, young)?);
+        // Not once the stripe at that chunk is another one.
+        let other = StripeInfo {
+            seq: o.seq + 1,
+            ..o
+        };
+        assert_eq!(s.collected(&other, 100), 0);
+        assert_eq!(s.collected(&o, 100), 0);
+        assert_eq!(s.collected(&y, 100), 19);
         assert_eq!(s.victim(Pick::CostBenefit, 100, 100), None);
         // A small mirrored stripe with one live block is worth collecting.
         let small = live(&mut s, 2, 95, 1)?;

@@ -131,7 +131,7 @@ pub(crate) fn run(
             }
             Err(e) => {
                 // Never picked again; the next stripe may do better.
-                w.gc_give_up(v.head);
+                w.gc_give_up(&v);
                 pr_err!(
                     "stripe {}: cannot collect it: error {}\n",
                     v.seq,
@@ -346,7 +346,7 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
             }
         }
     }
-    let left = w.gc_collected(v.head);
+    let left = w.gc_collected(v);
     if left > 0 {
         pr_warn!(
             "stripe {}: {} blocks still live after collection; left alone\n",

@@ -1482,21 +1482,21 @@ impl Writer {
         Some((v, places, n))
     }
 
-    /// Free-space collection moved everything of stripe `head`; returns the
+    /// Free-space collection moved everything of stripe `v`; returns the
     /// blocks still live in it (none, unless something went wrong).
-    pub(crate) fn gc_collected(&self, head: u32) -> u32 {
+    pub(crate) fn gc_collected(&self, v: &StripeInfo) -> u32 {
         let mut st = self.state.lock();
         let newest = st.next_seq - 1;
-        let left = st.space.collected(head, newest);
+        let left = st.space.collected(v, newest);
         if left == 0 {
             self.stats.collected.add(1, Relaxed);
         }
         left
     }
 
-    /// Free-space collection failed on stripe `head`: never pick it again.
-    pub(crate) fn gc_give_up(&self, head: u32) {
-        self.state.lock().space.give_up(head);
+    /// Free-space collection failed on stripe `v`: never pick it again.
+    pub(crate) fn gc_give_up(&self, v: &StripeInfo) {
+        self.state.lock().space.give_up(v);
     }
 
     /// The reads that freed space waits for.
@@ -1524,21 +1524,30 @@ impl Writer {
         st.space.freed_total()
     }
 
-    /// As [`Self::reclaim`], but first waits for the reads that keep
-    /// retired stripes from being freed. Worker or ioctl context.
+    /// As [`Self::reclaim`], but first waits for the reads that keep the
+    /// stripes retired so far from being freed (not for those of stripes
+    /// retired meanwhile, or a steady load would keep it waiting). Worker
+    /// or ioctl context.
     pub(crate) fn reclaim_after_reads(&self) -> u64 {
-        loop {
-            let (total, waiting) = {
-                let mut st = self.state.lock();
-                self.reclaim_locked(&mut st);
-                (st.space.freed_total(), st.space.retired_waiting())
-            };
-            if !waiting {
-                return total;
-            }
+        let mut st = self.state.lock();
+        let (epoch, reads_done) = self.reads.advance();
+        let d = st.durable_seq;
+        let mut freed = st.space.reclaim(d, epoch, reads_done);
+        let mut done = reads_done;
+        while done <= epoch && st.space.retired_waiting() {
+            drop(st);
             // Reads take a member round trip, rarely more.
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+            st = self.state.lock();
+            let (now, reads_done) = self.reads.advance();
+            done = reads_done;
+            let d = st.durable_seq;
+            freed = freed.saturating_add(st.space.reclaim(d, now, done));
         }
+        if freed > 0 {
+            self.changed.notify_all();
+        }
+        st.space.freed_total()
     }
 
     /// A run of free-space collection starts; returns the sequence number
