@@ -1505,14 +1505,14 @@ impl Writer {
     }
 
     /// Frees what dead stripes [`Space::reclaim`] lets go of now, and wakes
-    /// writers that may be waiting for the room; returns the blocks freed.
-    fn reclaim_locked(&self, st: &mut State) -> u64 {
+    /// writers that may be waiting for the room; returns the read epoch it
+    /// retired stripes in and the oldest epoch that may still have reads.
+    fn reclaim_locked(&self, st: &mut State) -> (u64, u64) {
         let (epoch, reads_done) = self.reads.advance();
-        let freed = st.space.reclaim(st.durable_seq, epoch, reads_done);
-        if freed > 0 {
+        if st.space.reclaim(st.durable_seq, epoch, reads_done) > 0 {
             self.changed.notify_all();
         }
-        freed
+        (epoch, reads_done)
     }
 
     /// Frees dead stripes whose replacements are durable (flushes do that
@@ -1530,22 +1530,13 @@ impl Writer {
     /// or ioctl context.
     pub(crate) fn reclaim_after_reads(&self) -> u64 {
         let mut st = self.state.lock();
-        let (epoch, reads_done) = self.reads.advance();
-        let d = st.durable_seq;
-        let mut freed = st.space.reclaim(d, epoch, reads_done);
-        let mut done = reads_done;
-        while done <= epoch && st.space.retired_waiting() {
+        let (target, mut reads_done) = self.reclaim_locked(&mut st);
+        while reads_done <= target && st.space.retired_waiting() {
             drop(st);
             // Reads take a member round trip, rarely more.
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
             st = self.state.lock();
-            let (now, reads_done) = self.reads.advance();
-            done = reads_done;
-            let d = st.durable_seq;
-            freed = freed.saturating_add(st.space.reclaim(d, now, done));
-        }
-        if freed > 0 {
-            self.changed.notify_all();
+            reads_done = self.reclaim_locked(&mut st).1;
         }
         st.space.freed_total()
     }

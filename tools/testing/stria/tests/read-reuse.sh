@@ -74,8 +74,10 @@ for pass in 1 2 3; do
 	echo "pass $pass: A verified"
 done
 touch /tmp/a-done
-kill "$bpid" 2>/dev/null || true
-wait "$bpid" || true
+# B runs far longer than the passes of A: if it is gone, it failed.
+kill "$bpid" 2>/dev/null || { cat /tmp/b1.out; die "overwriting B failed"; }
+wait "$bpid" || true # the status of a job just killed
+grep -q "err= *[1-9]" /tmp/b1.out && { cat /tmp/b1.out; die "overwriting B saw errors"; }
 wait "$gcpid" || die "stria gc failed"
 set_delay 0
 stria status "$vol"
