@@ -5,6 +5,7 @@
 #
 #   make [KDIR=/path/to/rust-enabled/linux-7.2]   module and helper
 #   make check                                     all tests (host and VM)
+#   make check-full                                the same, long variants
 #   make demo                                      ext4 on a 4-member array
 #   make bench                                     stria vs md RAID-5/RAID-0
 #
@@ -15,7 +16,7 @@ ROOT := $(CURDIR)
 PROVISION := $(ROOT)/tools/testing/stria/provision
 STRIA_DIR := $(ROOT)/drivers/block/stria
 
-.PHONY: all module clippy helper check demo bench clean
+.PHONY: all module clippy helper check check-full demo bench clean
 
 all: module helper
 
@@ -35,6 +36,9 @@ helper:
 
 check:
 	@$(ROOT)/tools/testing/stria/check
+
+check-full:
+	@STRIA_CHECK_FULL=1 $(ROOT)/tools/testing/stria/check
 
 demo: all
 	@$(ROOT)/tools/testing/stria/vm-run --disks 4 --disk-size 512M \

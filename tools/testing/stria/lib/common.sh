@@ -11,6 +11,9 @@ read -r -a MEMBERS <<<"${STRIA_DISKS:-}"
 # Print a step and keep going.
 step() { printf '\n--- %s\n' "$*"; }
 
+# True under `make check-full`, which runs the long variants of tests.
+full() { [ -n "${STRIA_CHECK_FULL:-}" ]; }
+
 # Fail the test with a message.
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 

@@ -66,7 +66,13 @@ expect_errno ENOSPC stria copy create "${dev[16]}" one-too-many
 for d in "${extra[@]}"; do stria volume delete "$d"; done
 
 step "deletes in mixed order, collecting in between"
-tree_delete_collecting 8 0 24 1 13 20 5
+# The origin (0) goes while copies of it live; `make check-full` deletes
+# four more in between.
+if full; then
+	tree_delete_collecting 8 0 24 1 13 20 5
+else
+	tree_delete_collecting 8 0 24
+fi
 tree_reassemble "after re-assembly with sources deleted"
 tree_delete_all
 stria stop "$arr"

@@ -1,17 +1,16 @@
 #!/bin/bash
 # Free-space collection under an overwrite soak: on a small pool (four
 # slices of the members), a region of 70% and then 90% of what the pool
-# holds is written whole, then overwritten at random 4k for ten times the
-# pool's capacity, with fio verifying every block (crc32c, with a backlog
-# so reads interleave the writes).  No verify error and no ENOSPC; the
-# status shows collection at work and the write amplification; after a
-# stop and re-assembly every block still verifies and the live count
-# matches the blocks the map points at.
-#
-# STRIA_SOAK_FACTOR scales the overwrite total (default 10 times the pool).
+# holds is written whole, then overwritten at random 4k for four times the
+# pool's capacity (ten under `make check-full`), with fio verifying every
+# block (crc32c, with a backlog so reads interleave the writes).  No verify
+# error and no ENOSPC; the status shows collection at work and the write
+# amplification; after a stop and re-assembly every block still verifies
+# and the live count matches the blocks the map points at.
 source "$STRIA_LIB/common.sh"
 
-factor=${STRIA_SOAK_FACTOR:-10}
+factor=4
+full && factor=10
 slice_mib=32
 slices 4 "$slice_mib"
 devs=("${SLICES[@]}")
