@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Member space as the array and free-space collection see it: room,
+//! victims, collected stripes, and chunks freed once no read needs them.
+
+use super::State;
+use super::Volume;
+use super::Writer;
+use super::NO_LOC;
+use crate::alloc::Pick;
+use crate::alloc::StripeInfo;
+use crate::format::geometry::MAX_STRIPS;
+use crate::format::header::StripeLocation;
+use crate::map::Change;
+use crate::map::Directory;
+use crate::map::Entry;
+use crate::reads::Reads;
+use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
+
+impl Writer {
+    /// Free blocks on `member`.
+    pub(crate) fn free_blocks(&self, member: usize) -> u64 {
+        self.state.lock().space.free_blocks(member)
+    }
+
+    /// Stops counting the blocks of `vol`, just deleted, as live, except
+    /// where copies still point at them.
+    pub(crate) fn forget(&self, vol: &Volume) {
+        let released = {
+            let mut st = self.state.lock();
+            let newest = st.next_seq - 1;
+            let space = &mut st.space;
+            vol.map.release_all(|e| {
+                if let Entry::Disk { member, block } = e {
+                    space.drop_live(member, block, newest);
+                }
+            })
+        };
+        // Freeing a large directory may sleep: not under the lock.
+        drop(released);
+    }
+
+    /// Makes blocks `lba .. lba + n` of `vol` writable: allocates their
+    /// missing leaves (only when `create`: trims need none) with `flags`,
+    /// and gives it its own copy of, or delta over, every leaf it shares
+    /// with a copy (blocks read once more or no longer count as such).
+    pub(crate) fn prepare(
+        &self,
+        vol: &Volume,
+        lba: u64,
+        n: u64,
+        create: bool,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        vol.map.prepare_each(lba, n, create, flags, |i, leaf| {
+            let mut st = self.state.lock();
+            let newest = st.next_seq - 1;
+            let space = &mut st.space;
+            vol.map.lock().install(i, leaf, |c, e| {
+                if let Entry::Disk { member, block } = e {
+                    match c {
+                        Change::Added => {
+                            space.add_live(member, block);
+                        }
+                        Change::Dropped => space.drop_live(member, block, newest),
+                    }
+                }
+            });
+        })
+    }
+
+    /// Changes the size of `vol`'s map to `blocks` (see [`Map::resize`]).
+    pub(crate) fn resize(&self, vol: &Volume, dir: Directory, blocks: u64) -> Result {
+        let released = {
+            let mut st = self.state.lock();
+            let newest = st.next_seq - 1;
+            let space = &mut st.space;
+            vol.map.resize(dir, blocks, |e| {
+                if let Entry::Disk { member, block } = e {
+                    space.drop_live(member, block, newest);
+                }
+            })?
+        };
+        drop(released);
+        Ok(())
+    }
+
+    /// Whether free space is down to half of what free-space collection
+    /// keeps for itself.
+    pub(crate) fn low_on_room(&self) -> bool {
+        self.state.lock().space.free_chunks() < self.reserve / 2
+    }
+
+    /// Free and total blocks of member space, cheaply.
+    pub(crate) fn free_and_total(&self) -> (u64, u64) {
+        self.state.lock().space.free_and_total()
+    }
+
+    /// Member space totals (a scan of every chunk).
+    pub(crate) fn space_stats(&self) -> crate::alloc::SpaceStats {
+        self.state.lock().space.stats()
+    }
+
+    /// The stripe free-space collection should empty next, with the places
+    /// of its chunks and how many there are.
+    /// Stripes from sequence number `below` on are not picked: those a run
+    /// wrote itself, so that it ends.
+    pub(crate) fn gc_victim(
+        &self,
+        pick: Pick,
+        below: u64,
+    ) -> Option<(StripeInfo, [StripeLocation; MAX_STRIPS], usize)> {
+        let st = self.state.lock();
+        let v = st.space.victim(pick, st.next_seq, below)?;
+        let mut places = [NO_LOC; MAX_STRIPS];
+        let n = st.space.stripe_places(v.head, &mut places);
+        Some((v, places, n))
+    }
+
+    /// Free-space collection moved everything of stripe `v`; returns the
+    /// blocks still live in it (none, unless something went wrong).
+    pub(crate) fn gc_collected(&self, v: &StripeInfo) -> u32 {
+        let mut st = self.state.lock();
+        let newest = st.next_seq - 1;
+        let left = st.space.collected(v, newest);
+        if left == 0 {
+            self.stats.collected.add(1, Relaxed);
+        }
+        left
+    }
+
+    /// Free-space collection failed on stripe `v`: never pick it again.
+    pub(crate) fn gc_give_up(&self, v: &StripeInfo) {
+        self.state.lock().space.give_up(v);
+    }
+
+    /// The reads that freed space waits for.
+    pub(crate) fn reads(&self) -> &Reads {
+        &self.reads
+    }
+
+    /// Frees what dead stripes [`Space::reclaim`] lets go of now, and wakes
+    /// writers that may be waiting for the room; returns the read epoch it
+    /// retired stripes in and the oldest epoch that may still have reads.
+    pub(super) fn reclaim_locked(&self, st: &mut State) -> (u64, u64) {
+        let (epoch, reads_done) = self.reads.advance();
+        if st.space.reclaim(st.durable_seq, epoch, reads_done) > 0 {
+            self.changed.notify_all();
+        }
+        (epoch, reads_done)
+    }
+
+    /// Frees dead stripes whose replacements are durable (flushes do that
+    /// too) and which no read in flight may still use; returns the blocks
+    /// freed since assembly.
+    pub(crate) fn reclaim(&self) -> u64 {
+        let mut st = self.state.lock();
+        self.reclaim_locked(&mut st);
+        st.space.freed_total()
+    }
+
+    /// As [`Self::reclaim`], but first waits for the reads that keep the
+    /// stripes retired so far from being freed (not for those of stripes
+    /// retired meanwhile, or a steady load would keep it waiting). Worker
+    /// or ioctl context.
+    pub(crate) fn reclaim_after_reads(&self) -> u64 {
+        let mut st = self.state.lock();
+        let (target, mut reads_done) = self.reclaim_locked(&mut st);
+        while reads_done <= target && st.space.retired_waiting() {
+            drop(st);
+            // Reads take a member round trip, rarely more.
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+            st = self.state.lock();
+            reads_done = self.reclaim_locked(&mut st).1;
+        }
+        st.space.freed_total()
+    }
+
+    /// A run of free-space collection starts; returns the sequence number
+    /// of the next stripe.
+    pub(crate) fn gc_started(&self) -> u64 {
+        let mut st = self.state.lock();
+        st.gc_started += 1;
+        st.next_seq
+    }
+
+    /// A run of free-space collection ended having freed `freed` blocks:
+    /// writers waiting for space try again (or give up if it is 0).
+    pub(crate) fn gc_ended(&self, freed: u64) {
+        let mut st = self.state.lock();
+        st.gc_runs += 1;
+        st.gc_freed = freed;
+        self.changed.notify_all();
+    }
+
+    /// The last stripe written, if every stripe is on stable storage.
+    pub(crate) fn log_head(&self) -> Option<(StripeLocation, u64)> {
+        let st = self.state.lock();
+        let idle = st.inflight.is_empty() && st.open.iter().all(Option::is_none);
+        if !idle || st.failed || st.durable_seq < st.prev_seq {
+            return None;
+        }
+        st.prev.map(|p| (p, st.prev_seq))
+    }
+}
