@@ -14,6 +14,7 @@ pub(crate) use workers::Deferred;
 
 use crate::blk::bio::BioSet;
 use crate::blk::disk::StackOn;
+use crate::format::geometry::BLOCK_SIZE;
 use crate::members;
 use crate::members::Member;
 use crate::writer::Io;
@@ -28,8 +29,6 @@ use kernel::sync::Mutex;
 use kernel::sync::SpinLock;
 use kernel::workqueue::Work;
 
-/// Block size of the volume.
-pub(crate) const BLOCK_BYTES: u32 = crate::format::geometry::BLOCK_SIZE as u32;
 /// Largest host request, in sectors (1 MiB).
 pub(crate) const MAX_REQUEST_SECTORS: u32 = 2048;
 
@@ -164,7 +163,7 @@ impl Array {
 
     /// Preferred I/O size: a block.
     pub(crate) fn io_min(&self) -> u32 {
-        BLOCK_BYTES
+        BLOCK_SIZE as u32
     }
 
     /// Optimal I/O size: a megabyte, the largest request.

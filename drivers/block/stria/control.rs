@@ -10,13 +10,13 @@ mod queries;
 mod volumes;
 
 use crate::array::Array;
-use crate::array::BLOCK_BYTES;
 use crate::array::MAX_REQUEST_SECTORS;
 use crate::blk::disk::Disk;
 use crate::blk::disk::DiskParams;
 use crate::blk::misc::capable_sys_admin;
 use crate::blk::misc::Control;
 use crate::format::geometry;
+use crate::format::geometry::BLOCK_SIZE;
 use crate::uapi;
 use crate::volume::VolumeDev;
 use crate::writer::Volume;
@@ -51,12 +51,12 @@ impl Drop for VolDisk {
 }
 
 /// An assembled array and the devices of its volumes.
-struct Slot {
+struct Assembled {
     disks: KVec<VolDisk>,
     array: Arc<Array>,
 }
 
-impl Slot {
+impl Assembled {
     /// How many times the array's volumes are open.
     fn openers(&self) -> u32 {
         self.disks.iter().map(|d| d.dev.openers()).sum()
@@ -80,7 +80,7 @@ impl Slot {
     }
 }
 
-impl Drop for Slot {
+impl Drop for Assembled {
     fn drop(&mut self) {
         // Deleting the disks drains their I/O; what the writer still
         // buffers then goes to the members before they are closed.
@@ -111,7 +111,7 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
     let id = vol.id;
     let params = DiskParams {
         capacity_sectors: sectors(vol.map.size_blocks())?,
-        logical_block_size: BLOCK_BYTES,
+        logical_block_size: BLOCK_SIZE as u32,
         max_hw_sectors: MAX_REQUEST_SECTORS,
         io_min: array.io_min(),
         io_opt: array.io_opt(),
@@ -138,18 +138,18 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
 /// The table lock is never held across I/O: an array being assembled or
 /// stopped holds its number as `Busy` while the lock is dropped, so a slow
 /// member does not stall requests about other arrays.
-enum Entry {
+enum Claim {
     /// The number is free.
     Free,
     /// An array is being assembled or stopped under this number.
     Busy,
     /// An array is running.
-    Live(Slot),
+    Live(Assembled),
 }
 
 /// All arrays, by number.
 pub(crate) struct Controller {
-    table: Pin<KBox<Mutex<KVec<Entry>>>>,
+    table: Pin<KBox<Mutex<KVec<Claim>>>>,
 }
 
 fn abi_error(what: &str, e: uapi::AbiError) -> Error {
@@ -206,7 +206,7 @@ impl Controller {
     pub(crate) fn new() -> Result<Self> {
         let mut slots = KVec::with_capacity(uapi::MAX_ARRAYS as usize, GFP_KERNEL)?;
         for _ in 0..uapi::MAX_ARRAYS {
-            slots.push(Entry::Free, GFP_KERNEL)?;
+            slots.push(Claim::Free, GFP_KERNEL)?;
         }
         Ok(Self {
             table: KBox::pin_init(kernel::new_mutex!(slots), GFP_KERNEL)?,
@@ -216,14 +216,14 @@ impl Controller {
 
 impl Controller {
     /// Takes array `index` out of the table as `Busy` for a long operation.
-    fn take(&self, index: u32) -> Result<Slot> {
+    fn take(&self, index: u32) -> Result<Assembled> {
         let mut table = self.table.lock();
         let entry = table.get_mut(index as usize).ok_or(ENOENT)?;
-        if !matches!(entry, Entry::Live(_)) {
+        if !matches!(entry, Claim::Live(_)) {
             return Err(ENOENT);
         }
-        match core::mem::replace(entry, Entry::Busy) {
-            Entry::Live(slot) => Ok(slot),
+        match core::mem::replace(entry, Claim::Busy) {
+            Claim::Live(slot) => Ok(slot),
             _ => Err(ENOENT),
         }
     }
@@ -231,15 +231,15 @@ impl Controller {
     /// Array `index`, left in the table; `ENOENT` if it is not running.
     fn running(&self, index: u32) -> Result<Arc<Array>> {
         match self.table.lock().get(index as usize) {
-            Some(Entry::Live(slot)) => Ok(slot.array.clone()),
+            Some(Claim::Live(slot)) => Ok(slot.array.clone()),
             _ => Err(ENOENT),
         }
     }
 
     /// Puts back what [`Self::take`] took.
-    fn put(&self, index: u32, slot: Slot) {
+    fn put(&self, index: u32, slot: Assembled) {
         if let Some(e) = self.table.lock().get_mut(index as usize) {
-            *e = Entry::Live(slot);
+            *e = Claim::Live(slot);
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::alloc::Pick;
 use crate::alloc::StripeInfo;
 use crate::array::Array;
 use crate::format::geometry;
+use crate::format::geometry::block_offset;
 use crate::format::geometry::StripRole;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::header::Piece;
@@ -45,9 +46,6 @@ pub(crate) const HIGH_PERCENT: u64 = 15;
 const FLUSH_EVERY: u32 = 16;
 /// Stripes a background run empties before it lets host writes have room.
 const BACKGROUND_BUDGET: u64 = 64;
-
-/// Bytes per block.
-const BLOCK: u64 = BLOCK_SIZE as u64;
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -193,7 +191,7 @@ fn read_header(
             continue;
         };
         buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
-        let Some(at) = p.lba.checked_mul(BLOCK) else {
+        let Some(at) = block_offset(p.lba) else {
             continue;
         };
         if m.bdev.read_at(at, &mut buf).is_err() {
@@ -312,7 +310,7 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
                 data.resize(len, 0, GFP_KERNEL)?;
                 let at = first
                     .checked_add(u64::from(win))
-                    .and_then(|b| b.checked_mul(BLOCK))
+                    .and_then(block_offset)
                     .ok_or(EINVAL)?;
                 m.bdev.read_at(at, &mut data)?;
                 for (_, p) in h

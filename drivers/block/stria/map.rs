@@ -40,7 +40,7 @@ use kernel::sync::Arc;
 use kernel::sync::SpinLock;
 use kernel::sync::UniqueArc;
 use leaf::Delta;
-use leaf::Slot;
+use leaf::LeafRef;
 
 pub(crate) use leaf::Change;
 pub(crate) use leaf::NewLeaf;
@@ -124,7 +124,7 @@ pub(crate) enum Form {
 
 /// The leaves, under the map's lock.
 struct Inner {
-    /// Slot `i` covers blocks `i * LEAF_ENTRIES ..`.
+    /// LeafRef `i` covers blocks `i * LEAF_ENTRIES ..`.
     leaves: Dir,
     /// Blocks currently mapped.
     mapped: u64,
@@ -155,10 +155,10 @@ impl Inner {
         }
     }
 
-    fn count(&mut self, s: &Slot, n: i64) {
+    fn count(&mut self, s: &LeafRef, n: i64) {
         let c = match s {
-            Slot::Full(_) => &mut self.nr_leaves,
-            Slot::Delta(_) => &mut self.nr_deltas,
+            LeafRef::Full(_) => &mut self.nr_leaves,
+            LeafRef::Delta(_) => &mut self.nr_deltas,
         };
         *c = c.saturating_add_signed(n);
     }
@@ -282,8 +282,8 @@ impl Map {
             &mut |s| {
                 gone += s.mapped();
                 match s {
-                    Slot::Full(_) => leaves += 1,
-                    Slot::Delta(_) => deltas += 1,
+                    LeafRef::Full(_) => leaves += 1,
+                    LeafRef::Delta(_) => deltas += 1,
                 }
             },
             &mut dropped,
@@ -294,7 +294,7 @@ impl Map {
         let tail = size_blocks % LEAF_ENTRIES;
         let last = n.checked_sub(1);
         let own = last.is_some_and(|i| g.leaves.writable(i));
-        if let (true, true, Some(Slot::Full(last))) =
+        if let (true, true, Some(LeafRef::Full(last))) =
             (tail != 0, own, last.and_then(|i| g.leaves.get(i)))
         {
             if !last.shared() {
@@ -351,7 +351,7 @@ impl Map {
             }
             let want = match g.leaves.get(k) {
                 None if create && g.leaves.writable(k) => Some(Want::Leaf),
-                Some(Slot::Full(l)) if l.shared() => {
+                Some(LeafRef::Full(l)) if l.shared() => {
                     let fits = (to - from) as usize <= DELTA_ENTRIES;
                     Some(if g.form == Form::Changed && fits {
                         Want::Delta(l.clone())
@@ -359,7 +359,7 @@ impl Map {
                         Want::Leaf
                     })
                 }
-                Some(Slot::Delta(d)) => {
+                Some(LeafRef::Delta(d)) => {
                     let need = d.unchanged_in(from, to);
                     if d.shared() {
                         let fits = d.len() + need <= DELTA_ENTRIES;
@@ -461,7 +461,7 @@ impl Map {
     pub(crate) fn stats(&self) -> MapStats {
         let g = self.inner.lock();
         let (own, shared) = g.leaves.pages();
-        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<LeafRef>>()) as u64;
         let dir = g.leaves.top_bytes() + (own + shared).saturating_mul(page);
         let delta = core::mem::size_of::<Delta>() as u64;
         let mut st = MapStats {
@@ -474,8 +474,8 @@ impl Map {
             shared_bytes: shared.saturating_mul(page),
         };
         g.leaves.each(g.leaves.len(), |_, s, in_shared| match s {
-            Slot::Full(l) if in_shared || l.shared() => st.shared_bytes += LEAF_ENTRIES * 8,
-            Slot::Delta(d) if in_shared || d.shared() => st.shared_bytes += delta,
+            LeafRef::Full(l) if in_shared || l.shared() => st.shared_bytes += LEAF_ENTRIES * 8,
+            LeafRef::Delta(d) if in_shared || d.shared() => st.shared_bytes += delta,
             _ => {}
         });
         st
@@ -553,7 +553,7 @@ mod tests {
         let st = map.stats();
         assert_eq!(st.mapped, 2);
         assert_eq!(st.leaf_bytes, 2 * LEAF_ENTRIES * 8);
-        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<LeafRef>>()) as u64;
         assert_eq!(st.dir_bytes, empty.dir_bytes + page);
         // Beyond the end: refused.
         assert_eq!(
@@ -641,7 +641,7 @@ mod tests {
         copy.share_from(&src, Form::Full, None)?;
         let st = copy.stats();
         assert_eq!(st.mapped, 2);
-        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<LeafRef>>()) as u64;
         assert_eq!(st.shared_bytes, 2 * LEAF_ENTRIES * 8 + page);
         assert_eq!(copy.unique_among(&[&src])?, 0);
         // Neither side writes into a shared leaf without copying it.
@@ -767,7 +767,7 @@ mod tests {
             src.prepare(lba, 1, GFP_KERNEL)?;
             src.lock().set(lba, disk(lba))?;
         }
-        let page = (PAGE_SLOTS * core::mem::size_of::<Option<Slot>>()) as u64;
+        let page = (PAGE_SLOTS * core::mem::size_of::<Option<LeafRef>>()) as u64;
         assert_eq!(src.stats().dir_bytes, top + 2 * page);
         let copy = KBox::pin_init(Map::new(size)?, GFP_KERNEL)?;
         copy.share_from(&src, Form::Full, None)?;

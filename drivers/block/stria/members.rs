@@ -9,6 +9,7 @@
 use crate::blk::bdev::Bdev;
 use crate::format::error::FormatError;
 use crate::format::geometry;
+use crate::format::geometry::block_offset;
 use crate::format::header::DataArea;
 use crate::format::superblock;
 use crate::format::superblock::Locations;
@@ -19,9 +20,6 @@ use crate::format::superblock::SB_BYTES;
 use crate::format::uuid::Uuid;
 use kernel::prelude::*;
 use kernel::str::CStr;
-
-/// Bytes per on-disk block.
-const BLOCK: u64 = geometry::BLOCK_SIZE as u64;
 
 /// A member in its place in the array.
 pub(crate) struct Member {
@@ -40,12 +38,12 @@ pub(crate) struct Member {
 impl Member {
     /// The data area in blocks.
     pub(crate) fn area(&self) -> DataArea {
-        let start = self.data_start / BLOCK;
+        let start = self.data_start >> geometry::BLOCK_SHIFT;
         DataArea {
             start,
             // Cannot saturate: the superblock checks keep the area on a
             // member of at most `MAX_MEMBER_BLOCKS` blocks.
-            end: start.saturating_add(self.data_bytes / BLOCK),
+            end: start.saturating_add(self.data_bytes >> geometry::BLOCK_SHIFT),
         }
     }
 }
@@ -72,7 +70,7 @@ fn read_copy(
     buf: &mut KVec<u8>,
     sb: &mut Superblock,
 ) -> Result<core::result::Result<(), FormatError>> {
-    let offset = block.checked_mul(BLOCK).ok_or(EINVAL)?;
+    let offset = block_offset(block).ok_or(EINVAL)?;
     bdev.read_at(offset, buf)?;
     Ok(sb.decode_into(buf))
 }
@@ -80,7 +78,7 @@ fn read_copy(
 /// Reads both superblock copies of `bdev` and leaves the newest valid one
 /// in `out`.
 fn read_superblock(path: &CStr, bdev: &Bdev, out: &mut Superblock) -> Result<Locations> {
-    let blocks = bdev.nr_sectors() / (BLOCK / 512);
+    let blocks = bdev.nr_sectors() / geometry::SECTORS_PER_BLOCK;
     let loc = superblock::locations(blocks).map_err(|e| bad(path, "too small for stria", e))?;
     let mut buf = KVec::from_elem(0u8, SB_BYTES, GFP_KERNEL)?;
     // Superblocks are kilobytes: keep them off the kernel stack.
@@ -159,12 +157,12 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
             );
         })?;
         let lbs = bdev.logical_block_size();
-        if u64::from(lbs) > BLOCK {
+        if usize::try_from(lbs).map_or(true, |b| b > geometry::BLOCK_SIZE) {
             pr_err!(
                 "{}: {}-byte blocks, more than {}\n",
                 path_str(path),
                 lbs,
-                BLOCK
+                geometry::BLOCK_SIZE
             );
             return Err(EINVAL);
         }
@@ -195,11 +193,11 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
             );
             return Err(EINVAL);
         }
-        let data_start = sb.data_start.checked_mul(BLOCK).ok_or(EINVAL)?;
+        let data_start = block_offset(sb.data_start).ok_or(EINVAL)?;
         let data_bytes = sb
             .data_end
             .checked_sub(sb.data_start)
-            .and_then(|b| b.checked_mul(BLOCK))
+            .and_then(block_offset)
             .ok_or(EINVAL)?;
         *slot = Some(Member {
             bdev,
@@ -324,7 +322,7 @@ pub(crate) fn write_superblocks(members: &[Member], update: impl Fn(&mut Superbl
             } else {
                 m.sb_loc.primary_block
             };
-            let at = block.checked_mul(BLOCK).ok_or(EINVAL)?;
+            let at = block_offset(block).ok_or(EINVAL)?;
             m.bdev.write_at(at, &buf).inspect_err(|e| {
                 pr_err!("cannot write a superblock: error {}\n", e.to_errno());
             })?;

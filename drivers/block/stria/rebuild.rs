@@ -22,6 +22,7 @@ use crate::alloc::Space;
 use crate::format::crc;
 use crate::format::error::FormatError;
 use crate::format::geometry;
+use crate::format::geometry::block_offset;
 use crate::format::geometry::RaidType;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::header;
@@ -43,8 +44,6 @@ use kernel::prelude::*;
 use kernel::time::Instant;
 use kernel::time::Monotonic;
 
-/// Bytes per block.
-const BLOCK: u64 = BLOCK_SIZE as u64;
 /// Blocks read at once where no strip continues.
 const CHUNK_BLOCKS: u64 = 256;
 
@@ -217,11 +216,8 @@ fn heap_sort<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
 
 /// Reads `blocks` blocks of member `m` at `lba` into `buf`.
 fn read(member: &Member, m: usize, lba: u64, buf: &mut KVec<u8>, blocks: u64) -> Result {
-    let len = blocks
-        .checked_mul(BLOCK)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or(EINVAL)?;
-    let at = lba.checked_mul(BLOCK).ok_or(EINVAL)?;
+    let len = geometry::blocks_to_bytes(blocks).map_err(|_| EINVAL)?;
+    let at = block_offset(lba).ok_or(EINVAL)?;
     buf.resize(len, 0, GFP_KERNEL)?;
     member.bdev.read_at(at, buf).map_err(|e| io_err(m, lba, e))
 }
@@ -267,7 +263,7 @@ fn scan_member(
         let mut j = 0u64;
         while j < want {
             // `j < want <= CHUNK_BLOCKS`, and `pos + want <= end`.
-            let off = usize::try_from(j.saturating_mul(BLOCK)).map_err(|_| EINVAL)?;
+            let off = geometry::blocks_to_bytes(j).map_err(|_| EINVAL)?;
             let block = buf.get(off..off.saturating_add(BLOCK_SIZE)).ok_or(EINVAL)?;
             if !header::looks_like_header(block) {
                 j = j.saturating_add(1);
@@ -345,8 +341,7 @@ fn erase(members: &[Member], copies: &[Copy]) -> Result {
     let zero = KVec::from_elem(0u8, BLOCK_SIZE, GFP_KERNEL)?;
     for c in copies {
         if let Some(m) = members.get(usize::from(c.member)) {
-            m.bdev
-                .write_at(c.lba.checked_mul(BLOCK).ok_or(EINVAL)?, &zero)?;
+            m.bdev.write_at(block_offset(c.lba).ok_or(EINVAL)?, &zero)?;
         }
     }
     Ok(())

@@ -4,7 +4,6 @@
 
 use crate::array::Array;
 use crate::array::Deferred;
-use crate::array::BLOCK_BYTES;
 use crate::blk::bio::Bio;
 use crate::blk::bio::BioOp;
 use crate::blk::disk::Operations;
@@ -12,6 +11,9 @@ use crate::blk::request::Fanout;
 use crate::blk::request::Op;
 use crate::blk::request::Request;
 use crate::blk::Status;
+use crate::format::geometry::BLOCK_SHIFT;
+use crate::format::geometry::BLOCK_SIZE;
+use crate::format::geometry::SECTORS_PER_BLOCK;
 use crate::map::Entry;
 use crate::writer::Source;
 use crate::writer::Volume;
@@ -25,7 +27,7 @@ use kernel::sync::Mutex;
 /// block and page boundary stays below it.
 const READ_VECS: u16 = 256;
 /// Most vectors one block of a request can take (512-byte segments).
-const VECS_PER_BLOCK: u16 = (BLOCK_BYTES / 512) as u16;
+const VECS_PER_BLOCK: u16 = SECTORS_PER_BLOCK as u16;
 
 /// Who has the device open, and whether it is going away.
 struct OpenState {
@@ -90,15 +92,15 @@ impl VolumeDev {
 
     /// Host block range of a request: first block and count.
     fn blocks_of(&self, fan: &Fanout<Self>) -> Result<(u64, u64)> {
-        let spb = u64::from(BLOCK_BYTES / 512);
+        let spb = SECTORS_PER_BLOCK;
         let sector = fan.sector();
         let bytes = u64::from(fan.bytes());
-        if sector % spb != 0 || bytes % u64::from(BLOCK_BYTES) != 0 {
+        if sector % spb != 0 || bytes % BLOCK_SIZE as u64 != 0 {
             pr_err!("request not aligned to 4 KiB blocks at sector {}\n", sector);
             return Err(EIO);
         }
         let lba = sector / spb;
-        let n = bytes / u64::from(BLOCK_BYTES);
+        let n = bytes >> BLOCK_SHIFT;
         if lba
             .checked_add(n)
             .is_none_or(|e| e > self.vol.map.size_blocks())
@@ -160,8 +162,8 @@ impl VolumeDev {
 /// the members, contiguous member blocks in one bio. Worker context: it
 /// allocates and submits bios.
 pub(crate) fn read(array: &Array, vol: &Volume, fan: &Fanout<VolumeDev>) -> Result {
-    let spb = u64::from(BLOCK_BYTES / 512);
-    let block = u64::from(BLOCK_BYTES);
+    let spb = SECTORS_PER_BLOCK;
+    let block = BLOCK_SIZE as u64;
     let mut pos = fan.sector() / spb * block;
     // Before any lookup: space freed from now on waits for this read.
     fan.set_cookie(array.writer().reads().enter());
@@ -182,7 +184,7 @@ pub(crate) fn read(array: &Array, vol: &Volume, fan: &Fanout<VolumeDev>) -> Resu
                     }
                 }
                 Entry::Mem { slot, offset } => {
-                    let off = offset as usize * BLOCK_BYTES as usize + inb as usize;
+                    let off = offset as usize * BLOCK_SIZE + inb as usize;
                     let ok = array.writer().read_mem(slot, off, &piece);
                     drop(map);
                     if !ok {

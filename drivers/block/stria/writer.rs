@@ -36,6 +36,7 @@ use crate::alloc::Space;
 use crate::blk::bio::BioSet;
 use crate::blk::iobuf::BatchDone;
 use crate::blk::iobuf::IoBuf;
+use crate::format::geometry;
 use crate::format::geometry::RaidType;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::geometry::MAX_STRIPS;
@@ -59,10 +60,7 @@ use kernel::sync::CondVar;
 use kernel::sync::SpinLock;
 
 /// Stripe buffers: stripes being filled or written at once.
-pub(crate) const SLOTS: usize = 8;
-
-/// Bytes per block.
-const BLOCK: usize = BLOCK_SIZE;
+pub(crate) const BUFFERS: usize = 8;
 
 /// Stripes written between two flushes of the members by the writer itself.
 const CHECKPOINT_STRIPES: u32 = 32;
@@ -71,7 +69,7 @@ const CHECKPOINT_STRIPES: u32 = 32;
 const NO_LOC: StripeLocation = StripeLocation { member: 0, lba: 0 };
 
 /// A stripe buffer's bookkeeping.
-struct Slot {
+struct Buffer {
     /// The stripe as filled, laid out as a full stripe of its group.
     nominal: KBox<HeaderBuilder>,
     /// The stripe as written.
@@ -190,7 +188,7 @@ pub(crate) struct Writer {
     state: SpinLock<State>,
     #[pin]
     changed: CondVar,
-    slots: KVec<Pin<KBox<SpinLock<Slot>>>>,
+    buffers: KVec<Pin<KBox<SpinLock<Buffer>>>>,
     /// Data space of each buffer.
     data: KVec<Arc<IoBuf>>,
     /// Header block, P and Q of each buffer.
@@ -223,7 +221,7 @@ fn set_bit(mask: &Atomic<u64>, bit: u16) {
 
 /// Offsets in a buffer's `out` part.
 const HDR_OFF: usize = 0;
-const P_OFF: usize = BLOCK;
+const P_OFF: usize = BLOCK_SIZE;
 
 impl Writer {
     /// A writer for groups `policies` of array `uuid`.
@@ -242,26 +240,20 @@ impl Writer {
             .map(|p| u64::from(p.strip_blocks))
             .max()
             .ok_or(EINVAL)?;
-        let data_bytes = usize::try_from(max_data)
-            .ok()
-            .and_then(|b| b.checked_mul(BLOCK))
-            .ok_or(EINVAL)?;
-        let strip_bytes = usize::try_from(max_strip)
-            .ok()
-            .and_then(|b| b.checked_mul(BLOCK))
-            .ok_or(EINVAL)?;
-        let out_bytes = strip_bytes.checked_mul(2).ok_or(EINVAL)? + BLOCK;
+        let data_bytes = geometry::blocks_to_bytes(max_data).map_err(|_| EINVAL)?;
+        let strip_bytes = geometry::blocks_to_bytes(max_strip).map_err(|_| EINVAL)?;
+        let out_bytes = strip_bytes.checked_mul(2).ok_or(EINVAL)? + BLOCK_SIZE;
         // Four full stripes of the widest group.
         let reserve = 4 * policies.iter().map(|p| p.width as u64).max().unwrap_or(0);
-        let mut slots = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-        let mut data = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-        let mut out = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-        let mut status = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-        let mut free = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-        for i in 0..SLOTS {
-            slots.push(
+        let mut buffers = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
+        let mut data = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
+        let mut out = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
+        let mut status = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
+        let mut free = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
+        for i in 0..BUFFERS {
+            buffers.push(
                 KBox::pin_init(
-                    new_spinlock!(Slot {
+                    new_spinlock!(Buffer {
                         nominal: KBox::new(HeaderBuilder::EMPTY, GFP_KERNEL)?,
                         out: KBox::new(HeaderBuilder::EMPTY, GFP_KERNEL)?,
                         locs: [NO_LOC; MAX_STRIPS],
@@ -292,14 +284,14 @@ impl Writer {
             status.push(Atomic::new(0u32), GFP_KERNEL)?;
             free.push(i as u16, GFP_KERNEL)?;
         }
-        let inflight = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let inflight = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
         let mut space = start.space;
         if let Some(p) = policies.first() {
             // Closing keeps a piece slot per data strip for splits.
             let pieces = MAX_PIECES.saturating_sub(p.data_strips()) as u64;
             space.set_full_cost(p.width as u64 * p.span(), p.data_blocks(), pieces);
         }
-        let ready = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        let ready = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
             state <- new_spinlock!(State {
                 free,
@@ -321,7 +313,7 @@ impl Writer {
             }),
             changed <- new_condvar!(),
             reads <- Reads::new(),
-            slots,
+            buffers,
             data,
             out,
             status,
@@ -341,8 +333,8 @@ impl Writer {
         }))
     }
 
-    fn slot(&self, id: u16) -> Result<&Pin<KBox<SpinLock<Slot>>>> {
-        self.slots.get(usize::from(id)).ok_or(EINVAL)
+    fn buffer(&self, id: u16) -> Result<&Pin<KBox<SpinLock<Buffer>>>> {
+        self.buffers.get(usize::from(id)).ok_or(EINVAL)
     }
 }
 

@@ -3,7 +3,7 @@
 //! What STRIA_IOC_STATUS reports of an array.
 
 use super::Array;
-use super::BLOCK_BYTES;
+use crate::format::geometry::SECTORS_PER_BLOCK;
 use crate::uapi;
 use kernel::sync::atomic::Relaxed;
 
@@ -24,10 +24,9 @@ impl Array {
             index,
             nr_members: self.members.len() as u32,
             layout: uapi::LAYOUT_LOG,
-            chunk_sectors: strip * (BLOCK_BYTES / 512),
+            chunk_sectors: strip.saturating_mul(SECTORS_PER_BLOCK as u32),
             open_count,
-            capacity_sectors: main
-                .map_or(0, |v| v.map.size_blocks() * u64::from(BLOCK_BYTES / 512)),
+            capacity_sectors: main.map_or(0, |v| v.map.size_blocks() * SECTORS_PER_BLOCK),
             reads: self.counters.reads.load(Relaxed),
             writes: self.counters.writes.load(Relaxed),
             flushes: self.counters.flushes.load(Relaxed),
@@ -58,7 +57,7 @@ impl Array {
                 major,
                 minor,
                 sectors: m.bdev.nr_sectors(),
-                free_sectors: self.writer.free_blocks(i) * u64::from(BLOCK_BYTES / 512),
+                free_sectors: self.writer.free_blocks(i) * SECTORS_PER_BLOCK,
                 ..uapi::MemberInfo::default()
             };
         }

@@ -6,9 +6,9 @@ use super::make_disk;
 use super::member_paths;
 use super::request;
 use super::user_slice;
+use super::Assembled;
+use super::Claim;
 use super::Controller;
-use super::Entry;
-use super::Slot;
 use crate::alloc::Pick;
 use crate::array::Array;
 use crate::uapi;
@@ -41,7 +41,7 @@ impl Controller {
             let mut table = self.table.lock();
             let index = table
                 .iter()
-                .position(|e| matches!(e, Entry::Free))
+                .position(|e| matches!(e, Claim::Free))
                 .ok_or_else(|| {
                     pr_err!(
                         "assemble: all {} array numbers are in use\n",
@@ -50,7 +50,7 @@ impl Controller {
                     ENOSPC
                 })?;
             if let Some(e) = table.get_mut(index) {
-                *e = Entry::Busy;
+                *e = Claim::Busy;
             }
             index
         };
@@ -59,11 +59,11 @@ impl Controller {
         let entry = table.get_mut(index).ok_or(EINVAL)?;
         match built {
             Ok(slot) => {
-                *entry = Entry::Live(slot);
+                *entry = Claim::Live(slot);
                 Ok(0)
             }
             Err(e) => {
-                *entry = Entry::Free;
+                *entry = Claim::Free;
                 Err(e)
             }
         }
@@ -76,7 +76,7 @@ impl Controller {
         req: &uapi::Assemble,
         paths: &[&CStr],
         writer: &mut UserSliceWriter,
-    ) -> Result<Slot> {
+    ) -> Result<Assembled> {
         // Tell user space the number first: once the disk exists, failing
         // would mean deleting a disk that others may already have opened.
         let out = uapi::Assemble {
@@ -96,7 +96,7 @@ impl Controller {
             paths.len(),
             disks.len()
         );
-        Ok(Slot { disks, array })
+        Ok(Assembled { disks, array })
     }
 
     #[inline(never)]
@@ -105,21 +105,21 @@ impl Controller {
         let slot = {
             let mut table = self.table.lock();
             let entry = table.get_mut(req.index as usize).ok_or(ENOENT)?;
-            let Entry::Live(slot) = entry else {
+            let Claim::Live(slot) = entry else {
                 return Err(ENOENT);
             };
             slot.begin_stop().inspect_err(|_| {
                 pr_err!("stria{}: cannot stop: a volume is open\n", req.index);
             })?;
-            match core::mem::replace(entry, Entry::Busy) {
-                Entry::Live(slot) => slot,
+            match core::mem::replace(entry, Claim::Busy) {
+                Claim::Live(slot) => slot,
                 _ => return Err(ENOENT),
             }
         };
         // Deleting the disk waits for in-flight I/O; then members close.
         drop(slot);
         if let Some(e) = self.table.lock().get_mut(req.index as usize) {
-            *e = Entry::Free;
+            *e = Claim::Free;
         }
         pr_info!("stria{}: stopped\n", req.index);
         Ok(0)

@@ -7,8 +7,8 @@ use super::disk_name;
 use super::request;
 use super::sectors;
 use super::user_slice;
+use super::Claim;
 use super::Controller;
-use super::Entry;
 use crate::format::superblock::volume_flags;
 use crate::map::diverge;
 use crate::uapi;
@@ -24,7 +24,7 @@ impl Controller {
         let st = {
             let table = self.table.lock();
             match table.get(index as usize) {
-                Some(Entry::Live(slot)) => slot.array.status(index, slot.openers()),
+                Some(Claim::Live(slot)) => slot.array.status(index, slot.openers()),
                 _ => return Err(ENOENT),
             }
         };
@@ -99,7 +99,7 @@ impl Controller {
         vs.flags = 0;
         vs.volumes.fill(uapi::VolumeInfo::default());
         let table = self.table.lock();
-        let Some(Entry::Live(slot)) = table.get(index as usize) else {
+        let Some(Claim::Live(slot)) = table.get(index as usize) else {
             return Err(ENOENT);
         };
         let vt = slot.array.table()?;

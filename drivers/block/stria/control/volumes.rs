@@ -6,8 +6,8 @@
 use super::make_disk;
 use super::request;
 use super::sectors;
+use super::Assembled;
 use super::Controller;
-use super::Slot;
 use crate::array::Array;
 use crate::array::Table;
 use crate::format::geometry;
@@ -66,7 +66,7 @@ impl Controller {
         Ok(0)
     }
 
-    pub(super) fn volume_op(slot: &mut Slot, index: usize, req: &uapi::Volume) -> Result<u32> {
+    pub(super) fn volume_op(slot: &mut Assembled, index: usize, req: &uapi::Volume) -> Result<u32> {
         let blocks = || -> Result<u64> {
             let spb = geometry::SECTORS_PER_BLOCK;
             let blocks = req.size_sectors.checked_div(spb).unwrap_or(0);
@@ -182,7 +182,7 @@ impl Controller {
 
     /// Makes an instant copy of volume `req.id` named `req.name`.
     pub(super) fn copy(
-        slot: &mut Slot,
+        slot: &mut Assembled,
         index: usize,
         req: &uapi::Volume,
         table: &Table,

@@ -7,7 +7,7 @@
 //! that map a page of its own, whose slots are one more holder of their
 //! leaves and deltas (see `Documentation/stria-copy.rst`).
 
-use super::leaf::Slot;
+use super::leaf::LeafRef;
 use super::Entry;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
@@ -27,7 +27,7 @@ pub(super) const PAGE_SLOTS: usize = 512;
 /// never changes its slots, and so reads the same for every holder.
 pub(super) struct Page {
     holders: Atomic<u32>,
-    slots: KVec<Option<Slot>>,
+    slots: KVec<Option<LeafRef>>,
 }
 
 impl Page {
@@ -118,7 +118,7 @@ impl Dir {
     }
 
     /// What slot `i` points at.
-    pub(super) fn get(&self, i: usize) -> Option<&Slot> {
+    pub(super) fn get(&self, i: usize) -> Option<&LeafRef> {
         self.page(i)?.page().slots.get(i % PAGE_SLOTS)?.as_ref()
     }
 
@@ -149,8 +149,8 @@ impl Dir {
         }
     }
 
-    /// Slot `i`, to change: only in a page of this directory's own.
-    pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut Option<Slot>> {
+    /// LeafRef `i`, to change: only in a page of this directory's own.
+    pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut Option<LeafRef>> {
         if i >= self.slots {
             return None;
         }
@@ -162,7 +162,7 @@ impl Dir {
 
     /// Calls `f` with every slot in use below `end` and whether its page
     /// is shared.
-    pub(super) fn each(&self, end: usize, mut f: impl FnMut(usize, &Slot, bool)) {
+    pub(super) fn each(&self, end: usize, mut f: impl FnMut(usize, &LeafRef, bool)) {
         for (k, p) in self.pages.iter().enumerate() {
             let Some(p) = p else { continue };
             let shared = matches!(p, PageRef::Shared(s) if s.holders.load(Relaxed) > 1);
@@ -179,7 +179,7 @@ impl Dir {
     }
 
     /// Every slot this directory holds, past its end too.
-    pub(super) fn held(&self) -> impl Iterator<Item = &Slot> {
+    pub(super) fn held(&self) -> impl Iterator<Item = &LeafRef> {
         self.pages
             .iter()
             .flatten()
@@ -226,7 +226,7 @@ impl Dir {
             // Slots past the end stay with the old page: this directory
             // no longer reads them.
             for (n, o) in new.slots.iter_mut().zip(old.slots.iter()).take(end) {
-                *n = o.as_ref().map(Slot::share);
+                *n = o.as_ref().map(LeafRef::share);
             }
         } else if p.is_some() {
             return;
@@ -280,7 +280,7 @@ impl Dir {
         &mut self,
         mut new: Dir,
         spare: Option<UniqueArc<Page>>,
-        cut: &mut impl FnMut(&Slot),
+        cut: &mut impl FnMut(&LeafRef),
         dropped: &mut impl FnMut(Entry),
     ) -> Pages {
         let keep = new.slots;

@@ -266,47 +266,47 @@ pub(super) fn recount(c: &Atomic<u32>, old: u64, new: u64) {
 }
 
 /// What a directory slot points at.
-pub(super) enum Slot {
+pub(super) enum LeafRef {
     /// A leaf of its own or shared whole.
     Full(Arc<Leaf>),
     /// Changes over a shared leaf.
     Delta(Arc<Delta>),
 }
 
-impl Slot {
+impl LeafRef {
     pub(super) fn get(&self, i: u64) -> u64 {
         match self {
-            Slot::Full(l) => l.get(i),
-            Slot::Delta(d) => d.get(i),
+            LeafRef::Full(l) => l.get(i),
+            LeafRef::Delta(d) => d.get(i),
         }
     }
 
     /// Mapped entries read through it.
     pub(super) fn mapped(&self) -> u64 {
         match self {
-            Slot::Full(l) => l.mapped(),
-            Slot::Delta(d) => u64::from(d.view.load(Relaxed)),
+            LeafRef::Full(l) => l.mapped(),
+            LeafRef::Delta(d) => u64::from(d.view.load(Relaxed)),
         }
     }
 
     /// Whether a write may change it as it is (given room in a delta).
     pub(super) fn own(&self) -> bool {
         match self {
-            Slot::Full(l) => !l.shared(),
-            Slot::Delta(d) => !d.shared(),
+            LeafRef::Full(l) => !l.shared(),
+            LeafRef::Delta(d) => !d.shared(),
         }
     }
 
     /// One more directory points at it.
     pub(super) fn share(&self) -> Self {
         match self {
-            Slot::Full(l) => {
+            LeafRef::Full(l) => {
                 l.holders.fetch_add(1, Relaxed);
-                Slot::Full(l.clone())
+                LeafRef::Full(l.clone())
             }
-            Slot::Delta(d) => {
+            LeafRef::Delta(d) => {
                 d.holders.fetch_add(1, Relaxed);
-                Slot::Delta(d.clone())
+                LeafRef::Delta(d.clone())
             }
         }
     }
@@ -315,11 +315,11 @@ impl Slot {
     /// `dropped`.
     pub(super) fn release(&self, dropped: &mut impl FnMut(Entry)) {
         match self {
-            Slot::Full(l) => {
+            LeafRef::Full(l) => {
                 l.holders.fetch_sub(1, Relaxed);
                 l.reap(dropped);
             }
-            Slot::Delta(d) => {
+            LeafRef::Delta(d) => {
                 if d.holders.fetch_sub(1, Relaxed) != 1 {
                     return;
                 }
@@ -362,7 +362,7 @@ pub(crate) struct NewLeaf(pub(super) New);
 /// What a [`NewLeaf`] holds.
 pub(super) enum New {
     /// A leaf or delta.
-    Slot(Slot),
+    LeafRef(LeafRef),
     /// A directory page.
     Page(UniqueArc<Page>),
 }
@@ -381,7 +381,7 @@ impl NewLeaf {
             },
             flags,
         )?;
-        Ok(NewLeaf(New::Slot(Slot::Full(leaf))))
+        Ok(NewLeaf(New::LeafRef(LeafRef::Full(leaf))))
     }
 
     /// Allocates with `flags` what `want` names.
@@ -389,7 +389,7 @@ impl NewLeaf {
         match want {
             Want::Page => Ok(NewLeaf(New::Page(Page::new(flags)?))),
             Want::Leaf => Self::new(flags),
-            Want::Delta(base) => Ok(NewLeaf(New::Slot(Slot::Delta(Arc::new(
+            Want::Delta(base) => Ok(NewLeaf(New::LeafRef(LeafRef::Delta(Arc::new(
                 Delta::new(base),
                 flags,
             )?)))),

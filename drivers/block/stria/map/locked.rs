@@ -6,9 +6,9 @@
 use super::leaf::recount;
 use super::leaf::Change;
 use super::leaf::Leaf;
+use super::leaf::LeafRef;
 use super::leaf::New;
 use super::leaf::NewLeaf;
-use super::leaf::Slot;
 use super::leaf::DELTA_ENTRIES;
 use super::slot_index;
 use super::within;
@@ -20,7 +20,7 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 impl Locked<'_> {
-    fn slot(&self, lba: u64) -> Option<&Slot> {
+    fn slot(&self, lba: u64) -> Option<&LeafRef> {
         self.0.leaves.get(slot_index(lba / LEAF_ENTRIES)?)
     }
 
@@ -28,8 +28,8 @@ impl Locked<'_> {
     /// same read the same there.
     pub(super) fn keys(&self, i: usize) -> (Option<usize>, Option<usize>) {
         let slot = self.0.leaves.get(i).map(|s| match s {
-            Slot::Full(l) => Arc::as_ptr(l) as usize,
-            Slot::Delta(d) => Arc::as_ptr(d) as usize,
+            LeafRef::Full(l) => Arc::as_ptr(l) as usize,
+            LeafRef::Delta(d) => Arc::as_ptr(d) as usize,
         });
         (self.0.leaves.page_key(i), slot)
     }
@@ -70,13 +70,13 @@ impl Locked<'_> {
             return Err(ENOMEM);
         }
         let (old, dropped) = match self.slot(lba) {
-            Some(Slot::Full(leaf)) if !leaf.shared() => {
+            Some(LeafRef::Full(leaf)) if !leaf.shared() => {
                 let old = leaf.get(i);
                 leaf.put(i, v);
                 recount(&leaf.count, old, v);
                 (old, old)
             }
-            Some(Slot::Delta(d)) if !d.shared() => d.change(i, v)?,
+            Some(LeafRef::Delta(d)) if !d.shared() => d.change(i, v)?,
             _ => return Err(ENOMEM),
         };
         match (old != 0, v != 0) {
@@ -103,7 +103,7 @@ impl Locked<'_> {
             while i * LEAF_ENTRIES < end {
                 let (from, to) = within(i, lba, end);
                 let own = self.writable(i * LEAF_ENTRIES);
-                if let Some(Slot::Delta(d)) = self.slot(i * LEAF_ENTRIES) {
+                if let Some(LeafRef::Delta(d)) = self.slot(i * LEAF_ENTRIES) {
                     let need = d.unchanged_in(from, to);
                     if pass == 0 && (!own || d.shared() || need > d.room()) {
                         return false;
@@ -133,18 +133,18 @@ impl Locked<'_> {
                 inner.leaves.install(k, p, &mut |e| f(Change::Dropped, e));
                 return;
             }
-            New::Slot(s) => s,
+            New::LeafRef(s) => s,
         };
         let Some(slot) = inner.leaves.get_mut(k) else {
             return;
         };
         let (old, full) = match (new, slot.as_ref()) {
-            (Slot::Full(n), None) => {
-                *slot = Some(Slot::Full(n));
+            (LeafRef::Full(n), None) => {
+                *slot = Some(LeafRef::Full(n));
                 inner.nr_leaves += 1;
                 return;
             }
-            (Slot::Full(n), Some(s)) if !matches!(s, Slot::Full(l) if !l.shared()) => {
+            (LeafRef::Full(n), Some(s)) if !matches!(s, LeafRef::Full(l) if !l.shared()) => {
                 let mut count = 0;
                 for (k, e) in n.entries.iter().enumerate() {
                     let v = s.get(k as u64);
@@ -155,19 +155,21 @@ impl Locked<'_> {
                     }
                 }
                 n.count.store(count, Relaxed);
-                (slot.replace(Slot::Full(n)), true)
+                (slot.replace(LeafRef::Full(n)), true)
             }
-            (Slot::Delta(n), Some(Slot::Full(l))) if l.shared() && Arc::ptr_eq(&n.base, l) => {
+            (LeafRef::Delta(n), Some(LeafRef::Full(l)))
+                if l.shared() && Arc::ptr_eq(&n.base, l) =>
+            {
                 // It reads what the directory read: nothing changes hands.
                 n.view.store(l.count.load(Relaxed), Relaxed);
                 l.deltas.fetch_add(1, Relaxed);
                 l.holders.fetch_sub(1, Relaxed);
                 inner.nr_leaves = inner.nr_leaves.saturating_sub(1);
                 inner.nr_deltas += 1;
-                *slot = Some(Slot::Delta(n));
+                *slot = Some(LeafRef::Delta(n));
                 return;
             }
-            (Slot::Delta(n), Some(Slot::Delta(d)))
+            (LeafRef::Delta(n), Some(LeafRef::Delta(d)))
                 if d.shared() && Arc::ptr_eq(&n.base, &d.base) =>
             {
                 for (a, b) in n.bits.iter().zip(d.bits.iter()) {
@@ -188,7 +190,7 @@ impl Locked<'_> {
                 n.view.store(d.view.load(Relaxed), Relaxed);
                 n.own.store(d.own.load(Relaxed), Relaxed);
                 n.base.deltas.fetch_add(1, Relaxed);
-                (slot.replace(Slot::Delta(n)), false)
+                (slot.replace(LeafRef::Delta(n)), false)
             }
             _ => return,
         };
@@ -225,7 +227,7 @@ impl Locked<'_> {
             match self.slot(i * LEAF_ENTRIES) {
                 Some(_) if !own => return Err(ENOMEM),
                 Some(s) if !whole && !s.own() => return Err(ENOMEM),
-                Some(Slot::Delta(d))
+                Some(LeafRef::Delta(d))
                     if !whole && d.unchanged_in(from, to) + d.len() > DELTA_ENTRIES =>
                 {
                     return Err(ENOMEM)
@@ -287,8 +289,8 @@ impl Locked<'_> {
         }
         for s in self.0.leaves.held() {
             match s {
-                Slot::Full(l) => leaf(l, pass, &mut f),
-                Slot::Delta(d) => {
+                LeafRef::Full(l) => leaf(l, pass, &mut f),
+                LeafRef::Delta(d) => {
                     if pass == 0 || d.seen.xchg(pass, Relaxed) != pass {
                         for (_, v) in d.changes() {
                             if v != 0 {
@@ -314,7 +316,7 @@ impl Locked<'_> {
         }
         let i = lba % LEAF_ENTRIES;
         let leaf = match self.slot(lba) {
-            Some(Slot::Delta(d)) if d.bit(i) => {
+            Some(LeafRef::Delta(d)) if d.bit(i) => {
                 return match d.ptrs.get(d.rank(i)) {
                     Some(p) if p.load(Relaxed) == o => {
                         p.store(n, Relaxed);
@@ -323,8 +325,8 @@ impl Locked<'_> {
                     _ => false,
                 };
             }
-            Some(Slot::Delta(d)) => &d.base,
-            Some(Slot::Full(l)) => l,
+            Some(LeafRef::Delta(d)) => &d.base,
+            Some(LeafRef::Full(l)) => l,
             None => return false,
         };
         if leaf.get(i) != o {

@@ -3,13 +3,13 @@
 //! After a stripe's batch: map entries moved from the buffer to the
 //! members, the buffer freed, the members flushed now and then.
 
+use super::Buffer;
 use super::Io;
-use super::Slot;
 use super::State;
 use super::Volume;
 use super::Writer;
+use super::BUFFERS;
 use super::CHECKPOINT_STRIPES;
-use super::SLOTS;
 use crate::alloc::Space;
 use crate::blk::request::Segment;
 use crate::format::geometry;
@@ -30,7 +30,7 @@ impl Writer {
     /// map may point into these buffers too.
     pub(crate) fn complete(&self, io: &Io<'_>, vols: &[Arc<Volume>], copies: u64) -> bool {
         let mut mask = self.done.xchg(0, Full);
-        for id in 0..SLOTS {
+        for id in 0..BUFFERS {
             if mask & (1u64 << id) == 0 {
                 continue;
             }
@@ -39,7 +39,7 @@ impl Writer {
                 .status
                 .get(usize::from(id))
                 .is_none_or(|s| s.load(Relaxed) != 0);
-            let Ok(slot) = self.slot(id) else { continue };
+            let Ok(slot) = self.buffer(id) else { continue };
             let mut st = self.state.lock();
             if st.copies != copies {
                 drop(st);
@@ -124,7 +124,7 @@ impl Writer {
     /// in its buffer at its place on the members, where it is now live.
     pub(super) fn move_to_members(
         &self,
-        slot: &Slot,
+        slot: &Buffer,
         id: u16,
         vols: &[Arc<Volume>],
         space: &mut Space,

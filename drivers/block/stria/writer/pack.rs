@@ -14,7 +14,6 @@ use super::Source;
 use super::State;
 use super::Volume;
 use super::Writer;
-use super::BLOCK;
 use super::MAX_FAMILY;
 use super::NO_LOC;
 use crate::alloc::Space;
@@ -189,7 +188,7 @@ impl Writer {
                     id
                 }
             };
-            let mut slot = self.slot(id)?.lock();
+            let mut slot = self.buffer(id)?.lock();
             let placed = match &src {
                 Source::Host(_) => slot.nominal.append(vol.id, lba + done, want),
                 Source::Moved { family, .. } => {
@@ -345,18 +344,9 @@ impl Writer {
         newest: u64,
         to: Fill<'_>,
     ) -> Result {
-        let off = usize::try_from(placed.data_offset)
-            .ok()
-            .and_then(|o| o.checked_mul(BLOCK))
-            .ok_or(EIO)?;
-        let len = usize::try_from(placed.blocks)
-            .ok()
-            .and_then(|b| b.checked_mul(BLOCK))
-            .ok_or(EIO)?;
-        let src = usize::try_from(done)
-            .ok()
-            .and_then(|d| d.checked_mul(BLOCK))
-            .ok_or(EIO)?;
+        let off = geometry::blocks_to_bytes(placed.data_offset).map_err(|_| EIO)?;
+        let len = geometry::blocks_to_bytes(placed.blocks).map_err(|_| EIO)?;
+        let src = geometry::blocks_to_bytes(done).map_err(|_| EIO)?;
         let buf = self.data.get(usize::from(id)).ok_or(EIO)?;
         let copied = buf.with(|d| d.get_mut(off..off + len).is_some_and(|dst| copy(src, dst)));
         if let (
@@ -459,7 +449,7 @@ impl Writer {
             q_index,
             durable_seq: 0,
         };
-        let mut slot = self.slot(id)?.lock();
+        let mut slot = self.buffer(id)?.lock();
         let started = match locs.get(..pol.width) {
             Some(l) => slot.nominal.reset(&params, l),
             None => Err(FormatError::BadStripCount),
@@ -500,7 +490,7 @@ impl Writer {
             return Ok(None);
         };
         let pol = self.policies.get(g).ok_or(EINVAL)?;
-        let mut slot = self.slot(id)?.lock();
+        let mut slot = self.buffer(id)?.lock();
         // A stripe of trim records only still needs a data block to exist.
         let used = match slot.nominal.used_blocks() {
             0 if !slot.nominal.is_empty() => 1,

@@ -7,7 +7,6 @@ use super::set_bit;
 use super::Io;
 use super::Owner;
 use super::Writer;
-use super::BLOCK;
 use super::HDR_OFF;
 use super::MAX_FAMILY;
 use super::NO_LOC;
@@ -19,6 +18,7 @@ use crate::format::error::FormatError;
 use crate::format::geometry;
 use crate::format::geometry::RaidType;
 use crate::format::geometry::StripRole;
+use crate::format::geometry::BLOCK_SIZE;
 use crate::format::geometry::MAX_STRIPS;
 use crate::format::header::StripeParams;
 use crate::format::parity;
@@ -37,7 +37,7 @@ impl Writer {
     }
 
     pub(super) fn fail_stripe(&self, id: u16) {
-        let seq = self.slot(id).map(|s| s.lock().seq).unwrap_or(0);
+        let seq = self.buffer(id).map(|s| s.lock().seq).unwrap_or(0);
         let mut st = self.state.lock();
         st.failed = true;
         // The buffer stays out of use: reads of its blocks still find it.
@@ -51,7 +51,7 @@ impl Writer {
         io: &Io<'_>,
         id: u16,
     ) -> Result {
-        let mut guard = self.slot(id)?.lock();
+        let mut guard = self.buffer(id)?.lock();
         let slot = &mut *guard;
         let plan = slot.plan.ok_or(EINVAL)?;
         if slot.by_flush {
@@ -114,8 +114,8 @@ impl Writer {
             }
             fill += a.blocks;
         }
-        let used = usize::try_from(fill).map_err(|_| EIO)? * BLOCK;
-        let sbytes = plan.strip_blocks as usize * BLOCK;
+        let used = usize::try_from(fill).map_err(|_| EIO)? * BLOCK_SIZE;
+        let sbytes = plan.strip_blocks as usize * BLOCK_SIZE;
         let data = self.data.get(usize::from(id)).ok_or(EINVAL)?;
         let out = self.out.get(usize::from(id)).ok_or(EINVAL)?;
         let q_off = P_OFF + self.strip_bytes;
@@ -177,7 +177,7 @@ impl Writer {
                 &member.bdev,
                 false,
                 sector,
-                &[(out, HDR_OFF, BLOCK), (buf, *off, sbytes)],
+                &[(out, HDR_OFF, BLOCK_SIZE), (buf, *off, sbytes)],
             )?;
         }
         self.stats.stripes.add(1, Relaxed);

@@ -39,6 +39,12 @@ pub fn block_to_sector(lba: u64) -> Result<u64> {
         .ok_or(FormatError::Overflow)
 }
 
+/// Byte offset of block `lba` (or bytes in `lba` blocks), if it fits: block
+/// addresses come from disk.
+pub const fn block_offset(lba: u64) -> Option<u64> {
+    lba.checked_mul(BLOCK_SIZE as u64)
+}
+
 /// Bytes of `blocks` blocks, for sizing buffers.
 pub fn blocks_to_bytes(blocks: u64) -> Result<usize> {
     usize::try_from(blocks)
