@@ -11,6 +11,7 @@ pub(crate) use table::divergence_meta;
 pub(crate) use table::divergence_of;
 pub(crate) use table::Table;
 pub(crate) use workers::Deferred;
+pub(crate) use workers::Waiting;
 
 use crate::blk::bio::BioSet;
 use crate::blk::disk::StackOn;
@@ -64,7 +65,7 @@ pub(crate) struct Array {
     work: Work<Array, 0>,
     /// Requests handed to the deferral worker, in order.
     #[pin]
-    deferred: SpinLock<KVec<Deferred>>,
+    deferred: Waiting,
     /// Serves deferred requests.
     #[pin]
     defer_work: Work<Array, 1>,
@@ -75,7 +76,7 @@ pub(crate) struct Array {
     /// `queue_rq`; apart from `deferred`, where a read would wait behind
     /// writes waiting for a stripe buffer.
     #[pin]
-    reads: SpinLock<KVec<Deferred>>,
+    reads: Waiting,
     #[pin]
     read_work: Work<Array, 3>,
     /// Free-space collection in the background.

@@ -9,6 +9,7 @@ use super::Array;
 use super::Busy;
 use super::Counters;
 use super::Table;
+use super::Waiting;
 use crate::blk::bio::BioSet;
 use crate::format::superblock::volume_flags;
 use crate::format::superblock::Layout;
@@ -142,10 +143,10 @@ impl Array {
             writer <- writer,
             bioset <- BioSet::new(64),
             work <- kernel::new_work!("stria_array"),
-            deferred <- kernel::new_spinlock!(KVec::new()),
+            deferred <- Waiting::new(),
             defer_work <- kernel::new_work!("stria_deferred"),
             stripe_work <- kernel::new_work!("stria_stripes"),
-            reads <- kernel::new_spinlock!(KVec::new()),
+            reads <- Waiting::new(),
             read_work <- kernel::new_work!("stria_reads"),
             gc_work <- kernel::new_work!("stria_gc"),
             gc_lock <- kernel::new_mutex!(()),

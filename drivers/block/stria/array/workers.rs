@@ -20,11 +20,95 @@ use kernel::sync::atomic::Acquire;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::atomic::Release;
 use kernel::sync::Arc;
+use kernel::sync::Mutex;
 use kernel::sync::SpinLock;
 use kernel::workqueue::WorkItem;
 
 /// Requests of one volume's disk that can wait at once: one per tag.
 const TAGS_PER_DISK: usize = crate::blk::disk::QUEUE_DEPTH as usize;
+
+/// Requests waiting for a worker, oldest first.
+///
+/// `queue_rq` adds to `list` without allocating, so it has room for every
+/// tag of every disk. The worker swaps the whole list with `spare` and
+/// serves that outside the spinlock, so that neither side moves the
+/// requests left behind one taken.
+///
+/// # Invariants
+///
+/// Outside [`Waiting::grow`], `list` and `spare` have the same capacity,
+/// and `spare` is empty whenever its mutex is free.
+#[pin_data]
+pub(crate) struct Waiting {
+    #[pin]
+    list: SpinLock<KVVec<Deferred>>,
+    #[pin]
+    spare: Mutex<KVVec<Deferred>>,
+}
+
+impl Waiting {
+    /// Two empty lists, to be grown before the first disk.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            list <- kernel::new_spinlock!(KVVec::new()),
+            spare <- kernel::new_mutex!(KVVec::new()),
+        })
+    }
+
+    /// Queues `d`, or hands it back if there is no room (atomic context).
+    fn push(&self, d: Deferred) -> Result<(), Deferred> {
+        self.list
+            .lock()
+            .push_within_capacity(d)
+            .map_err(|kernel::alloc::kvec::PushError(d)| d)
+    }
+
+    /// Gives both lists room for `want` requests.
+    fn grow(&self, want: usize) -> Result {
+        // Held throughout, so that the worker neither swaps nor serves.
+        let mut spare = self.spare.lock();
+        if spare.capacity() < want {
+            *spare = KVVec::with_capacity(want, GFP_KERNEL)?;
+        }
+        if self.list.lock().capacity() >= want {
+            return Ok(());
+        }
+        // Allocated outside the spinlock, filled and swapped in under it.
+        let mut fresh = KVVec::with_capacity(want, GFP_KERNEL)?;
+        let mut l = self.list.lock();
+        for d in l.drain_all() {
+            // Cannot fail: `fresh` has more room than `l` had.
+            if fresh.push_within_capacity(d).is_err() {
+                return Err(ENOMEM);
+            }
+        }
+        core::mem::swap(&mut *l, &mut fresh);
+        drop(l);
+        // INVARIANT: both now hold at least `want`; `fresh`, the old list,
+        // is empty and freed here.
+        drop(fresh);
+        Ok(())
+    }
+
+    /// Runs `serve` on every request queued, oldest first, until none is
+    /// left (worker context).
+    fn serve_all(&self, mut serve: impl FnMut(Deferred)) {
+        let mut batch = self.spare.lock();
+        loop {
+            {
+                let mut l = self.list.lock();
+                if l.is_empty() {
+                    break;
+                }
+                core::mem::swap(&mut *l, &mut *batch);
+            }
+            for d in batch.drain_all() {
+                serve(d);
+            }
+        }
+        // INVARIANT: `batch` is empty again when its guard drops.
+    }
+}
 
 /// A request `queue_rq` cannot finish, handed to a worker.
 ///
@@ -104,7 +188,7 @@ impl WorkItem<1> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.serve_all(&this.deferred);
+        this.deferred.serve_all(|d| this.serve_deferred(d));
         Busy::finished(this);
     }
 }
@@ -122,7 +206,7 @@ impl WorkItem<3> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.serve_all(&this.reads);
+        this.reads.serve_all(|d| this.serve_deferred(d));
         Busy::finished(this);
     }
 }
@@ -197,7 +281,7 @@ impl Array {
     pub(crate) fn defer(this: &Arc<Self>, d: Deferred) {
         let is_read = matches!(d, Deferred::Read { .. });
         let list = if is_read { &this.reads } else { &this.deferred };
-        if let Err(kernel::alloc::kvec::PushError(d)) = list.lock().push_within_capacity(d) {
+        if let Err(d) = list.push(d) {
             // Cannot happen: no disk exists before room for its tags.
             pr_err!("too many deferred requests\n");
             let (Deferred::Write { fan, .. }
@@ -241,23 +325,8 @@ impl Array {
             .checked_add(1)
             .and_then(|d| d.checked_mul(TAGS_PER_DISK))
             .ok_or(ENOMEM)?;
-        for list in [&self.deferred, &self.reads] {
-            if list.lock().capacity() >= want {
-                continue;
-            }
-            // Allocated outside the lock, filled and swapped in under it.
-            let mut fresh = KVec::with_capacity(want, GFP_KERNEL)?;
-            let mut l = list.lock();
-            for d in l.drain_all() {
-                // Cannot fail: `fresh` has more room than `l` had.
-                if fresh.push_within_capacity(d).is_err() {
-                    return Err(ENOMEM);
-                }
-            }
-            core::mem::swap(&mut *l, &mut fresh);
-            drop(l);
-            drop(fresh);
-        }
+        self.deferred.grow(want)?;
+        self.reads.grow(want)?;
         self.disks.add(1, Relaxed);
         Ok(())
     }
@@ -266,21 +335,6 @@ impl Array {
     /// deleted; the lists keep their capacity for the next disk.
     pub(crate) fn disk_gone(&self) {
         self.disks.fetch_sub(1, Relaxed);
-    }
-
-    /// Serves the requests on `list` until it is empty (worker context).
-    pub(super) fn serve_all(self: &Arc<Self>, list: &SpinLock<KVec<Deferred>>) {
-        loop {
-            let next = {
-                let mut q = list.lock();
-                if q.is_empty() {
-                    break;
-                }
-                q.remove(0)
-            };
-            let Ok(next) = next else { break };
-            self.serve_deferred(next);
-        }
     }
 
     /// Serves a deferred request, waiting as needed (worker context).
