@@ -25,7 +25,7 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::atomic::Acquire;
 use kernel::sync::atomic::Atomic;
-use kernel::sync::atomic::Release;
+use kernel::sync::atomic::Full;
 use kernel::sync::Arc;
 
 impl Array {
@@ -192,7 +192,9 @@ impl Array {
     /// Writes out everything buffered and flushes the members; called once
     /// the volumes' disks are gone.
     pub(crate) fn shut_down(this: &Arc<Self>) {
-        this.stopping.store(true, Release);
+        // A full barrier, against the count of an on-demand collection
+        // starting (see `collect`).
+        this.stopping.xchg(true, Full);
         let flushed = this.writer.flush(this, &this.io());
         if let Err(e) = &flushed {
             pr_err!(

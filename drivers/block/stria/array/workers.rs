@@ -17,6 +17,7 @@ use crate::writer::Source;
 use crate::writer::Volume;
 use kernel::prelude::*;
 use kernel::sync::atomic::Acquire;
+use kernel::sync::atomic::Full;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::atomic::Release;
 use kernel::sync::Arc;
@@ -258,21 +259,31 @@ impl BatchDone for Array {
 impl Array {
     /// Runs free-space collection until `percent` of the pool is free (or
     /// nothing is worth collecting), ranking stripes by `pick`.
+    ///
+    /// It takes the caller's reference and lets go of it before it counts
+    /// itself done, so that a stop waiting for it finds the members free.
+    /// An array being stopped collects nothing (`ENOENT`).
     pub(crate) fn collect(
-        this: &Arc<Self>,
+        this: Arc<Self>,
         percent: u64,
         pick: crate::alloc::Pick,
     ) -> Result<gc::Outcome> {
-        // A stop waits for it, as for the workers.
-        this.busy.0.add(1, Relaxed);
+        // A stop waits for it, as for the workers. Both this and the stop's
+        // flag are full barriers: either the stop sees the count, or this
+        // sees the flag.
+        this.busy.0.fetch_add(1, Full);
         let r = {
             let _one = this.gc_lock.lock();
-            let target = gc::share(this.writer.space_stats().total, percent);
-            let r = crate::blk::noio(|| gc::run(this, target, pick, None));
-            this.writer.gc_ended(r.as_ref().map_or(0, |o| o.freed));
-            r
+            if this.stopping.load(Relaxed) {
+                Err(ENOENT)
+            } else {
+                let target = gc::share(this.writer.space_stats().total, percent);
+                let r = crate::blk::noio(|| gc::run(&this, target, pick, None));
+                this.writer.gc_ended(r.as_ref().map_or(0, |o| o.freed));
+                r
+            }
         };
-        this.busy.0.fetch_sub(1, Release);
+        Busy::finished(this);
         r
     }
 

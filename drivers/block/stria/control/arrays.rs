@@ -139,7 +139,7 @@ impl Controller {
         } else {
             Pick::CostBenefit
         };
-        let o = Array::collect(&array, u64::from(req.until_free_percent), pick)?;
+        let o = Array::collect(array, u64::from(req.until_free_percent), pick)?;
         let out = uapi::Gc {
             stripes: o.stripes,
             freed_blocks: o.freed,
