@@ -249,10 +249,16 @@ impl Owner for Array {
 }
 
 impl BatchDone for Array {
+    fn batch_started(&self) {
+        // A stop waits for the batch's reference as for a work item's.
+        self.busy.0.add(1, Relaxed);
+    }
+
     fn batch_done(this: Arc<Self>, tag: usize, status: Status) {
         this.writer.batch_ended(tag, status);
         // Already queued: that run will see this batch too.
         Self::kick(&this, |a| wq::queue(Kind::Complete).enqueue::<_, 0>(a));
+        Busy::finished(this);
     }
 }
 

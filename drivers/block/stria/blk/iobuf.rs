@@ -115,6 +115,10 @@ impl IoBuf {
 
 /// Told when a [`Batch`] has ended.
 pub(crate) trait BatchDone: Send + Sync + 'static {
+    /// A batch is being submitted: from now on it holds its reference to
+    /// the owner until [`Self::batch_done`] gets it.
+    fn batch_started(&self);
+
     /// The last bio of the batch tagged `tag` ended; `status` is the first
     /// error any of them saw. Runs in interrupt context: atomics and
     /// queueing work only.
@@ -324,6 +328,7 @@ impl<T: BatchDone> Batch<T> {
     /// (at once, with success, for an empty batch).
     pub(crate) fn submit(self) {
         let Batch { ctx, mut bios } = self;
+        ctx.owner.batch_started();
         let bios = core::mem::take(&mut bios.0);
         let n = bios.len() as u32;
         if n == 0 {
