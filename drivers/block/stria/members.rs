@@ -157,7 +157,7 @@ pub(crate) fn assemble(paths: &[&CStr]) -> Result<(KVec<Member>, Identity)> {
             );
         })?;
         let lbs = bdev.logical_block_size();
-        if usize::try_from(lbs).map_or(true, |b| b > geometry::BLOCK_SIZE) {
+        if u64::from(lbs) > geometry::BLOCK_SIZE as u64 {
             pr_err!(
                 "{}: {}-byte blocks, more than {}\n",
                 path_str(path),

@@ -43,6 +43,16 @@ pub(super) enum Fill<'a> {
     },
 }
 
+/// The first run of blocks from `done` up to `n` that `mask` gives one
+/// non-zero value: the blocks before it, its length, and the value.
+fn same_run(done: u64, n: u64, mask: impl Fn(u64) -> u64) -> (u64, u64, u64) {
+    let skip = (done..n).take_while(|&i| mask(i) == 0).count() as u64;
+    let start = done + skip;
+    let first = if start < n { mask(start) } else { 0 };
+    let want = (start..n).take_while(|&i| mask(i) == first).count() as u64;
+    (skip, want, first)
+}
+
 impl Writer {
     /// Packs blocks `lba + from .. lba + n` of `vol` into the open stripe
     /// of the volume's group, as `src` says; full stripes are written on
@@ -105,20 +115,14 @@ impl Writer {
                         member: *member,
                         block: block + i,
                     };
-                    let mask = |i: u64| family_mask(family, lba + i, at(i));
-                    let skip = (done..n).take_while(|&i| mask(i) == 0).count() as u64;
-                    let start = done + skip;
-                    let first = if start < n { mask(start) } else { 0 };
-                    let want = (start..n).take_while(|&i| mask(i) == first).count() as u64;
+                    let (skip, want, first) =
+                        same_run(done, n, |i| family_mask(family, lba + i, at(i)));
                     who = first;
                     (skip, want)
                 }
                 Source::Retrim { family, .. } => {
-                    let mask = |i: u64| family_mask(family, lba + i, Entry::Unmapped);
-                    let skip = (done..n).take_while(|&i| mask(i) == 0).count() as u64;
-                    let start = done + skip;
-                    let first = if start < n { mask(start) } else { 0 };
-                    let want = (start..n).take_while(|&i| mask(i) == first).count() as u64;
+                    let (skip, want, first) =
+                        same_run(done, n, |i| family_mask(family, lba + i, Entry::Unmapped));
                     who = first;
                     (skip, want)
                 }
