@@ -16,6 +16,8 @@ pub(crate) use workers::Waiting;
 use crate::blk::bio::BioSet;
 use crate::blk::disk::StackOn;
 use crate::format::geometry::BLOCK_SIZE;
+use crate::format::uuid::Uuid;
+use crate::gc;
 use crate::members;
 use crate::members::Member;
 use crate::writer::Io;
@@ -125,7 +127,7 @@ impl Array {
     }
 
     /// The array's UUID.
-    pub(crate) fn uuid(&self) -> crate::format::uuid::Uuid {
+    pub(crate) fn uuid(&self) -> Uuid {
         self.identity.uuid
     }
 
@@ -186,5 +188,31 @@ impl Array {
             )?;
         }
         Ok(v)
+    }
+}
+
+impl gc::Pool for Array {
+    fn writer(&self) -> &Writer {
+        Array::writer(self)
+    }
+
+    fn io(&self) -> Io<'_> {
+        Array::io(self)
+    }
+
+    fn stopping(&self) -> bool {
+        Array::stopping(self)
+    }
+
+    fn uuid(&self) -> Uuid {
+        Array::uuid(self)
+    }
+
+    fn member(&self, i: u8) -> Option<&Member> {
+        Array::member(self, i)
+    }
+
+    fn family_any(&self, ids: impl Iterator<Item = u32>) -> Result<KVec<Arc<Volume>>> {
+        Array::family_any(self, ids)
     }
 }

@@ -24,7 +24,6 @@
 
 use crate::alloc::Pick;
 use crate::alloc::StripeInfo;
-use crate::array::Array;
 use crate::format::geometry;
 use crate::format::geometry::block_offset;
 use crate::format::geometry::StripRole;
@@ -32,9 +31,13 @@ use crate::format::geometry::BLOCK_SIZE;
 use crate::format::header::Piece;
 use crate::format::header::StripeHeader;
 use crate::format::header::StripeLocation;
-use crate::volume::VolumeDev;
+use crate::format::uuid::Uuid;
+use crate::members::Member;
+use crate::writer::Io;
+use crate::writer::Owner;
 use crate::writer::Source;
 use crate::writer::Volume;
+use crate::writer::Writer;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -56,6 +59,25 @@ pub(crate) struct Outcome {
     pub(crate) freed: u64,
 }
 
+/// What collection needs of the array whose space it frees: the array
+/// implements it, so that collection does not depend on the array's
+/// table, workers and devices.
+pub(crate) trait Pool: Owner {
+    /// The writer that packs moved blocks and frees emptied stripes.
+    fn writer(&self) -> &Writer;
+    /// The members and bio set to read and write through.
+    fn io(&self) -> Io<'_>;
+    /// Whether the array is being stopped: collection then ends early.
+    fn stopping(&self) -> bool;
+    /// The array's UUID, which every stripe header read back must carry.
+    fn uuid(&self) -> Uuid;
+    /// Member `i`.
+    fn member(&self, i: u8) -> Option<&Member>;
+    /// The volume and copies still in service of the first of `ids` the
+    /// array knows (empty if none): the family a piece moves for.
+    fn family_any(&self, ids: impl Iterator<Item = u32>) -> Result<KVec<Arc<Volume>>>;
+}
+
 /// Free blocks `percent` of the pool's `total` blocks stand for.
 pub(crate) fn share(total: u64, percent: u64) -> u64 {
     (total / 100).saturating_mul(percent)
@@ -67,8 +89,8 @@ pub(crate) fn share(total: u64, percent: u64) -> u64 {
 /// A run in the background stops after `budget` stripes once there is
 /// room again (it is started again as stripes complete), so that host
 /// writes get their turn.
-pub(crate) fn run(
-    array: &Arc<Array>,
+pub(crate) fn run<P: Pool>(
+    array: &Arc<P>,
     target: u64,
     pick: Pick,
     budget: Option<u64>,
@@ -157,7 +179,7 @@ pub(crate) fn run(
 
 /// Runs collection in the background until [`HIGH_PERCENT`] is free, and
 /// tells waiting writers how it went.
-pub(crate) fn background(array: &Arc<Array>) {
+pub(crate) fn background<P: Pool>(array: &Arc<P>) {
     let w = array.writer();
     let target = share(w.free_and_total().1, HIGH_PERCENT);
     let freed = match run(array, target, Pick::CostBenefit, Some(BACKGROUND_BUDGET)) {
@@ -172,14 +194,14 @@ pub(crate) fn background(array: &Arc<Array>) {
 
 /// Whether `array` is low enough on free space for collection to start
 /// (checked as stripes complete, so without a scan).
-pub(crate) fn wanted(array: &Array) -> bool {
+pub(crate) fn wanted<P: Pool>(array: &P) -> bool {
     let (free, total) = array.writer().free_and_total();
     free < share(total, LOW_PERCENT)
 }
 
 /// Reads a header copy of stripe `v` from one of `places` into `hdr`.
-fn read_header(
-    array: &Array,
+fn read_header<P: Pool>(
+    array: &P,
     v: &StripeInfo,
     places: &[StripeLocation],
     hdr: &mut StripeHeader,
@@ -225,8 +247,8 @@ const WINDOW_BLOCKS: u32 = 256;
 
 /// Moves the blocks of piece `p` of strip `i` of `h` that lie in blocks
 /// `win .. end` of the strip, whose data is `data`.
-fn move_part(
-    array: &Arc<Array>,
+fn move_part<P: Pool>(
+    array: &Arc<P>,
     h: &StripeHeader,
     i: usize,
     p: &Piece,
@@ -263,7 +285,7 @@ fn move_part(
         if n == 0 {
             return Ok(());
         }
-        let src: Source<'_, VolumeDev> = Source::Moved {
+        let src = Source::Moved {
             data: bytes,
             member: run.member,
             block,
@@ -278,11 +300,11 @@ fn move_part(
 }
 
 /// Moves what is live in stripe `v`, whose chunks are at `places`.
-fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Result {
+fn collect<P: Pool>(array: &Arc<P>, v: &StripeInfo, places: &[StripeLocation]) -> Result {
     let w = array.writer();
     let io = array.io();
     let mut hdr = KBox::new(StripeHeader::EMPTY, GFP_KERNEL)?;
-    read_header(array, v, places, &mut hdr)?;
+    read_header(&**array, v, places, &mut hdr)?;
     let h = &*hdr;
     let mut data = KVec::new();
     for i in 0..usize::from(h.nr_strips) {
@@ -334,7 +356,7 @@ fn collect(array: &Arc<Array>, v: &StripeInfo, places: &[StripeLocation]) -> Res
             if n == 0 {
                 break;
             }
-            let src: Source<'_, VolumeDev> = Source::Retrim {
+            let src = Source::Retrim {
                 family: &family,
                 copies,
             };

@@ -15,6 +15,7 @@ use crate::format::geometry::BLOCK_SHIFT;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::geometry::SECTORS_PER_BLOCK;
 use crate::map::Entry;
+use crate::writer::HostData;
 use crate::writer::Source;
 use crate::writer::Volume;
 use kernel::prelude::*;
@@ -230,6 +231,12 @@ pub(crate) fn read(array: &Array, vol: &Volume, fan: &Fanout<VolumeDev>) -> Resu
         fan.submit(bio);
     }
     Ok(())
+}
+
+impl HostData for Fanout<VolumeDev> {
+    fn copy_out(&self, offset: usize, dst: &mut [u8]) -> bool {
+        Fanout::copy_out(self, offset, dst)
+    }
 }
 
 impl Operations for VolumeDev {

@@ -29,6 +29,7 @@ pub(crate) use plan::plan;
 pub(crate) use plan::sort_by_room;
 pub(crate) use plan::Plan;
 pub(crate) use plan::Policy;
+pub(crate) use source::HostData;
 pub(crate) use source::Source;
 pub(crate) use source::MAX_FAMILY;
 

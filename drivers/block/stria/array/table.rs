@@ -16,7 +16,6 @@ use crate::map::diverge::Divergence;
 use crate::map::Directory;
 use crate::map::Form;
 use crate::members;
-use crate::volume::VolumeDev;
 use crate::writer::Source;
 use crate::writer::Volume;
 use crate::writer::MAX_FAMILY;
@@ -221,16 +220,8 @@ impl Array {
             let io = this.io();
             this.writer
                 .prepare(vol, blocks, old - blocks, false, GFP_KERNEL)?;
-            this.writer.write::<Self, VolumeDev>(
-                this,
-                &io,
-                vol,
-                blocks,
-                old - blocks,
-                0,
-                Source::Trim,
-                true,
-            )?;
+            this.writer
+                .write(this, &io, vol, blocks, old - blocks, 0, Source::Trim, true)?;
             this.writer.flush(this, &io)?;
         }
         this.change_table(|t| {

@@ -71,7 +71,7 @@ impl Writer {
     ///
     /// `vol.map` must have been prepared for the range.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write<T: Owner, O: crate::blk::disk::Operations>(
+    pub(crate) fn write<T: Owner>(
         &self,
         owner: &Arc<T>,
         io: &Io<'_>,
@@ -79,7 +79,7 @@ impl Writer {
         lba: u64,
         n: u64,
         from: u64,
-        src: Source<'_, O>,
+        src: Source<'_>,
         wait: bool,
     ) -> Result<u64> {
         let g = vol.group;

@@ -4,14 +4,22 @@
 //! moves) and which volumes of a copy tree share it.
 
 use super::Volume;
-use crate::blk::request::Fanout;
 use crate::map::Entry;
 use kernel::sync::Arc;
 
+/// Host data as the writer takes it: whatever holds it (a request of
+/// some volume's device) copies pieces out, so the writer need not know
+/// the device.
+pub(crate) trait HostData {
+    /// Copies `dst.len()` bytes from byte `offset` on into `dst`; `false`
+    /// if the data ends first.
+    fn copy_out(&self, offset: usize, dst: &mut [u8]) -> bool;
+}
+
 /// What a range packed by [`Writer::write`] carries.
-pub(crate) enum Source<'a, O: crate::blk::disk::Operations> {
-    /// Host data, the range's first block at the request's first byte.
-    Host(&'a Fanout<O>),
+pub(crate) enum Source<'a> {
+    /// Host data, the range's first block at its first byte.
+    Host(&'a dyn HostData),
     /// A discard or write-zeroes: trim records.
     Trim,
     /// Blocks of a stripe being collected, the range's first at `data`'s
@@ -79,7 +87,7 @@ pub(super) fn family_ids(family: &[Arc<Volume>], mask: u64) -> (u32, [u32; MAX_F
     (first, also, n)
 }
 
-impl<O: crate::blk::disk::Operations> Source<'_, O> {
+impl Source<'_> {
     /// Whether it must leave the chunks kept for free-space collection
     /// alone: host data must; trims free space, and collection is what
     /// the chunks are for.
