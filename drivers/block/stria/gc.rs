@@ -192,10 +192,10 @@ pub(crate) fn background<P: Pool>(array: &Arc<P>) {
     w.gc_ended(freed);
 }
 
-/// Whether `array` is low enough on free space for collection to start
-/// (checked as stripes complete, so without a scan).
-pub(crate) fn wanted<P: Pool>(array: &P) -> bool {
-    let (free, total) = array.writer().free_and_total();
+/// Whether the pool `w` writes to is low enough on free space for
+/// collection to start (checked as stripes complete, so without a scan).
+pub(crate) fn wanted(w: &Writer) -> bool {
+    let (free, total) = w.free_and_total();
     free < share(total, LOW_PERCENT)
 }
 
@@ -304,7 +304,7 @@ fn collect<P: Pool>(array: &Arc<P>, v: &StripeInfo, places: &[StripeLocation]) -
     let w = array.writer();
     let io = array.io();
     let mut hdr = KBox::new(StripeHeader::EMPTY, GFP_KERNEL)?;
-    read_header(&**array, v, places, &mut hdr)?;
+    read_header::<P>(array, v, places, &mut hdr)?;
     let h = &*hdr;
     let mut data = KVec::new();
     for i in 0..usize::from(h.nr_strips) {

@@ -170,7 +170,7 @@ impl WorkItem<0> for Array {
                     if !this.writer.complete(&this.io(), &vols, copies) {
                         continue;
                     }
-                    if gc::wanted(&*this) {
+                    if gc::wanted(&this.writer) {
                         Self::need_space(&this);
                     }
                 }
