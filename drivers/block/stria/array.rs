@@ -10,8 +10,6 @@ mod workers;
 pub(crate) use table::divergence_meta;
 pub(crate) use table::divergence_of;
 pub(crate) use table::Table;
-pub(crate) use workers::Deferred;
-pub(crate) use workers::Waiting;
 
 use crate::blk::bio::BioSet;
 use crate::blk::disk::StackOn;
@@ -26,6 +24,7 @@ use crate::writer::Writer;
 use kernel::prelude::*;
 use kernel::sync::atomic::Acquire;
 use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Relaxed;
 use kernel::sync::atomic::Release;
 use kernel::sync::Arc;
 use kernel::sync::Mutex;
@@ -60,43 +59,29 @@ pub(crate) struct Array {
     table: Mutex<KBox<Table>>,
     #[pin]
     writer: Writer,
+    /// Bios of stripe writes: a reserve of one stripe's batch.
     #[pin]
-    bioset: BioSet,
+    write_bios: BioSet,
+    /// Bios of host reads: each reader holds one unsubmitted bio at most.
+    #[pin]
+    read_bios: BioSet,
     /// Finishes written stripes.
     #[pin]
     work: Work<Array, 0>,
-    /// Requests handed to the deferral worker, in order.
-    #[pin]
-    deferred: Waiting,
-    /// Serves deferred requests.
-    #[pin]
-    defer_work: Work<Array, 1>,
     /// Writes the stripes `queue_rq` filled.
     #[pin]
-    stripe_work: Work<Array, 2>,
-    /// Reads, which submit member bios and so cannot be served in
-    /// `queue_rq`; apart from `deferred`, where a read would wait behind
-    /// writes waiting for a stripe buffer.
-    #[pin]
-    reads: Waiting,
-    #[pin]
-    read_work: Work<Array, 3>,
+    stripe_work: Work<Array, 1>,
     /// Free-space collection in the background.
     #[pin]
-    gc_work: Work<Array, 4>,
+    gc_work: Work<Array, 2>,
     /// One collection at a time: background or on demand.
     #[pin]
     gc_lock: Mutex<()>,
 
-    /// Work items queued or running, and collections on demand: each
-    /// holds a reference to the array, and with it the members.
+    /// Work items queued or running, the volumes' too, and collections on
+    /// demand: each holds a reference to the array, and with it the
+    /// members.
     busy: Arc<Busy>,
-    /// Disks of the array's volumes. Each has a tag set of its own, so as
-    /// many requests can wait for a worker as all of them have tags: room
-    /// for that many is made in `deferred` and `reads` before a disk is
-    /// added, and a push under their locks never allocates or fails.
-    /// Changed only by one caller at a time (see [`Self::room_for_disk`]).
-    disks: Atomic<usize>,
     /// Background collection runs queued and not yet ended.
     gc_queued: Atomic<u32>,
     /// The array is being stopped: no more background collection.
@@ -105,18 +90,33 @@ pub(crate) struct Array {
 }
 
 /// Work queued or running for an array, each item holding a reference to
-/// it. Kept apart from the array so that an item can let go of the array
-/// before it counts itself done: once the count is zero, no work item
-/// holds the array, and with it the members, any more.
-struct Busy(Atomic<u32>);
+/// it, directly or through a volume's device. Kept apart from the array so
+/// that an item can let go of the array before it counts itself done: once
+/// the count is zero, no work item holds the array, and with it the
+/// members, any more.
+pub(crate) struct Busy(Atomic<u32>);
 
 impl Busy {
-    /// Ends the run of a work item on `array`, the item's reference to it
+    /// Queues work item `item` with `enqueue`, counted as busy until it has
+    /// run; returns whether it was queued (not already waiting to run).
+    pub(crate) fn kick<T>(
+        &self,
+        item: Arc<T>,
+        enqueue: impl FnOnce(Arc<T>) -> Result<(), Arc<T>>,
+    ) -> bool {
+        self.0.add(1, Relaxed);
+        if enqueue(item).is_ok() {
+            return true;
+        }
+        self.0.fetch_sub(1, Release);
+        false
+    }
+
+    /// Ends the run of a work item, `holder`, its reference to the array,
     /// dropped first.
-    fn finished(array: Arc<Array>) {
-        let busy = array.busy.clone();
-        drop(array);
-        busy.0.fetch_sub(1, Release);
+    pub(crate) fn finished<T>(self: Arc<Self>, holder: T) {
+        drop(holder);
+        self.0.fetch_sub(1, Release);
     }
 }
 
@@ -136,6 +136,11 @@ impl Array {
         self.identity.groups.len()
     }
 
+    /// The count of work holding the array.
+    pub(crate) fn busy(&self) -> &Arc<Busy> {
+        &self.busy
+    }
+
     /// The writer.
     pub(crate) fn writer(&self) -> &Writer {
         &self.writer
@@ -146,9 +151,9 @@ impl Array {
         self.members.get(usize::from(i))
     }
 
-    /// The bio set for member bios.
-    pub(crate) fn bioset(&self) -> &BioSet {
-        &self.bioset
+    /// The bio set for member reads.
+    pub(crate) fn read_bios(&self) -> &BioSet {
+        &self.read_bios
     }
 
     /// The I/O counters.
@@ -160,7 +165,7 @@ impl Array {
     pub(crate) fn io(&self) -> Io<'_> {
         Io {
             members: &self.members,
-            bioset: &self.bioset,
+            bioset: &self.write_bios,
         }
     }
 

@@ -37,17 +37,8 @@ const MAX_DISCARD_SECTORS: u32 = 1 << 21;
 struct VolDisk {
     id: u32,
     // Dropped first: deleting the disk drains its I/O.
-    disk: Option<Disk<VolumeDev>>,
+    disk: Disk<VolumeDev>,
     dev: Arc<VolumeDev>,
-}
-
-impl Drop for VolDisk {
-    fn drop(&mut self) {
-        // Deleting the disk ends its requests: none of them waits any more.
-        if self.disk.take().is_some() {
-            self.dev.array().disk_gone();
-        }
-    }
 }
 
 /// An assembled array and the devices of its volumes.
@@ -122,15 +113,8 @@ fn make_disk(index: usize, array: &Arc<Array>, vol: Arc<Volume>) -> Result<VolDi
     disk_name(index, id, &mut name)?;
     let name = CStr::from_bytes_until_nul(&name).map_err(|_| EINVAL)?;
     let stack = array.stack_on()?;
-    // Before the disk exists: its requests may be deferred from the first.
-    array.room_for_disk()?;
-    let disk = Disk::new(fmt!("{}", name), &params, &stack, dev.clone())
-        .inspect_err(|_| array.disk_gone())?;
-    Ok(VolDisk {
-        id,
-        disk: Some(disk),
-        dev,
-    })
+    let disk = Disk::new(fmt!("{}", name), &params, &stack, dev.clone())?;
+    Ok(VolDisk { id, disk, dev })
 }
 
 /// What an array number is used for.

@@ -26,6 +26,8 @@ mod compare;
 mod locked;
 mod tracks;
 
+use crate::timed::Timed;
+use crate::timed::TimedGuard;
 use dir::Dir;
 use dir::Pages;
 use dir::PAGE_SLOTS;
@@ -34,10 +36,7 @@ use diverge::Marks;
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
-use kernel::sync::lock::spinlock::SpinLockBackend;
-use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
-use kernel::sync::SpinLock;
 use kernel::sync::UniqueArc;
 use leaf::Delta;
 use leaf::LeafRef;
@@ -168,7 +167,7 @@ impl Inner {
 #[pin_data]
 pub(crate) struct Map {
     #[pin]
-    inner: SpinLock<Inner>,
+    inner: Timed<Inner>,
 }
 
 /// Memory use of a map.
@@ -236,7 +235,7 @@ impl Map {
     pub(crate) fn new(size_blocks: u64) -> Result<impl PinInit<Self, Error>> {
         let leaves = empty_dir(size_blocks)?;
         Ok(try_pin_init!(Self {
-            inner <- new_spinlock!(Inner {
+            inner <- Timed::new(new_spinlock!(Inner {
                 leaves,
                 mapped: 0,
                 nr_leaves: 0,
@@ -245,7 +244,7 @@ impl Map {
                 form: Form::Full,
                 track: None,
                 marks: KVec::new(),
-            }),
+            })),
         }))
     }
 
@@ -457,6 +456,11 @@ impl Map {
         Ok(Released(pages))
     }
 
+    /// The longest hold of the map's lock so far, in microseconds.
+    pub(crate) fn longest_hold_us(&self) -> u64 {
+        self.inner.longest_us()
+    }
+
     /// Memory use.
     pub(crate) fn stats(&self) -> MapStats {
         let g = self.inner.lock();
@@ -483,7 +487,7 @@ impl Map {
 }
 
 /// The map, locked.
-pub(crate) struct Locked<'a>(Guard<'a, Inner, SpinLockBackend>);
+pub(crate) struct Locked<'a>(TimedGuard<'a, Inner>);
 
 // A failed assertion is the test failing; the tables under test are built
 // here, not read from a member.

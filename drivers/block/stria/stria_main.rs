@@ -29,6 +29,7 @@ mod map;
 mod members;
 mod reads;
 mod rebuild;
+mod timed;
 mod volume;
 mod writer;
 

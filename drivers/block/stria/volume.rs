@@ -2,10 +2,10 @@
 
 //! A volume's block device: its requests, served through the array.
 
+mod defer;
+mod read;
+
 use crate::array::Array;
-use crate::array::Deferred;
-use crate::blk::bio::Bio;
-use crate::blk::bio::BioOp;
 use crate::blk::disk::Operations;
 use crate::blk::request::Fanout;
 use crate::blk::request::Op;
@@ -14,7 +14,6 @@ use crate::blk::Status;
 use crate::format::geometry::BLOCK_SHIFT;
 use crate::format::geometry::BLOCK_SIZE;
 use crate::format::geometry::SECTORS_PER_BLOCK;
-use crate::map::Entry;
 use crate::writer::HostData;
 use crate::writer::Source;
 use crate::writer::Volume;
@@ -23,12 +22,7 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 use kernel::sync::ArcBorrow;
 use kernel::sync::Mutex;
-
-/// Vectors of a member read bio: a megabyte request split at every 4 KiB
-/// block and page boundary stays below it.
-const READ_VECS: u16 = 256;
-/// Most vectors one block of a request can take (512-byte segments).
-const VECS_PER_BLOCK: u16 = SECTORS_PER_BLOCK as u16;
+use kernel::workqueue::Work;
 
 /// Who has the device open, and whether it is going away.
 struct OpenState {
@@ -43,6 +37,18 @@ pub(crate) struct VolumeDev {
     vol: Arc<Volume>,
     #[pin]
     open: Mutex<OpenState>,
+    /// Writes and flushes handed to the deferral worker, in order.
+    #[pin]
+    deferred: defer::Waiting<defer::Deferred>,
+    #[pin]
+    defer_work: Work<VolumeDev, 0>,
+    /// Reads, which submit member bios and so cannot be served in
+    /// `queue_rq`; apart from `deferred`, where a read would wait behind
+    /// writes waiting for a stripe buffer.
+    #[pin]
+    reads: defer::Waiting<Fanout<VolumeDev>>,
+    #[pin]
+    read_work: Work<VolumeDev, 1>,
 }
 
 impl VolumeDev {
@@ -56,14 +62,13 @@ impl VolumeDev {
                     openers: 0,
                     closing: false,
                 }),
-            }),
+                deferred <- defer::Waiting::new(),
+                defer_work <- kernel::new_work!("stria_deferred"),
+                reads <- defer::Waiting::new(),
+                read_work <- kernel::new_work!("stria_reads"),
+            }? Error),
             GFP_KERNEL,
         )
-    }
-
-    /// The array it belongs to.
-    pub(crate) fn array(&self) -> &Arc<Array> {
-        &self.array
     }
 
     /// The volume.
@@ -117,15 +122,14 @@ impl VolumeDev {
 
     /// Packs a write (or, with `trim`, trim records for a discard or
     /// write-zeroes) without waiting; what must wait is deferred.
-    fn write(&self, fan: Fanout<Self>, fua: bool, trim: bool) {
-        let a = &self.array;
-        let (lba, n) = match self.blocks_of(&fan) {
+    fn write(this: ArcBorrow<'_, Self>, fan: Fanout<Self>, fua: bool, trim: bool) {
+        let a = &this.array;
+        let (lba, n) = match this.blocks_of(&fan) {
             Ok(r) => r,
             Err(e) => return fan.fail(Status::from_error(e)),
         };
-        let deferred = |fan, done| Deferred::Write {
+        let deferred = |fan, done| defer::Deferred::Write {
             fan,
-            vol: self.vol.clone(),
             lba,
             n,
             done,
@@ -135,11 +139,11 @@ impl VolumeDev {
         // Trims only clear entries: they need no new leaves, only their
         // own copies of leaves shared with a copy.
         if a.writer()
-            .prepare(&self.vol, lba, n, !trim, GFP_NOWAIT | __GFP_NOWARN)
+            .prepare(&this.vol, lba, n, !trim, GFP_NOWAIT | __GFP_NOWARN)
             .is_err()
         {
             // The worker allocates the map's leaves, waiting if it must.
-            return Array::defer(a, deferred(fan, 0));
+            return Self::defer(this, deferred(fan, 0));
         }
         let src = if trim {
             Source::Trim
@@ -148,89 +152,14 @@ impl VolumeDev {
         };
         let r = a
             .writer()
-            .write(a, &a.io(), &self.vol, lba, n, 0, src, false);
+            .write(a, &a.io(), &this.vol, lba, n, 0, src, false);
         match r {
             Err(e) => fan.fail(Status::from_error(e)),
-            Ok(done) if done < n => Array::defer(a, deferred(fan, done)),
-            Ok(_) if fua => Array::defer(a, Deferred::Flush { fan }),
+            Ok(done) if done < n => Self::defer(this, deferred(fan, done)),
+            Ok(_) if fua => Self::defer(this, defer::Deferred::Flush { fan }),
             Ok(_) => {}
         }
     }
-}
-
-/// Serves read request `fan` of `vol` through the map: unwritten blocks as
-/// zeros, blocks of stripes still being written from memory, the rest from
-/// the members, contiguous member blocks in one bio. Worker context: it
-/// allocates and submits bios.
-pub(crate) fn read(array: &Array, vol: &Volume, fan: &Fanout<VolumeDev>) -> Result {
-    let spb = SECTORS_PER_BLOCK;
-    let block = BLOCK_SIZE as u64;
-    let mut pos = fan.sector() / spb * block;
-    // Before any lookup: space freed from now on waits for this read.
-    fan.set_cookie(array.writer().reads().enter());
-    // (member, next member byte, vectors used, bio)
-    let mut cur: Option<(u8, u64, u16, Bio)> = None;
-    for seg in fan.segments() {
-        let mut done = 0u32;
-        while done < seg.len() {
-            let inb = pos % block;
-            let n = (seg.len() - done).min((block - inb) as u32);
-            let piece = seg.slice(done, n).ok_or(EIO)?;
-            let mut map = vol.map.lock();
-            match map.get(pos / block) {
-                Entry::Unmapped => {
-                    drop(map);
-                    if !piece.zero() {
-                        return Err(EIO);
-                    }
-                }
-                Entry::Mem { slot, offset } => {
-                    let off = offset as usize * BLOCK_SIZE + inb as usize;
-                    let ok = array.writer().read_mem(slot, off, &piece);
-                    drop(map);
-                    if !ok {
-                        pr_err!("buffered block {} unreadable\n", pos / block);
-                        return Err(EIO);
-                    }
-                }
-                Entry::Disk {
-                    member,
-                    block: mblock,
-                } => {
-                    drop(map);
-                    let at = mblock * block + inb;
-                    let fits = matches!(&cur, Some((m, next, used, _))
-                        if *m == member && *next == at
-                            && (inb != 0 || *used + VECS_PER_BLOCK <= READ_VECS));
-                    if !fits {
-                        let m = array.member(member).ok_or(EIO)?;
-                        let mut bio =
-                            fan.new_bio(array.bioset(), &m.bdev, BioOp::Read, READ_VECS)?;
-                        if let Some((_, _, _, b)) = cur.take() {
-                            fan.submit(b);
-                        }
-                        bio.set_sector(at / 512);
-                        cur = Some((member, at, 0, bio));
-                    }
-                    let Some((_, next, used, bio)) = cur.as_mut() else {
-                        return Err(EIO);
-                    };
-                    if !bio.add(&piece) {
-                        pr_err!("member bio full at block {}\n", pos / block);
-                        return Err(EIO);
-                    }
-                    *next += u64::from(n);
-                    *used += 1;
-                }
-            }
-            pos += u64::from(n);
-            done += n;
-        }
-    }
-    if let Some((_, _, _, bio)) = cur.take() {
-        fan.submit(bio);
-    }
-    Ok(())
 }
 
 impl HostData for Fanout<VolumeDev> {
@@ -248,27 +177,21 @@ impl Operations for VolumeDev {
         match op {
             Op::Flush => {
                 c.flushes.add(1, Relaxed);
-                Array::defer(&this.array, Deferred::Flush { fan });
+                Self::defer(this, defer::Deferred::Flush { fan });
             }
             Op::Read => {
                 c.reads.add(1, Relaxed);
                 // Member bios are submitted by a worker: submission may
                 // sleep, and `queue_rq` must not.
-                Array::defer(
-                    &this.array,
-                    Deferred::Read {
-                        fan,
-                        vol: this.vol.clone(),
-                    },
-                );
+                Self::defer_read(this, fan);
             }
             Op::Write => {
                 c.writes.add(1, Relaxed);
-                this.write(fan, fua, false);
+                Self::write(this, fan, fua, false);
             }
             Op::Discard | Op::WriteZeroes => {
                 c.writes.add(1, Relaxed);
-                this.write(fan, fua, true);
+                Self::write(this, fan, fua, true);
             }
             Op::Other(_) => fan.fail(Status::not_supported()),
         }

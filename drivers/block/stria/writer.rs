@@ -50,7 +50,9 @@ use crate::format::uuid::Uuid;
 use crate::map::Map;
 use crate::members::Member;
 use crate::reads::Reads;
+use crate::timed::Timed;
 use kernel::new_condvar;
+use kernel::new_mutex;
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
@@ -58,6 +60,7 @@ use kernel::sync::atomic::Full;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 use kernel::sync::CondVar;
+use kernel::sync::Mutex;
 use kernel::sync::SpinLock;
 
 /// Stripe buffers: stripes being filled or written at once.
@@ -186,7 +189,7 @@ pub(crate) struct Start {
 #[pin_data]
 pub(crate) struct Writer {
     #[pin]
-    state: SpinLock<State>,
+    state: Timed<State>,
     #[pin]
     changed: CondVar,
     buffers: KVec<Pin<KBox<SpinLock<Buffer>>>>,
@@ -209,6 +212,12 @@ pub(crate) struct Writer {
     /// The reads that freed space waits for.
     #[pin]
     reads: Reads,
+    /// One stripe's batch built at a time: the bios of a batch are all
+    /// allocated before any is submitted, and the bio set's reserve holds
+    /// one batch (see [`Policy::batch_bios`]), so that a builder waiting
+    /// for a bio only waits for bios already submitted.
+    #[pin]
+    building: Mutex<()>,
 }
 
 /// Sets bit `bit` of `mask`.
@@ -294,7 +303,7 @@ impl Writer {
         }
         let ready = KVec::with_capacity(BUFFERS, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
-            state <- new_spinlock!(State {
+            state <- Timed::new(new_spinlock!(State {
                 free,
                 open: [None; MAX_GROUPS],
                 inflight,
@@ -311,9 +320,10 @@ impl Writer {
                 gc_started: 0,
                 gc_runs: 0,
                 gc_freed: 0,
-            }),
+            })),
             changed <- new_condvar!(),
             reads <- Reads::new(),
+            building <- new_mutex!(()),
             buffers,
             data,
             out,

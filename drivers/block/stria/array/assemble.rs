@@ -9,7 +9,6 @@ use super::Array;
 use super::Busy;
 use super::Counters;
 use super::Table;
-use super::Waiting;
 use crate::blk::bio::BioSet;
 use crate::format::superblock::volume_flags;
 use crate::format::superblock::Layout;
@@ -27,6 +26,10 @@ use kernel::sync::atomic::Acquire;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Full;
 use kernel::sync::Arc;
+
+/// Bios kept in reserve for host reads: a reader submits each bio before
+/// it allocates the next, so any reserve lets every reader go on.
+const READ_BIOS: u32 = 16;
 
 impl Array {
     /// Claims the members named by `paths`, checks their superblocks,
@@ -134,6 +137,11 @@ impl Array {
             i += 1;
             !ghosts.contains(&(i - 1))
         });
+        let batch_bios = policies
+            .iter()
+            .map(|p| p.batch_bios().and_then(|n| u32::try_from(n).ok()))
+            .try_fold(1u32, |most, n| n.map(|n| most.max(n)))
+            .ok_or(EINVAL)?;
         let writer = Writer::new(identity.uuid, policies, found.start)?;
         Ok(try_pin_init!(Self {
             identity,
@@ -141,17 +149,13 @@ impl Array {
             volumes <- kernel::new_spinlock!(vols),
             table <- kernel::new_mutex!(table),
             writer <- writer,
-            bioset <- BioSet::new(64),
+            write_bios <- BioSet::new(batch_bios),
+            read_bios <- BioSet::new(READ_BIOS),
             work <- kernel::new_work!("stria_array"),
-            deferred <- Waiting::new(),
-            defer_work <- kernel::new_work!("stria_deferred"),
             stripe_work <- kernel::new_work!("stria_stripes"),
-            reads <- Waiting::new(),
-            read_work <- kernel::new_work!("stria_reads"),
             gc_work <- kernel::new_work!("stria_gc"),
             gc_lock <- kernel::new_mutex!(()),
             busy: Arc::new(Busy(Atomic::new(0)), GFP_KERNEL)?,
-            disks: Atomic::new(0),
             gc_queued: Atomic::new(0),
             stopping: Atomic::new(false),
             counters: Counters {
@@ -208,6 +212,14 @@ impl Array {
         while this.busy.0.load(Acquire) > 0 || this.gc_queued.load(Acquire) > 0 {
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
         }
+        let maps = this.volume_list().map_or(0, |l| {
+            l.iter().map(|v| v.map.longest_hold_us()).max().unwrap_or(0)
+        });
+        pr_info!(
+            "stopping: longest lock holds: writer {} us, volume maps {} us\n",
+            this.writer.longest_hold_us(),
+            maps
+        );
         if flushed.is_err() {
             return;
         }

@@ -164,6 +164,16 @@ pub(crate) struct Batch<T: BatchDone> {
     bios: Unsubmitted,
 }
 
+/// Most bios one strip's [`Batch::write`] takes: its header block and
+/// `strip_bytes` of vmalloc memory, a vector per page touched (one more
+/// where the strip does not start on a page), and one more bio where a
+/// part does not fit the room the last one had left.
+pub(crate) fn strip_bios(strip_bytes: usize) -> Option<usize> {
+    let vecs = strip_bytes.div_ceil(PAGE).checked_add(2)?;
+    vecs.div_ceil(bindings::BIO_MAX_VECS as usize)
+        .checked_add(1)
+}
+
 impl<T: BatchDone> Batch<T> {
     /// An empty batch reporting to `owner` with `tag`.
     pub(crate) fn new(owner: Arc<T>, tag: usize) -> Result<Self> {

@@ -146,13 +146,11 @@ impl Controller {
                 // No write may land past the new end between the trim of
                 // what is cut off and the map's resize; as for a copy, no
                 // I/O from the allocations while the queue is frozen.
-                let _frozen = d.disk.as_ref().map(|disk| disk.freeze());
+                let _frozen = d.disk.freeze();
                 crate::blk::noio(|| {
                     Array::resize_volume(&slot.array, d.dev.volume(), size_blocks)
                 })?;
-                if let Some(disk) = d.disk.as_ref() {
-                    disk.set_capacity(sectors(size_blocks)?);
-                }
+                d.disk.set_capacity(sectors(size_blocks)?);
                 Ok(e.id)
             }
             uapi::VOLUME_COPY => Self::copy(slot, index, req, &table),
@@ -280,7 +278,7 @@ impl Controller {
             // wait until after it.
             // Reclaim must not write to the frozen source: no I/O from
             // the allocations meanwhile.
-            let _frozen = d.disk.as_ref().map(|disk| disk.freeze());
+            let _frozen = d.disk.freeze();
             crate::blk::noio(|| Array::copy_volume(&slot.array, d.dev.volume(), e, track))?
         };
         match make_disk(index, &slot.array, vol) {

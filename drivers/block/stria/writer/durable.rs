@@ -26,7 +26,7 @@ impl Writer {
                 .min();
             let target = open.unwrap_or(st.next_seq).saturating_sub(1);
             while !st.failed && st.inflight.iter().any(|&s| s <= target) {
-                self.changed.wait(&mut st);
+                st.wait(&self.changed);
             }
             if st.failed {
                 return Err(EIO);
@@ -83,7 +83,7 @@ impl Writer {
         {
             let mut st = self.state.lock();
             while !st.failed && st.inflight.iter().any(|&s| s <= target) {
-                self.changed.wait(&mut st);
+                st.wait(&self.changed);
             }
             if st.failed {
                 return Err(EIO);

@@ -23,10 +23,9 @@ use crate::format::geometry::MAX_STRIPS;
 use crate::format::header::Appended;
 use crate::format::header::StripeParams;
 use crate::map::Entry;
+use crate::timed::TimedGuard;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
-use kernel::sync::lock::spinlock::SpinLockBackend;
-use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
 
 /// Whose map entries [`Writer::fill`] points at the blocks it placed.
@@ -150,7 +149,7 @@ impl Writer {
                     && !st.failed
                     && (member_full || st.space.free_chunks() < room)
                 {
-                    self.changed.wait(&mut st);
+                    st.wait(&self.changed);
                 }
                 // One more try even so: space may have come back otherwise.
                 gave_up = st.gc_runs >= run && st.gc_freed == 0;
@@ -166,7 +165,7 @@ impl Writer {
                         }
                         // Waiting drops the lock: someone else may open a
                         // stripe for the group meanwhile, so look again.
-                        self.changed.wait(&mut st);
+                        st.wait(&self.changed);
                         if st.failed {
                             return Err(EIO);
                         }
@@ -293,7 +292,7 @@ impl Writer {
         &self,
         owner: &Arc<T>,
         io: &Io<'_>,
-        mut st: Guard<'_, State, SpinLockBackend>,
+        mut st: TimedGuard<'_, State>,
         g: usize,
         wait: bool,
     ) -> Result {

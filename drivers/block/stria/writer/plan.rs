@@ -27,6 +27,13 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
+    /// Most member bios one stripe's batch takes.
+    pub(crate) fn batch_bios(&self) -> Option<usize> {
+        let strip = geometry::blocks_to_bytes(u64::from(self.strip_blocks)).ok()?;
+        self.width
+            .checked_mul(crate::blk::iobuf::strip_bios(strip)?)
+    }
+
     /// The policy of group `index` as the superblock records it.
     pub(crate) fn from_group(index: u8, g: &StripeGroup, nr_members: usize) -> Result<Self> {
         let width = usize::from(g.width);

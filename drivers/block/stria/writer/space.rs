@@ -135,6 +135,11 @@ impl Writer {
         self.state.lock().space.give_up(v);
     }
 
+    /// The longest hold of the writer's lock so far, in microseconds.
+    pub(crate) fn longest_hold_us(&self) -> u64 {
+        self.state.longest_us()
+    }
+
     /// The reads that freed space waits for.
     pub(crate) fn reads(&self) -> &Reads {
         &self.reads

@@ -6,12 +6,14 @@
 use super::set_bit;
 use super::Io;
 use super::Owner;
+use super::Plan;
 use super::Writer;
 use super::HDR_OFF;
 use super::MAX_FAMILY;
 use super::NO_LOC;
 use super::P_OFF;
 use crate::blk::iobuf::Batch;
+use crate::blk::iobuf::IoBuf;
 use crate::blk::Status;
 use crate::format::crc;
 use crate::format::error::FormatError;
@@ -25,6 +27,10 @@ use crate::format::parity;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
+
+/// Bytes of each strip whose parity and checksums are computed under one
+/// taking of the buffers' locks.
+const PARITY_PIECE: usize = 16 * 1024;
 
 impl Writer {
     /// Writes the stripe in buffer `id`, already taken out, or fails the
@@ -119,54 +125,35 @@ impl Writer {
         let data = self.data.get(usize::from(id)).ok_or(EINVAL)?;
         let out = self.out.get(usize::from(id)).ok_or(EINVAL)?;
         let q_off = P_OFF + self.strip_bytes;
-        data.with(|d| -> Result {
-            let end = plan.nr_data * sbytes;
-            d.get_mut(used..end).ok_or(EIO)?.fill(0);
-            let mut strips: [&[u8]; MAX_STRIPS] = [&[]; MAX_STRIPS];
-            for (k, s) in strips.iter_mut().enumerate().take(plan.nr_data) {
-                *s = d.get(k * sbytes..(k + 1) * sbytes).ok_or(EIO)?;
-            }
-            let data_strips = strips.get(..plan.nr_data).ok_or(EIO)?;
-            out.with(|o| -> Result {
-                let (hdr, rest) = o.split_at_mut(P_OFF);
-                let (p, q) = rest.split_at_mut(self.strip_bytes);
-                let p = p.get_mut(..sbytes).ok_or(EIO)?;
-                let q = q.get_mut(..sbytes).ok_or(EIO)?;
-                match plan.raid {
-                    RaidType::Raid5 => parity::gen_p(data_strips, p).map_err(fmt)?,
-                    RaidType::Raid6 => parity::gen_pq(data_strips, p, q).map_err(fmt)?,
-                    RaidType::Raid0 | RaidType::Raid1 => {}
-                }
-                for i in 0..nr {
-                    let content: &[u8] = match geometry::strip_role(slot.out.header(), i) {
-                        Ok(StripRole::Data(k)) => {
-                            data_strips.get(usize::from(k)).copied().ok_or(EIO)?
-                        }
-                        Ok(StripRole::Mirror) => data_strips.first().copied().ok_or(EIO)?,
-                        Ok(StripRole::P) => p,
-                        Ok(StripRole::Q) => q,
-                        Err(e) => return Err(fmt(e)),
-                    };
-                    slot.out
-                        .set_data_crc(i, crc::crc32c(content))
-                        .map_err(fmt)?;
-                }
-                slot.out.encode(hdr).map_err(fmt)
-            })
-        })?;
+        let mut roles = [StripRole::P; MAX_STRIPS];
+        for (i, r) in roles.iter_mut().enumerate().take(nr) {
+            *r = geometry::strip_role(slot.out.header(), i).map_err(fmt)?;
+        }
+        // The buffer is out of every list: until its batch is submitted,
+        // nothing but this close changes it, so the slot's lock can go
+        // while parity and checksums are computed.
+        drop(guard);
+        let crcs = self.parity_and_crcs(&plan, &roles, data, out, used, fmt)?;
+        let mut guard = self.buffer(id)?.lock();
+        let slot = &mut *guard;
+        for (i, c) in crcs.iter().enumerate().take(nr) {
+            slot.out.set_data_crc(i, *c).map_err(fmt)?;
+        }
+        out.with(|o| slot.out.encode(o.get_mut(..P_OFF).ok_or(EIO)?).map_err(fmt))?;
         // Where each strip goes and what it carries, so that the bios can
         // be built (which may sleep) without the slot's lock.
         let mut targets = [(NO_LOC, false, 0usize); MAX_STRIPS];
         for (i, t) in targets.iter_mut().enumerate().take(nr) {
             let loc = *slot.locs.get(i).ok_or(EINVAL)?;
-            *t = match geometry::strip_role(slot.out.header(), i).map_err(fmt)? {
-                StripRole::Data(k) => (loc, false, usize::from(k) * sbytes),
+            *t = match roles.get(i).ok_or(EINVAL)? {
+                StripRole::Data(k) => (loc, false, usize::from(*k) * sbytes),
                 StripRole::Mirror => (loc, false, 0),
                 StripRole::P => (loc, true, P_OFF),
                 StripRole::Q => (loc, true, q_off),
             };
         }
         drop(guard);
+        let _one = self.building.lock();
         let mut batch = Batch::new(owner.clone(), usize::from(id))?;
         for (loc, in_out, off) in targets.iter().take(nr) {
             let buf = if *in_out { out } else { data };
@@ -184,6 +171,75 @@ impl Writer {
         self.stats.member_blocks.add(plan.cost(), Relaxed);
         batch.submit();
         Ok(())
+    }
+
+    /// Zeroes the data space of a stripe with `plan` from byte `used` on,
+    /// computes its parity into `out` and returns the CRC32C of each strip
+    /// in the order of `roles`.
+    ///
+    /// It works in pieces of [`PARITY_PIECE`] bytes of every strip, taking
+    /// the buffers' locks for one piece at a time: a read of a block still
+    /// in the buffer takes the data's lock under its volume's map lock,
+    /// which the submit path takes too.
+    fn parity_and_crcs(
+        &self,
+        plan: &Plan,
+        roles: &[StripRole; MAX_STRIPS],
+        data: &IoBuf,
+        out: &IoBuf,
+        used: usize,
+        fmt: impl Fn(FormatError) -> Error,
+    ) -> Result<[u32; MAX_STRIPS]> {
+        let sbytes = plan.strip_blocks as usize * BLOCK_SIZE;
+        let end = plan.nr_data.checked_mul(sbytes).ok_or(EIO)?;
+        let mut at = used;
+        while at < end {
+            let len = (end - at).min(PARITY_PIECE);
+            data.with(|d| d.get_mut(at..at + len).map(|z| z.fill(0)))
+                .ok_or(EIO)?;
+            at += len;
+        }
+        let mut crcs = [!0u32; MAX_STRIPS];
+        let mut at = 0usize;
+        while at < sbytes {
+            let len = (sbytes - at).min(PARITY_PIECE);
+            data.with(|d| -> Result {
+                let mut strips: [&[u8]; MAX_STRIPS] = [&[]; MAX_STRIPS];
+                for (k, s) in strips.iter_mut().enumerate().take(plan.nr_data) {
+                    let from = k * sbytes + at;
+                    *s = d.get(from..from + len).ok_or(EIO)?;
+                }
+                let data_strips = strips.get(..plan.nr_data).ok_or(EIO)?;
+                out.with(|o| -> Result {
+                    let rest = o.get_mut(P_OFF..).ok_or(EIO)?;
+                    let (p, q) = rest.split_at_mut(self.strip_bytes);
+                    let p = p.get_mut(at..at + len).ok_or(EIO)?;
+                    let q = q.get_mut(at..at + len).ok_or(EIO)?;
+                    match plan.raid {
+                        RaidType::Raid5 => parity::gen_p(data_strips, p).map_err(&fmt)?,
+                        RaidType::Raid6 => parity::gen_pq(data_strips, p, q).map_err(&fmt)?,
+                        RaidType::Raid0 | RaidType::Raid1 => {}
+                    }
+                    for (c, role) in crcs.iter_mut().zip(roles.iter()).take(plan.nr_strips) {
+                        let piece: &[u8] = match role {
+                            StripRole::Data(k) => {
+                                data_strips.get(usize::from(*k)).copied().ok_or(EIO)?
+                            }
+                            StripRole::Mirror => data_strips.first().copied().ok_or(EIO)?,
+                            StripRole::P => p,
+                            StripRole::Q => q,
+                        };
+                        *c = crc::update(*c, piece);
+                    }
+                    Ok(())
+                })
+            })?;
+            at += len;
+        }
+        for c in crcs.iter_mut() {
+            *c = !*c;
+        }
+        Ok(crcs)
     }
 
     /// Records that buffer `id`'s batch ended with `status`; the caller
