@@ -5,7 +5,6 @@
 
 use crate::error::Failure;
 use crate::member::Member;
-use crate::probe;
 use indicatif::ProgressBar;
 use indicatif::ProgressStyle;
 use serde::Serialize;
@@ -39,7 +38,7 @@ pub struct CreateArgs {
     pub groups: Vec<String>,
     /// Array name.
     pub name: String,
-    /// Overwrite existing signatures.
+    /// Wipe existing signatures and write anyway.
     pub force: bool,
 }
 
@@ -184,7 +183,7 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
         if members[..i].iter().any(|o| o.path == m.path) {
             return Err(Failure::msg(format!("create: {} is listed twice", m.path)));
         }
-        let found = probe::signatures(m);
+        let found = m.signatures()?;
         if !found.is_empty() && !a.force {
             return Err(Failure::msg(format!(
                 "{}: found {}; use --force to overwrite it",
@@ -278,6 +277,14 @@ pub fn create(a: &CreateArgs) -> Result<CreateReport, Failure> {
             uuid: uuid_str(&sb.members[i].uuid),
             data_blocks: loc.data_end - loc.data_start,
         });
+    }
+    // Every member is wiped before any gets a superblock, so a failed
+    // wipe leaves no half-made array behind.  Our own copies need no
+    // wiping: both are overwritten below.
+    if a.force {
+        for m in &members {
+            m.wipe_signatures()?;
+        }
     }
     for (m, (loc, buf)) in members.iter().zip(&images) {
         m.write_block(loc.primary_block, buf)?;

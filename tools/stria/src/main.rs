@@ -3,6 +3,7 @@
 //! `stria`: assemble, stop and inspect stria arrays and manage their
 //! volumes.
 
+mod blkid;
 mod control;
 mod copy;
 mod diff;
@@ -57,7 +58,9 @@ enum Command {
         /// Name of the array.
         #[arg(long, default_value = "stria")]
         name: String,
-        /// Overwrite devices that hold a filesystem, md or stria signature.
+        /// Use devices that hold a signature anyway (a filesystem, RAID or
+        /// crypto member, partition table, stria member), erasing the
+        /// foreign ones first as `wipefs -a` does.
         #[arg(long)]
         force: bool,
         /// Print the result as JSON.

@@ -2,13 +2,18 @@
 
 //! A member device (or an image file) opened for the format commands.
 
+use crate::blkid;
 use crate::error::Failure;
+use crate::probe;
 use crate::probe::ReadAt;
 use nix::errno::Errno;
 use std::fs::File;
 use std::fs::OpenOptions;
 use std::io::Seek;
 use std::io::SeekFrom;
+use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -16,6 +21,9 @@ use stria_core::error::FormatError;
 use stria_core::superblock;
 use stria_core::superblock::Superblock;
 use stria_core::superblock::SB_BYTES;
+
+// BLKRRPART from <linux/fs.h>.
+nix::ioctl_none!(blk_reread_partitions, 0x12, 95);
 
 /// One superblock copy, decoded or refused.
 pub type CopyResult = Result<Superblock, FormatError>;
@@ -26,6 +34,7 @@ pub struct Member {
     pub path: String,
     file: File,
     size: u64,
+    is_blk: bool,
 }
 
 fn io_failure(ctx: &str, e: &std::io::Error) -> Failure {
@@ -57,6 +66,7 @@ impl Member {
             path: path.to_string(),
             file,
             size,
+            is_blk,
         })
     }
 
@@ -78,10 +88,44 @@ impl Member {
             .map_err(|e| io_failure(&self.path, &e))
     }
 
+    /// The open descriptor, for libblkid to probe and wipe through.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// What the device already holds (see [`probe::signatures`]).
+    pub fn signatures(&self) -> Result<Vec<String>, Failure> {
+        probe::signatures(self, self.fd())
+            .map_err(|e| io_failure(&format!("probe {}", self.path), &e))
+    }
+
+    /// Erases the magic of every signature libblkid finds, as `wipefs -a`
+    /// does.  A block device whose partition table went then rereads it,
+    /// so that no stale partition stays around to be written over the
+    /// array's data.
+    pub fn wipe_signatures(&self) -> Result<(), Failure> {
+        let wiped = blkid::Probe::new(self.fd())
+            .and_then(blkid::Probe::wipe_all)
+            .map_err(|e| io_failure(&format!("wipe {}", self.path), &e))?;
+        let table = wiped.iter().any(|s| s.kind == blkid::Kind::PartitionTable);
+        if !(self.is_blk && table) {
+            return Ok(());
+        }
+        // SAFETY: BLKRRPART takes no argument; the descriptor is open.
+        match unsafe { blk_reread_partitions(self.file.as_raw_fd()) } {
+            // A partition, or a disk that never has partitions: nothing to
+            // reread.
+            Ok(_) | Err(Errno::EINVAL) => Ok(()),
+            Err(e) => Err(Failure::errno(
+                format!("reread partitions {}", self.path),
+                e,
+            )),
+        }
+    }
+
     /// Tells the kernel the bytes just read will not be needed again, so a
     /// whole-device scan does not push everything else out of memory.
     pub fn drop_cache(&self, block: u64, len: usize) {
-        use std::os::fd::AsRawFd;
         let _ = nix::fcntl::posix_fadvise(
             self.file.as_raw_fd(),
             (block * 4096) as i64,

@@ -3,10 +3,12 @@
 //! `stria create`, `examine` and `dump` on image files, end to end through
 //! the built binary.
 
+mod common;
+
+use common::stria;
+use common::Images;
 use serde_json::Value;
 use std::path::Path;
-use std::path::PathBuf;
-use std::process::Command;
 use std::process::Output;
 use stria_core::geometry::RaidType;
 use stria_core::header::HeaderBuilder;
@@ -15,13 +17,6 @@ use stria_core::header::StripeParams;
 use stria_core::header::HEADER_BYTES;
 use stria_core::uuid::Uuid;
 
-fn stria(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stria"))
-        .args(args)
-        .output()
-        .expect("stria runs")
-}
-
 fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -29,37 +24,6 @@ fn json(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
-
-struct Images {
-    dir: PathBuf,
-    paths: Vec<String>,
-}
-
-impl Images {
-    fn new(tag: &str, n: usize, mib: u64) -> Self {
-        let dir = std::env::temp_dir().join(format!("stria-fmt-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let paths = (0..n)
-            .map(|i| {
-                let p = dir.join(format!("m{i}.img"));
-                let f = std::fs::File::create(&p).unwrap();
-                f.set_len(mib << 20).unwrap();
-                p.to_string_lossy().into_owned()
-            })
-            .collect();
-        Self { dir, paths }
-    }
-
-    fn args(&self) -> Vec<&str> {
-        self.paths.iter().map(String::as_str).collect()
-    }
-}
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
 }
 
 fn patch(path: &str, offset: u64, bytes: &[u8]) {
@@ -73,7 +37,7 @@ fn patch(path: &str, offset: u64, bytes: &[u8]) {
 
 #[test]
 fn create_then_examine_every_member() {
-    let img = Images::new("create", 4, 64);
+    let img = Images::new("create", 4, 64 << 20);
     let mut args = vec![
         "create", "--raid", "6", "--strip", "64", "--name", "pool0", "--json",
     ];
@@ -96,32 +60,8 @@ fn create_then_examine_every_member() {
 }
 
 #[test]
-fn create_refuses_existing_signatures_unless_forced() {
-    let img = Images::new("sig", 2, 16);
-    patch(&img.paths[1], 1080, &[0x53, 0xef]);
-    let mut args = vec!["create"];
-    args.extend(img.args());
-    let out = stria(&args);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("found ext2/3/4 filesystem") && err.contains("--force"),
-        "{err}"
-    );
-    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
-    // Nothing was written to the first member either.
-    assert!(!stria(&["examine", &img.paths[0]]).status.success());
-
-    args.push("--force");
-    assert!(stria(&args).status.success());
-    // Now both carry stria superblocks, which a second create refuses.
-    let again = stria(&args[..args.len() - 1]);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("stria superblock"));
-}
-
-#[test]
 fn examine_falls_back_to_the_backup_copy() {
-    let img = Images::new("backup", 2, 16);
+    let img = Images::new("backup", 2, 16 << 20);
     let mut args = vec!["create"];
     args.extend(img.args());
     assert!(stria(&args).status.success());
@@ -140,7 +80,7 @@ fn examine_falls_back_to_the_backup_copy() {
 
 #[test]
 fn dump_decodes_headers_and_reports_damaged_ones() {
-    let img = Images::new("dump", 1, 8);
+    let img = Images::new("dump", 1, 8 << 20);
     let params = StripeParams {
         array_uuid: Uuid([9; 16]),
         seq: 4242,
@@ -203,7 +143,7 @@ fn errors_are_one_line_with_the_errno_and_fail() {
 
 #[test]
 fn create_with_explicit_groups() {
-    let img = Images::new("groups", 6, 16);
+    let img = Images::new("groups", 6, 16 << 20);
     let mut args = vec![
         "create",
         "--json",
