@@ -128,6 +128,21 @@ pub(crate) struct StripeInfo {
     pub(crate) seq: u64,
 }
 
+/// A search for a victim, a step at a time: the next chunk to look at and
+/// the best head so far, with its score.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Search {
+    next: u32,
+    best: Option<(u64, u32)>,
+}
+
+impl Search {
+    /// Whether the search found a candidate at all.
+    pub(crate) fn found_any(&self) -> bool {
+        self.best.is_some()
+    }
+}
+
 /// Totals over all members, in blocks unless said otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SpaceStats {
@@ -294,35 +309,75 @@ impl Space {
         )
     }
 
-    /// The stripe free-space collection should empty next by `pick`, given
-    /// the newest sequence number `now`: one older than `below` whose
-    /// chunks hold more than moving its live blocks into full stripes
-    /// takes.
-    pub(crate) fn victim(&self, pick: Pick, now: u64, below: u64) -> Option<StripeInfo> {
-        let mut best: Option<(u64, u32)> = None;
-        for (g, c) in self.chunks.iter().enumerate() {
-            if c.owner as usize != g || c.life != Life::Written || c.seq >= below {
-                continue;
+    /// The score of chunk `g` as a victim by `pick`, given the newest
+    /// sequence number `now`, if it is the head of a written stripe older
+    /// than `below` whose chunks hold more than moving its live blocks into
+    /// full stripes takes.
+    fn score(&self, g: u32, pick: Pick, now: u64, below: u64) -> Option<u64> {
+        let c = self.get(g)?;
+        if c.owner != g || c.life != Life::Written || c.seq >= below {
+            return None;
+        }
+        let (cost, taken) = self.move_cost(g, c);
+        let gain = taken.saturating_sub(cost);
+        if gain == 0 && !(c.live == 0 && c.trims) {
+            return None;
+        }
+        Some(match pick {
+            Pick::Greedy => gain,
+            Pick::CostBenefit => {
+                let age = now.saturating_sub(c.seq).saturating_add(1);
+                let weighted = gain.saturating_mul(age).saturating_mul(1024);
+                NonZeroU64::new(taken.saturating_add(cost)).map_or(0, |d| weighted / d)
             }
-            let (cost, taken) = self.move_cost(c.owner, c);
-            let gain = taken.saturating_sub(cost);
-            if gain == 0 && !(c.live == 0 && c.trims) {
-                continue;
-            }
-            let score = match pick {
-                Pick::Greedy => gain,
-                Pick::CostBenefit => {
-                    let age = now.saturating_sub(c.seq).saturating_add(1);
-                    let weighted = gain.saturating_mul(age).saturating_mul(1024);
-                    NonZeroU64::new(taken.saturating_add(cost)).map_or(0, |d| weighted / d)
+        })
+    }
+
+    /// Looks at up to `step` more chunks for the stripe free-space
+    /// collection should empty next (see [`Self::score`]); returns whether
+    /// `search` has now looked at every chunk. The caller may let go of
+    /// the writer's lock between steps, so that a search of a large pool
+    /// does not hold it throughout.
+    pub(crate) fn victim_step(
+        &self,
+        pick: Pick,
+        now: u64,
+        below: u64,
+        search: &mut Search,
+        step: u32,
+    ) -> bool {
+        let end = (self.chunks.len() as u32).min(search.next.saturating_add(step));
+        for g in search.next..end {
+            if let Some(score) = self.score(g, pick, now, below) {
+                if search.best.is_none_or(|(s, _)| score > s) {
+                    search.best = Some((score, g));
                 }
-            };
-            if best.is_none_or(|(s, _)| score > s) {
-                best = Some((score, c.owner));
             }
         }
-        let (_, head) = best?;
+        search.next = end;
+        end as usize >= self.chunks.len()
+    }
+
+    /// The stripe a finished `search` picked, if it is still a candidate:
+    /// it may have changed between the steps.
+    pub(crate) fn victim_found(
+        &self,
+        pick: Pick,
+        now: u64,
+        below: u64,
+        search: &Search,
+    ) -> Option<StripeInfo> {
+        let (_, head) = search.best?;
+        self.score(head, pick, now, below)?;
         self.stripe(head)
+    }
+
+    /// The stripe free-space collection should empty next by `pick`, in
+    /// one search of every chunk.
+    pub(crate) fn victim(&self, pick: Pick, now: u64, below: u64) -> Option<StripeInfo> {
+        let mut search = Search::default();
+        while !self.victim_step(pick, now, below, &mut search, u32::MAX) {}
+        self.victim_found(pick, now, below, &search)
     }
 
     /// Whether stripe `v` is still the written stripe at its head chunk:
@@ -808,22 +863,27 @@ impl Space {
         }
     }
 
-    /// Totals.
-    pub(crate) fn stats(&self) -> SpaceStats {
-        let mut s = SpaceStats::default();
-        for (g, c) in self.chunks.iter().enumerate() {
-            s.total += self.chunk_blocks.get();
+    /// Adds the totals of up to `step` more chunks, from `*next` on, to
+    /// `s`; returns whether every chunk is counted. As for
+    /// [`Self::victim_step`], the caller may let go of the lock between
+    /// steps: the totals then mix moments, as a df of a busy filesystem.
+    pub(crate) fn stats_step(&self, s: &mut SpaceStats, next: &mut u32, step: u32) -> bool {
+        let cb = self.chunk_blocks.get();
+        let end = (self.chunks.len() as u32).min(next.saturating_add(step));
+        for g in *next..end {
+            let Some(c) = self.get(g) else { break };
+            s.total += cb;
             match c.owner {
-                NONE => s.free += self.chunk_blocks.get(),
-                PINNED => s.pinned += self.chunk_blocks.get(),
+                NONE => s.free += cb,
+                PINNED => s.pinned += cb,
                 RESERVED => {}
                 head => {
                     let Some(h) = self.get(head) else { continue };
                     let dying = matches!(h.life, Life::Dead | Life::Retired);
                     if dying {
-                        s.dying += self.chunk_blocks.get();
+                        s.dying += cb;
                     }
-                    if head as usize == g && !dying {
+                    if head == g && !dying {
                         let (cost, taken) = self.move_cost(head, h);
                         s.reclaimable += taken.saturating_sub(cost);
                         s.live += u64::from(h.live);
@@ -835,7 +895,21 @@ impl Space {
                 }
             }
         }
+        *next = end;
+        end as usize >= self.chunks.len()
+    }
+
+    /// Totals, in one pass over every chunk.
+    pub(crate) fn stats(&self) -> SpaceStats {
+        let mut s = SpaceStats::default();
+        let mut next = 0;
+        while !self.stats_step(&mut s, &mut next, u32::MAX) {}
         s
+    }
+
+    /// Whether some stripe is dead or retired, waiting to be freed.
+    pub(crate) fn dying_any(&self) -> bool {
+        self.dead_first != NONE
     }
 }
 
@@ -1067,6 +1141,28 @@ mod tests {
         let head = |v: Option<StripeInfo>| v.map(|v| v.head);
         assert_eq!(head(s.victim(Pick::Greedy, 100, 100)), Some(young));
         assert_eq!(head(s.victim(Pick::CostBenefit, 100, 100)), Some(old));
+        // A search one chunk at a time, and the totals, find the same.
+        let whole = s.stats();
+        for (pick, want) in [(Pick::Greedy, young), (Pick::CostBenefit, old)] {
+            let mut search = Search::default();
+            let mut steps = 0;
+            while !s.victim_step(pick, 100, 100, &mut search, 1) {
+                steps += 1;
+            }
+            assert_eq!(steps + 1, s.chunks.len());
+            assert_eq!(head(s.victim_found(pick, 100, 100, &search)), Some(want));
+            let (mut t, mut next) = (SpaceStats::default(), 0);
+            while !s.stats_step(&mut t, &mut next, 3) {}
+            assert_eq!(t, whole);
+        }
+        // A pick that stopped being a candidate meanwhile is not returned.
+        let mut search = Search::default();
+        while !s.victim_step(Pick::Greedy, 100, 100, &mut search, 7) {}
+        let y = s.stripe(young).ok_or(EINVAL)?;
+        s.give_up(&y);
+        assert_eq!(s.victim_found(Pick::Greedy, 100, 100, &search), None);
+        assert!(search.found_any());
+        s.get_mut(young).ok_or(EINVAL)?.life = Life::Written;
         // Collected: it dies once its blocks are gone, and is not picked
         // again; a stripe left with live blocks is never picked again.
         for b in 0..29 {

@@ -38,6 +38,16 @@ pub(crate) fn noio<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Lets the scheduler run another task if one is due, between steps of
+/// long work in process context (a kernel without full preemption runs
+/// nothing else on this CPU meanwhile). Never call it under a spinlock.
+pub(crate) fn resched() {
+    // SAFETY: `cond_resched` takes no arguments and only may sleep; a
+    // caller under a spinlock is a bug the kernel reports, not undefined
+    // behaviour.
+    unsafe { ffi::stria_cond_resched() };
+}
+
 /// Wall-clock time in seconds since the epoch, for on-disk timestamps.
 pub(crate) fn wall_clock_seconds() -> u64 {
     // SAFETY: Reading the clock has no preconditions.

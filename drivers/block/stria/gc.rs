@@ -116,7 +116,7 @@ pub(crate) fn run<P: Pool>(
         // so that is only done when there is no room left at all, or
         // nothing else to collect.
         let wake = victim.is_none() || since_flush >= FLUSH_EVERY || w.low_on_room();
-        if wake && w.space_stats().dying > 0 {
+        if wake && w.dying_any() {
             since_flush = 0;
             let had = w.reclaim();
             w.sync_closed(&io)?;
@@ -166,7 +166,7 @@ pub(crate) fn run<P: Pool>(
     }
     // What this run emptied is freed before it ends: writers waiting for
     // room take a run that freed nothing for a full pool.
-    if w.space_stats().dying > 0 {
+    if w.dying_any() {
         w.sync_closed(&io)?;
         if w.reclaim() == before {
             w.flush(array, &io)?;

@@ -195,6 +195,28 @@ pub(crate) struct MapStats {
 /// The leaves a map let go of, to be freed where sleeping is allowed.
 pub(crate) struct Released(#[allow(dead_code)] Pages);
 
+/// A map's leaves detached from it, released a step at a time.
+pub(crate) struct Detached(dir::Detached);
+
+/// Slots of the directory one step of [`Detached::release_step`] looks at,
+/// a leaf counting as many as it has entries: about 32 full leaves.
+const RELEASE_STEP: usize = 16 * 1024;
+
+impl Detached {
+    /// Releases some more leaves; entries no other map points at go to
+    /// `dropped`. Call with the writer's state lock held; returns whether
+    /// every leaf is released.
+    pub(crate) fn release_step(&mut self, dropped: &mut impl FnMut(Entry)) -> bool {
+        self.0.release_step(RELEASE_STEP, dropped)
+    }
+
+    /// What is left to free once every leaf is released; drop it where
+    /// sleeping is allowed.
+    pub(crate) fn released(self) -> Released {
+        Released(self.0.into_pages())
+    }
+}
+
 /// An empty directory of leaves, for [`Map::resize`], and a page for
 /// where the new end falls inside one.
 pub(crate) struct Directory(Dir, Option<UniqueArc<dir::Page>>);
@@ -440,8 +462,17 @@ impl Map {
     /// other map points at go to `dropped`. Call with the writer's state
     /// lock held; drop what it returns after letting go of that lock.
     pub(crate) fn release_all(&self, mut dropped: impl FnMut(Entry)) -> Result<Released> {
+        let mut d = self.detach_all();
+        while !d.release_step(&mut dropped) {}
+        Ok(d.released())
+    }
+
+    /// Empties the map, as when the volume is deleted, and hands its leaves
+    /// over to be released a step at a time (with the writer's state lock
+    /// held for each step, as for [`Self::release_all`]).
+    pub(crate) fn detach_all(&self) -> Detached {
         let mut g = self.inner.lock();
-        let pages = g.leaves.release_all(&mut dropped);
+        let pages = g.leaves.detach();
         for m in g.marks.iter() {
             m.forget();
         }
@@ -453,7 +484,7 @@ impl Map {
         g.nr_leaves = 0;
         g.nr_deltas = 0;
         g.size_blocks = 0;
-        Ok(Released(pages))
+        Detached(pages)
     }
 
     /// The longest hold of the map's lock so far, in microseconds.
@@ -710,6 +741,40 @@ mod tests {
             member: 0,
             block: b,
         }
+    }
+
+    #[test]
+    fn release_in_steps() -> Result {
+        // Three full leaves; a copy shares the directory page.
+        let src = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        src.prepare(0, 3 * LEAF_ENTRIES, GFP_KERNEL)?;
+        {
+            let mut m = src.lock();
+            for lba in 0..3 * LEAF_ENTRIES {
+                m.set(lba, disk(lba + 1))?;
+            }
+        }
+        let copy = KBox::pin_init(Map::new(3 * LEAF_ENTRIES)?, GFP_KERNEL)?;
+        copy.share_from(&src, Form::Full, None)?;
+        // The source goes first, one slot at a time: the copy still reads
+        // the page, so nothing is dropped, and the source is empty at once.
+        let mut d = src.detach_all();
+        assert_eq!(src.stats().mapped, 0);
+        let mut dropped = 0u64;
+        while !d.0.release_step(1, &mut |_| dropped += 1) {}
+        assert_eq!(dropped, 0);
+        assert_eq!(copy.lock().get(LEAF_ENTRIES + 7), disk(LEAF_ENTRIES + 8));
+        drop(d.released());
+        // The copy, last to hold it, drops every entry, a leaf per step.
+        let mut d = copy.detach_all();
+        let mut leaves = 0;
+        while !d.0.release_step(dir::LEAF_COST, &mut |_| dropped += 1) {
+            leaves += 1;
+        }
+        assert_eq!(dropped, 3 * LEAF_ENTRIES);
+        assert_eq!(leaves, 3);
+        drop(d.released());
+        Ok(())
     }
 
     #[test]

@@ -84,6 +84,11 @@ void stria_memalloc_noio_restore(unsigned int flags)
 	memalloc_noio_restore(flags);
 }
 
+void stria_cond_resched(void)
+{
+	cond_resched();
+}
+
 struct workqueue_struct *stria_alloc_workqueue(const char *name,
 					       unsigned int flags)
 {

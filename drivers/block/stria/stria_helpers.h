@@ -32,6 +32,7 @@ void stria_kunmap_local(const void *addr);
 void stria_memzero_bvec(struct bio_vec *bvec);
 unsigned int stria_memalloc_noio_save(void);
 void stria_memalloc_noio_restore(unsigned int flags);
+void stria_cond_resched(void);
 struct workqueue_struct *stria_alloc_workqueue(const char *name,
 					       unsigned int flags);
 

@@ -133,7 +133,7 @@ impl Array {
             if this.stopping.load(Relaxed) {
                 Err(ENOENT)
             } else {
-                let target = gc::share(this.writer.space_stats().total, percent);
+                let target = gc::share(this.writer.free_and_total().1, percent);
                 let r = crate::blk::noio(|| gc::run(&this, target, pick, None));
                 this.writer.gc_ended(r.as_ref().map_or(0, |o| o.freed));
                 r

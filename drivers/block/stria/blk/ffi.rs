@@ -37,6 +37,7 @@ extern "C" {
     pub(super) fn stria_memzero_bvec(bvec: *mut bindings::bio_vec);
     pub(super) fn stria_memalloc_noio_save() -> c_uint;
     pub(super) fn stria_memalloc_noio_restore(flags: c_uint);
+    pub(super) fn stria_cond_resched();
     pub(super) fn stria_alloc_workqueue(
         name: *const c_char,
         flags: c_uint,

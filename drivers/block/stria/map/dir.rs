@@ -82,6 +82,66 @@ fn release(p: &PageRef, dropped: &mut impl FnMut(Entry)) {
 /// Pages let go of, to be freed where sleeping is allowed.
 pub(super) struct Pages(#[allow(dead_code)] KVVec<Option<PageRef>>);
 
+/// What one leaf released costs a step of [`Detached::release_step`], in
+/// slots looked at: a leaf holds [`crate::map::LEAF_ENTRIES`] entries.
+pub(super) const LEAF_COST: usize = 512;
+
+/// The pages of a directory detached from its map, released a step at a
+/// time: the page and slot the next step starts at, and whether this was
+/// the last holder of that page (known once the page is started).
+pub(super) struct Detached {
+    pages: KVVec<Option<PageRef>>,
+    page: usize,
+    slot: usize,
+    last: Option<bool>,
+}
+
+impl Detached {
+    /// Releases leaves as [`release`] does, until `budget` slots (a leaf
+    /// counting [`LEAF_COST`]) are looked at; returns whether every page is
+    /// done. Entries nothing reads any more go to `dropped`.
+    pub(super) fn release_step(
+        &mut self,
+        mut budget: usize,
+        dropped: &mut impl FnMut(Entry),
+    ) -> bool {
+        while let Some(p) = self.pages.get(self.page) {
+            if let Some(p) = p {
+                let last = *self.last.get_or_insert_with(|| match p {
+                    PageRef::Own(_) => true,
+                    PageRef::Shared(s) => s.holders.fetch_sub(1, Relaxed) == 1,
+                });
+                let slots = &p.page().slots;
+                while last && self.slot < PAGE_SLOTS {
+                    if budget == 0 {
+                        return false;
+                    }
+                    if let Some(Some(s)) = slots.get(self.slot) {
+                        s.release(dropped);
+                        budget = budget.saturating_sub(LEAF_COST);
+                    } else {
+                        budget -= 1;
+                    }
+                    self.slot += 1;
+                }
+            }
+            budget = budget.saturating_sub(1);
+            self.page += 1;
+            self.slot = 0;
+            self.last = None;
+            if budget == 0 {
+                return self.page >= self.pages.len();
+            }
+        }
+        true
+    }
+
+    /// The pages, released, to be freed where sleeping is allowed.
+    pub(super) fn into_pages(self) -> Pages {
+        Pages(self.pages)
+    }
+}
+
 /// A map's directory.
 ///
 /// # Invariants
@@ -260,14 +320,16 @@ impl Dir {
 
     /// Lets go of every page (`dropped` sees what nothing reads any
     /// more) and returns them, to be freed outside the map's lock.
-    pub(super) fn release_all(&mut self, dropped: &mut impl FnMut(Entry)) -> Pages {
+    pub(super) fn detach(&mut self) -> Detached {
         let mut pages = KVVec::new();
         core::mem::swap(&mut self.pages, &mut pages);
         self.slots = 0;
-        for p in pages.iter().flatten() {
-            release(p, dropped);
+        Detached {
+            pages,
+            page: 0,
+            slot: 0,
+            last: None,
         }
-        Pages(pages)
     }
 
     /// Moves the pages into `new`, a directory for another size, and

@@ -8,6 +8,7 @@ use super::Volume;
 use super::Writer;
 use super::NO_LOC;
 use crate::alloc::Pick;
+use crate::alloc::Search;
 use crate::alloc::StripeInfo;
 use crate::format::geometry::MAX_STRIPS;
 use crate::format::header::StripeLocation;
@@ -18,6 +19,13 @@ use crate::reads::Reads;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 
+/// Chunks a scan of member space looks at under one taking of the
+/// writer's lock.
+const SCAN_STEP: u32 = 2048;
+/// Victim searches before collection gives up on a pool that changes
+/// under every one.
+const SEARCHES: usize = 3;
+
 impl Writer {
     /// Free blocks on `member`.
     pub(crate) fn free_blocks(&self, member: usize) -> u64 {
@@ -27,16 +35,29 @@ impl Writer {
     /// Stops counting the blocks of `vol`, just deleted, as live, except
     /// where copies still point at them.
     pub(crate) fn forget(&self, vol: &Volume) {
-        let released = {
+        // Detached under the writer's lock, as live counts change only
+        // under it; then released a step at a time, so that a large map
+        // does not hold the lock throughout.
+        let mut gone = {
+            let _st = self.state.lock();
+            vol.map.detach_all()
+        };
+        loop {
             let mut st = self.state.lock();
             let newest = st.next_seq - 1;
             let space = &mut st.space;
-            vol.map.release_all(|e| {
+            let done = gone.release_step(&mut |e| {
                 if let Entry::Disk { member, block } = e {
                     space.drop_live(member, block, newest);
                 }
-            })
-        };
+            });
+            drop(st);
+            if done {
+                break;
+            }
+            crate::blk::resched();
+        }
+        let released = gone.released();
         // Freeing a large directory may sleep: not under the lock.
         drop(released);
     }
@@ -97,9 +118,22 @@ impl Writer {
         self.state.lock().space.free_and_total()
     }
 
-    /// Member space totals (a scan of every chunk).
+    /// Member space totals (a scan of every chunk, a step at a time).
     pub(crate) fn space_stats(&self) -> crate::alloc::SpaceStats {
-        self.state.lock().space.stats()
+        let mut s = crate::alloc::SpaceStats::default();
+        let mut next = 0;
+        while !self
+            .state
+            .lock()
+            .space
+            .stats_step(&mut s, &mut next, SCAN_STEP)
+        {}
+        s
+    }
+
+    /// Whether some emptied stripe waits to be freed.
+    pub(crate) fn dying_any(&self) -> bool {
+        self.state.lock().space.dying_any()
     }
 
     /// The stripe free-space collection should empty next, with the places
@@ -111,11 +145,31 @@ impl Writer {
         pick: Pick,
         below: u64,
     ) -> Option<(StripeInfo, [StripeLocation; MAX_STRIPS], usize)> {
-        let st = self.state.lock();
-        let v = st.space.victim(pick, st.next_seq, below)?;
-        let mut places = [NO_LOC; MAX_STRIPS];
-        let n = st.space.stripe_places(v.head, &mut places);
-        Some((v, places, n))
+        // The pick may change between the steps: searched again if it did.
+        for _ in 0..SEARCHES {
+            let mut search = Search::default();
+            loop {
+                let st = self.state.lock();
+                let now = st.next_seq;
+                if !st
+                    .space
+                    .victim_step(pick, now, below, &mut search, SCAN_STEP)
+                {
+                    continue;
+                }
+                let v = st.space.victim_found(pick, now, below, &search);
+                if let Some(v) = v {
+                    let mut places = [NO_LOC; MAX_STRIPS];
+                    let n = st.space.stripe_places(v.head, &mut places);
+                    return Some((v, places, n));
+                }
+                break;
+            }
+            if !search.found_any() {
+                return None;
+            }
+        }
+        None
     }
 
     /// Free-space collection moved everything of stripe `v`; returns the
