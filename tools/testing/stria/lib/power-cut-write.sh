@@ -7,15 +7,17 @@
 # pulled.  Everything in the manifest must survive.  With KEEP above 0,
 # each file is removed KEEP files after it was written, its name first
 # appended to an fsynced list of removed files; and every five files the
-# stripes collection has emptied so far are printed.
+# stripes collection has emptied so far are printed.  STRIP, if given, is
+# the strip size in KiB of the fresh array.
 source "$STRIA_LIB/common.sh"
 source "$STRIA_LIB/power-cut-check.sh"
 
 round=$2
 keep=${3:-0}
+strip=${4:-}
 mkdir -p /mnt/pc
 if [ "$1" = first ]; then
-	vol=$(fresh_array)
+	vol=$(fresh_array ${strip:+--strip "$strip"})
 	mkfs.ext4 -q -F "$vol"
 	mount "$vol" /mnt/pc
 	mkdir /mnt/pc/data
