@@ -690,7 +690,14 @@ impl Space {
     /// Puts `head` on the dead list if nothing in it is needed any more.
     fn maybe_dead(&mut self, head: u32, newest: u64) {
         let Some(h) = self.get_mut(head) else { return };
-        if h.owner != head || h.life != Life::Written || h.live != 0 || h.trims {
+        // A stuck stripe too: collection found blocks of it live that only
+        // a volume being deleted pointed at, and the deletion has now let go
+        // of them (it does so a step at a time).
+        if h.owner != head
+            || !matches!(h.life, Life::Written | Life::Stuck)
+            || h.live != 0
+            || h.trims
+        {
             return;
         }
         h.life = Life::Dead;
@@ -1179,6 +1186,14 @@ mod tests {
         assert_eq!(s.collected(&other, 100), 0);
         assert_eq!(s.collected(&o, 100), 0);
         assert_eq!(s.collected(&y, 100), 19);
+        // Stuck, until what still pointed at its blocks lets go of them
+        // (a volume deleted a step at a time): then it dies.
+        let dying = s.stats().dying;
+        for b in 0..19 {
+            let (m, l) = block(&s, young, b);
+            s.drop_live(m, l, 100);
+        }
+        assert_eq!(s.stats().dying, dying + 4 * 17);
         assert_eq!(s.victim(Pick::CostBenefit, 100, 100), None);
         // A small mirrored stripe with one live block is worth collecting.
         let small = live(&mut s, 2, 95, 1)?;

@@ -454,6 +454,7 @@ impl Map {
     }
 
     /// Takes the map's lock.
+    #[track_caller]
     pub(crate) fn lock(&self) -> Locked<'_> {
         Locked(self.inner.lock())
     }
@@ -487,9 +488,15 @@ impl Map {
         Detached(pages)
     }
 
-    /// The longest hold of the map's lock so far, in microseconds.
-    pub(crate) fn longest_hold_us(&self) -> u64 {
-        self.inner.longest_us()
+    /// The longest hold of the map's lock so far, in microseconds, and
+    /// where it was taken.
+    pub(crate) fn longest_hold(&self) -> (u64, Option<crate::timed::Site>) {
+        self.inner.longest()
+    }
+
+    /// Forgets the holds so far (those of the scan at assembly).
+    pub(crate) fn reset_longest_hold(&self) {
+        self.inner.reset()
     }
 
     /// Memory use.

@@ -8,6 +8,7 @@
 
 use core::ops::Deref;
 use core::ops::DerefMut;
+use core::panic::Location;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
@@ -18,12 +19,24 @@ use kernel::sync::SpinLock;
 use kernel::time::Instant;
 use kernel::time::Monotonic;
 
-/// A spinlock and the longest time it was held, in nanoseconds.
+/// Where a lock was taken.
+pub(crate) type Site = &'static Location<'static>;
+
+/// The longest hold of a lock, in nanoseconds, and where it was taken.
+#[pin_data]
+struct Longest {
+    ns: Atomic<i64>,
+    #[pin]
+    site: SpinLock<Option<Site>>,
+}
+
+/// A spinlock and its longest hold.
 #[pin_data]
 pub(crate) struct Timed<T> {
     #[pin]
     lock: SpinLock<T>,
-    longest: Atomic<i64>,
+    #[pin]
+    longest: Longest,
 }
 
 impl<T> Timed<T> {
@@ -31,24 +44,39 @@ impl<T> Timed<T> {
     pub(crate) fn new(lock: impl PinInit<SpinLock<T>>) -> impl PinInit<Self> {
         pin_init!(Self {
             lock <- lock,
-            longest: Atomic::new(0),
+            longest <- pin_init!(Longest {
+                ns: Atomic::new(0),
+                site <- kernel::new_spinlock!(None),
+            }),
         })
     }
 
-    /// Takes the lock.
+    /// Takes the lock; a hold that is the longest so far keeps the place
+    /// of the caller's caller too (through `#[track_caller]` wrappers).
+    #[track_caller]
     pub(crate) fn lock(&self) -> TimedGuard<'_, T> {
+        let site = Location::caller();
         let guard = self.lock.lock();
         TimedGuard {
             guard,
             since: Instant::now(),
+            site,
             longest: &self.longest,
         }
     }
 
-    /// The longest hold so far, in microseconds (rounded up).
-    pub(crate) fn longest_us(&self) -> u64 {
-        let ns = self.longest.load(Relaxed);
-        u64::try_from(ns).unwrap_or(0).div_ceil(1000)
+    /// The longest hold so far, in microseconds (rounded up), and where
+    /// the lock was taken for it.
+    pub(crate) fn longest(&self) -> (u64, Option<Site>) {
+        let ns = self.longest.ns.load(Relaxed);
+        let us = u64::try_from(ns).unwrap_or(0).div_ceil(1000);
+        (us, *self.longest.site.lock())
+    }
+
+    /// Forgets the holds so far: those of an assembly, before any request.
+    pub(crate) fn reset(&self) {
+        self.longest.ns.store(0, Relaxed);
+        *self.longest.site.lock() = None;
     }
 }
 
@@ -56,17 +84,22 @@ impl<T> Timed<T> {
 pub(crate) struct TimedGuard<'a, T> {
     guard: Guard<'a, T, SpinLockBackend>,
     since: Instant<Monotonic>,
-    longest: &'a Atomic<i64>,
+    site: Site,
+    longest: &'a Longest,
 }
 
 impl<T> TimedGuard<'_, T> {
     /// Records the hold up to now.
     fn record(&self) {
         let ns = self.since.elapsed().as_nanos();
-        let mut cur = self.longest.load(Relaxed);
+        let mut cur = self.longest.ns.load(Relaxed);
         while ns > cur {
-            match self.longest.cmpxchg(cur, ns, Relaxed) {
-                Ok(_) => break,
+            match self.longest.ns.cmpxchg(cur, ns, Relaxed) {
+                Ok(_) => {
+                    // Rare: only a new longest hold takes this lock.
+                    *self.longest.site.lock() = Some(self.site);
+                    break;
+                }
                 Err(now) => cur = now,
             }
         }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs inside the VM (see ./bench --locks): the longest holds of the
 # writer's lock and of the volume maps' locks on a large pool, phase by
-# phase. Each phase ends with a stop, whose kernel log line gives the
-# longest holds since the assembly before it.
+# phase, and where each lock was taken. Each phase ends with a stop, whose
+# kernel log line gives the longest holds since the assembly before it
+# (the scan at assembly not counted).
 source "$STRIA_LIB/common.sh"
 
 runtime=${1:-10}
@@ -10,8 +11,8 @@ runtime=${1:-10}
 # Stops array VOL and prints the longest holds of the phase NAME.
 phase_end() { # VOL NAME
 	stria stop "$1"
-	dmesg | sed -n 's/.*stopping: longest lock holds: writer \([0-9]*\) us, volume maps \([0-9]*\) us.*/\1 \2/p' |
-		tail -n 1 | awk -v p="$2" '{ print "LOCKS", p, $1, $2 }'
+	dmesg | sed -n 's/.*stopping: longest lock holds: writer \([0-9]*\) us (\([^)]*\)), volume maps \([0-9]*\) us (\([^)]*\)).*/\1 \2 \3 \4/p' |
+		tail -n 1 | awk -v p="$2" '{ print "LOCKS", p, $1, $2, $3, $4 }'
 }
 
 fio_w() { # DEV RW SIZE [ARGS]

@@ -132,6 +132,10 @@ impl Array {
                 chunk,
             )?
         };
+        // What follows is timed from the first request on.
+        for v in vols.iter() {
+            v.map.reset_longest_hold();
+        }
         let mut i = 0usize;
         vols.retain(|_| {
             i += 1;
@@ -212,13 +216,23 @@ impl Array {
         while this.busy.0.load(Acquire) > 0 || this.gc_queued.load(Acquire) > 0 {
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
         }
-        let maps = this.volume_list().map_or(0, |l| {
-            l.iter().map(|v| v.map.longest_hold_us()).max().unwrap_or(0)
+        let maps = this.volume_list().map_or((0, None), |l| {
+            l.iter()
+                .map(|v| v.map.longest_hold())
+                .max_by_key(|h| h.0)
+                .unwrap_or((0, None))
         });
+        let writer = this.writer.longest_hold();
+        let (wf, wl) = writer.1.map_or(("-", 0), |s| (s.file(), s.line()));
+        let (mf, ml) = maps.1.map_or(("-", 0), |s| (s.file(), s.line()));
         pr_info!(
-            "stopping: longest lock holds: writer {} us, volume maps {} us\n",
-            this.writer.longest_hold_us(),
-            maps
+            "stopping: longest lock holds: writer {} us ({}:{}), volume maps {} us ({}:{})\n",
+            writer.0,
+            wf,
+            wl,
+            maps.0,
+            mf,
+            ml
         );
         if flushed.is_err() {
             return;

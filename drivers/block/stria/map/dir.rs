@@ -100,11 +100,9 @@ impl Detached {
     /// Releases leaves as [`release`] does, until `budget` slots (a leaf
     /// counting [`LEAF_COST`]) are looked at; returns whether every page is
     /// done. Entries nothing reads any more go to `dropped`.
-    pub(super) fn release_step(
-        &mut self,
-        mut budget: usize,
-        dropped: &mut impl FnMut(Entry),
-    ) -> bool {
+    pub(super) fn release_step(&mut self, budget: usize, dropped: &mut impl FnMut(Entry)) -> bool {
+        // Some progress, whatever the budget.
+        let mut budget = budget.max(1);
         while let Some(p) = self.pages.get(self.page) {
             if let Some(p) = p {
                 let last = *self.last.get_or_insert_with(|| match p {

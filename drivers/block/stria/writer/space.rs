@@ -127,7 +127,9 @@ impl Writer {
             .lock()
             .space
             .stats_step(&mut s, &mut next, SCAN_STEP)
-        {}
+        {
+            crate::blk::resched();
+        }
         s
     }
 
@@ -145,23 +147,25 @@ impl Writer {
         pick: Pick,
         below: u64,
     ) -> Option<(StripeInfo, [StripeLocation; MAX_STRIPS], usize)> {
-        // The pick may change between the steps: searched again if it did.
+        // The pick may change between the steps: searched again if it did,
+        // and in one hold of the lock if it did every time.
         for _ in 0..SEARCHES {
             let mut search = Search::default();
+            // One age for every step, so that scores compare.
+            let mut now = None;
             loop {
                 let st = self.state.lock();
-                let now = st.next_seq;
+                let now = *now.get_or_insert(st.next_seq);
                 if !st
                     .space
                     .victim_step(pick, now, below, &mut search, SCAN_STEP)
                 {
+                    drop(st);
+                    crate::blk::resched();
                     continue;
                 }
-                let v = st.space.victim_found(pick, now, below, &search);
-                if let Some(v) = v {
-                    let mut places = [NO_LOC; MAX_STRIPS];
-                    let n = st.space.stripe_places(v.head, &mut places);
-                    return Some((v, places, n));
+                if let Some(v) = st.space.victim_found(pick, now, below, &search) {
+                    return Some(Self::places_of(&st, v));
                 }
                 break;
             }
@@ -169,7 +173,16 @@ impl Writer {
                 return None;
             }
         }
-        None
+        let st = self.state.lock();
+        let v = st.space.victim(pick, st.next_seq, below)?;
+        Some(Self::places_of(&st, v))
+    }
+
+    /// Victim `v` with the places of its chunks and how many there are.
+    fn places_of(st: &State, v: StripeInfo) -> (StripeInfo, [StripeLocation; MAX_STRIPS], usize) {
+        let mut places = [NO_LOC; MAX_STRIPS];
+        let n = st.space.stripe_places(v.head, &mut places);
+        (v, places, n)
     }
 
     /// Free-space collection moved everything of stripe `v`; returns the
@@ -189,9 +202,10 @@ impl Writer {
         self.state.lock().space.give_up(v);
     }
 
-    /// The longest hold of the writer's lock so far, in microseconds.
-    pub(crate) fn longest_hold_us(&self) -> u64 {
-        self.state.longest_us()
+    /// The longest hold of the writer's lock so far, in microseconds, and
+    /// where it was taken.
+    pub(crate) fn longest_hold(&self) -> (u64, Option<crate::timed::Site>) {
+        self.state.longest()
     }
 
     /// The reads that freed space waits for.
