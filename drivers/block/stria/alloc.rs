@@ -1158,10 +1158,10 @@ mod tests {
             }
             assert_eq!(steps + 1, s.chunks.len());
             assert_eq!(head(s.victim_found(pick, 100, 100, &search)), Some(want));
-            let (mut t, mut next) = (SpaceStats::default(), 0);
-            while !s.stats_step(&mut t, &mut next, 3) {}
-            assert_eq!(t, whole);
         }
+        let (mut t, mut next) = (SpaceStats::default(), 0);
+        while !s.stats_step(&mut t, &mut next, 3) {}
+        assert_eq!(t, whole);
         // A pick that stopped being a candidate meanwhile is not returned.
         let mut search = Search::default();
         while !s.victim_step(Pick::Greedy, 100, 100, &mut search, 7) {}

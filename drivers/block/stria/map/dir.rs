@@ -65,14 +65,19 @@ impl PageRef {
     }
 }
 
+/// Lets go of page `p` as one of its holders; returns whether it was the
+/// last, whose slots are then to be released.
+fn let_go(p: &PageRef) -> bool {
+    match p {
+        PageRef::Own(_) => true,
+        PageRef::Shared(s) => s.holders.fetch_sub(1, Relaxed) == 1,
+    }
+}
+
 /// Lets go of a page: when no directory holds it any more, of every slot
 /// in it (`dropped` sees what nothing reads any more).
 fn release(p: &PageRef, dropped: &mut impl FnMut(Entry)) {
-    let last = match p {
-        PageRef::Own(_) => true,
-        PageRef::Shared(s) => s.holders.fetch_sub(1, Relaxed) == 1,
-    };
-    if last {
+    if let_go(p) {
         for s in p.page().slots.iter().flatten() {
             s.release(dropped);
         }
@@ -105,10 +110,7 @@ impl Detached {
         let mut budget = budget.max(1);
         while let Some(p) = self.pages.get(self.page) {
             if let Some(p) = p {
-                let last = *self.last.get_or_insert_with(|| match p {
-                    PageRef::Own(_) => true,
-                    PageRef::Shared(s) => s.holders.fetch_sub(1, Relaxed) == 1,
-                });
+                let last = *self.last.get_or_insert_with(|| let_go(p));
                 let slots = &p.page().slots;
                 while last && self.slot < PAGE_SLOTS {
                     if budget == 0 {
